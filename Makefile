@@ -1,0 +1,34 @@
+# depth_nodes: the two commands a new machine needs are `make demo` and `make test`.
+# Both set up everything first (Debian packages when root, .venv with pinned packages,
+# the package itself) and are safe to re-run.
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+OUT     ?= out/demo
+# DDS stays on loopback; each entry point gets its own domain.
+export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
+export MUJOCO_GL ?= osmesa
+export PYOPENGL_PLATFORM ?= osmesa
+
+.PHONY: setup test demo bench lock clean
+
+setup:
+	@./scripts/setup_env.sh
+
+test: setup
+	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-41} $(PY) -m pytest -q -p no:cacheprovider test
+
+demo: setup
+	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-42} $(PY) scripts/demo.py --out $(OUT)
+
+bench: setup
+	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-43} $(PY) -m benchmarks
+
+# Regenerate the pinned lock from requirements.in (needs the package registry).
+lock:
+	rm -rf /tmp/depth_nodes_lock && python3.11 -m venv /tmp/depth_nodes_lock
+	/tmp/depth_nodes_lock/bin/pip install -q -r requirements.in
+	/tmp/depth_nodes_lock/bin/pip freeze --all | grep -v -E '^(pip|setuptools|wheel)==' | sed 's/+cpu//' > requirements.txt
+
+clean:
+	rm -rf $(VENV) out build *.egg-info
