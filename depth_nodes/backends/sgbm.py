@@ -1,0 +1,155 @@
+"""Classical stereo matching with OpenCV (semi-global or block matching).
+
+Parameter names follow stereo_image_proc's ``disparity_node`` where they mean the same:
+
+==================================  ==========================================================
+parameter                           meaning
+==================================  ==========================================================
+stereo_algorithm                    0 = block matching (StereoBM), 1 = semi-global (StereoSGBM)
+min_disparity                       smallest disparity searched, pixels
+disparity_range                     number of disparities searched (multiple of 16)
+correlation_window_size             matching block size, odd (BM: 5..255, SGBM: 1..11 sensible)
+uniqueness_ratio                    margin (%) by which the best cost must win
+texture_threshold                   BM only: minimum texture to accept a match
+prefilter_size, prefilter_cap       BM prefilter window / clip (SGBM uses prefilter_cap)
+speckle_size                        max size of a disparity blob treated as speckle (0 = off)
+speckle_range                       max disparity variation inside a connected blob
+disp12_max_diff                     max left-right check difference, pixels (-1 = off)
+P1, P2                              SGBM smoothness penalties (P2 > P1); 0 = 8*cn*w^2 / 32*cn*w^2
+full_dp                             SGBM: full 8-direction dynamic programming (MODE_HH)
+==================================  ==========================================================
+
+OpenCV returns fixed-point disparities (``int16``, 4 fractional bits); this module returns
+float32 pixels with NaN for "no match" (values below ``min_disparity``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+import cv2
+import numpy as np
+
+from depth_nodes.backends.base import BackendError
+
+__all__ = ["SgbmParams", "SgbmMatcher"]
+
+
+@dataclass(frozen=True)
+class SgbmParams:
+    stereo_algorithm: int = 1
+    min_disparity: int = 0
+    disparity_range: int = 128
+    correlation_window_size: int = 5
+    uniqueness_ratio: float = 10.0
+    texture_threshold: int = 10
+    prefilter_size: int = 9
+    prefilter_cap: int = 31
+    speckle_size: int = 100
+    speckle_range: int = 4
+    disp12_max_diff: int = 1
+    P1: float = 0.0
+    P2: float = 0.0
+    full_dp: bool = False
+
+    def validate(self) -> None:
+        """Raise :class:`BackendError` naming the first parameter that OpenCV would reject."""
+        if self.stereo_algorithm not in (0, 1):
+            raise BackendError(f"stereo_algorithm: must be 0 (block matching) or 1 (SGBM), got {self.stereo_algorithm}")
+        if self.disparity_range <= 0 or self.disparity_range % 16:
+            raise BackendError(f"disparity_range: must be a positive multiple of 16, got {self.disparity_range}")
+        w = self.correlation_window_size
+        if w % 2 == 0 or w < 1 or (self.stereo_algorithm == 0 and not 5 <= w <= 255):
+            raise BackendError(
+                f"correlation_window_size: must be odd (and 5..255 for block matching), got {w}")
+        if not 0 <= self.uniqueness_ratio <= 100:
+            raise BackendError(f"uniqueness_ratio: must be in [0, 100], got {self.uniqueness_ratio}")
+        if self.stereo_algorithm == 0 and not (5 <= self.prefilter_size <= 255 and self.prefilter_size % 2):
+            raise BackendError(f"prefilter_size: must be odd in [5, 255], got {self.prefilter_size}")
+        if not 1 <= self.prefilter_cap <= 63:
+            raise BackendError(f"prefilter_cap: must be in [1, 63], got {self.prefilter_cap}")
+        if self.P1 < 0 or self.P2 < 0 or (self.P1 and self.P2 and self.P2 <= self.P1):
+            raise BackendError(f"P1/P2: need 0 <= P1 < P2 (or 0 for automatic), got P1={self.P1}, P2={self.P2}")
+        if self.speckle_size < 0 or self.speckle_range < 0:
+            raise BackendError("speckle_size/speckle_range: must be >= 0")
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+
+class SgbmMatcher:
+    """OpenCV stereo matcher behind the :class:`~depth_nodes.backends.base.StereoMatcher` interface."""
+
+    def __init__(self, params: SgbmParams | None = None):
+        self.params = params or SgbmParams()
+        self.params.validate()
+        self._matcher = self._create(self.params)
+
+    @property
+    def name(self) -> str:
+        return "opencv_sgbm" if self.params.stereo_algorithm == 1 else "opencv_bm"
+
+    @property
+    def disparity_bounds(self) -> tuple[float, float]:
+        p = self.params
+        return float(p.min_disparity), float(p.min_disparity + p.disparity_range - 1)
+
+    def with_params(self, **changes) -> "SgbmMatcher":
+        """A new matcher with some parameters changed (validated)."""
+        return SgbmMatcher(replace(self.params, **changes))
+
+    @staticmethod
+    def _create(p: SgbmParams):
+        w = p.correlation_window_size
+        if p.stereo_algorithm == 0:
+            m = cv2.StereoBM_create(numDisparities=p.disparity_range, blockSize=w)
+            m.setMinDisparity(p.min_disparity)
+            m.setPreFilterSize(p.prefilter_size)
+            m.setPreFilterCap(p.prefilter_cap)
+            m.setTextureThreshold(p.texture_threshold)
+            m.setUniquenessRatio(int(p.uniqueness_ratio))
+            m.setSpeckleWindowSize(p.speckle_size)
+            m.setSpeckleRange(p.speckle_range)
+            m.setDisp12MaxDiff(p.disp12_max_diff)
+            return m
+        channels = 1  # images are matched in grey, as stereo_image_proc does
+        P1 = int(p.P1) or 8 * channels * w * w
+        P2 = int(p.P2) or 32 * channels * w * w
+        return cv2.StereoSGBM_create(
+            minDisparity=p.min_disparity,
+            numDisparities=p.disparity_range,
+            blockSize=w,
+            P1=P1,
+            P2=P2,
+            disp12MaxDiff=p.disp12_max_diff,
+            preFilterCap=p.prefilter_cap,
+            uniquenessRatio=int(p.uniqueness_ratio),
+            speckleWindowSize=p.speckle_size,
+            speckleRange=p.speckle_range,
+            mode=cv2.StereoSGBM_MODE_HH if p.full_dp else cv2.StereoSGBM_MODE_SGBM,
+        )
+
+    def compute(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """Rectified pair -> ``(H, W)`` float32 disparity (pixels), NaN where unmatched."""
+        if left.shape[:2] != right.shape[:2]:
+            raise BackendError(f"left is {left.shape[1]}x{left.shape[0]} but right is {right.shape[1]}x{right.shape[0]}")
+        left, right = _grey(left), _grey(right)
+        fixed = self._matcher.compute(left, right)  # int16, disparity * 16
+        disp = fixed.astype(np.float32)
+        disp *= np.float32(1.0 / cv2.StereoMatcher_DISP_SCALE)
+        disp[fixed < self.params.min_disparity * cv2.StereoMatcher_DISP_SCALE] = np.nan
+        return disp
+
+
+def _grey(img: np.ndarray) -> np.ndarray:
+    if img.ndim == 2:
+        if img.dtype == np.uint8:
+            return img
+        if img.dtype == np.uint16:  # mono16: keep the high byte, identically for both images
+            return (img >> 8).astype(np.uint8)
+        raise BackendError(f"grey images must be uint8 or uint16, got {img.dtype}")
+    if img.shape[2] == 3:
+        return cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    if img.shape[2] == 4:
+        return cv2.cvtColor(img, cv2.COLOR_RGBA2GRAY)
+    raise BackendError(f"image with {img.shape[2]} channels cannot be matched")

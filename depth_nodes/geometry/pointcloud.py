@@ -1,0 +1,87 @@
+"""Organized point clouds from depth images (numpy, ROS-free).
+
+The cloud is an ``(H', W')`` grid of float32 records with fields ``x, y, z`` (metres, optical
+frame) and optionally ``rgb``: a float32 whose bit pattern is the uint32 ``0x00RRGGBB``, the
+packing rviz2 and PCL expect. Invalid pixels (NaN depth, outside the range limits) are NaN
+points, so the cloud stays organized (``is_dense = False``).
+
+Record layout in memory (little-endian float32, 16 bytes with rgb, 12 without)::
+
+    offset 0: x   offset 4: y   offset 8: z   [offset 12: rgb]
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from depth_nodes.geometry.camera import PinholeCamera
+
+__all__ = ["pack_rgb", "unpack_rgb", "organized_points", "cloud_dtype"]
+
+
+def cloud_dtype(with_rgb: bool) -> np.dtype:
+    """Structured dtype of one point record (see module docstring)."""
+    names = ["x", "y", "z"] + (["rgb"] if with_rgb else [])
+    return np.dtype({"names": names, "formats": ["<f4"] * len(names), "offsets": [0, 4, 8, 12][: len(names)],
+                     "itemsize": 4 * len(names)})
+
+
+def pack_rgb(rgb: np.ndarray) -> np.ndarray:
+    """``(..., 3)`` uint8 RGB -> ``(...)`` float32 whose bits are ``(r << 16) | (g << 8) | b``."""
+    rgb = np.asarray(rgb, dtype=np.uint8)
+    packed = (rgb[..., 0].astype(np.uint32) << 16) | (rgb[..., 1].astype(np.uint32) << 8) | rgb[..., 2]
+    return packed.view(np.float32)
+
+
+def unpack_rgb(packed: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`pack_rgb`: float32 ``(...)`` -> uint8 ``(..., 3)``."""
+    bits = np.ascontiguousarray(packed, dtype=np.float32).view(np.uint32)
+    return np.stack([(bits >> 16) & 0xFF, (bits >> 8) & 0xFF, bits & 0xFF], axis=-1).astype(np.uint8)
+
+
+def organized_points(
+    camera: PinholeCamera,
+    depth: np.ndarray,
+    rgb: np.ndarray | None = None,
+    *,
+    decimation: int = 1,
+    min_depth: float = 0.0,
+    max_depth: float = float("inf"),
+) -> np.ndarray:
+    """Depth image (+ colour) -> organized cloud ``(H', W', 3 or 4)`` float32 buffer.
+
+    ``X(u, v) = z(u, v) * K^-1 [u, v, 1]^T`` for every ``decimation``-th pixel
+    (``H' = ceil(H / n)``, ``W' = ceil(W / n)``); points whose depth is NaN or outside
+    ``[min_depth, max_depth]`` are NaN. Channel 3 (if ``rgb`` is given) holds :func:`pack_rgb`.
+
+    The returned float32 array is C-contiguous, so ``arr.view(cloud_dtype(...))`` gives the
+    records and ``arr.tobytes()`` the PointCloud2 ``data``.
+
+    Args:
+        camera: model of the depth image (same size).
+        depth: ``(H, W)`` metres, NaN invalid (float32 preferred; other dtypes are converted).
+        rgb: optional ``(H, W, 3)`` uint8 RGB registered to the depth image.
+        decimation: keep every n-th row and column (n >= 1).
+        min_depth, max_depth: valid depth interval along the optical axis, metres.
+    """
+    if decimation < 1:
+        raise ValueError(f"decimation must be >= 1, got {decimation}")
+    if depth.shape != camera.shape:
+        raise ValueError(f"depth is {depth.shape[1]}x{depth.shape[0]} but the camera is {camera.width}x{camera.height}")
+    if rgb is not None and rgb.shape[:2] != depth.shape:
+        raise ValueError(f"rgb is {rgb.shape[1]}x{rgb.shape[0]} but depth is {depth.shape[1]}x{depth.shape[0]}")
+    n = int(decimation)
+    rays = camera.rays()
+    z = np.asarray(depth, dtype=np.float32)
+    if n > 1:
+        rays, z = rays[::n, ::n], z[::n, ::n]
+        rgb = rgb[::n, ::n] if rgb is not None else None
+    if min_depth > 0 or np.isfinite(max_depth):
+        z = np.where((z >= min_depth) & (z <= max_depth), z, np.float32(np.nan))
+    h, w = z.shape
+    out = np.empty((h, w, 4 if rgb is not None else 3), dtype=np.float32)
+    np.multiply(rays[..., 0], z, out=out[..., 0])
+    np.multiply(rays[..., 1], z, out=out[..., 1])
+    out[..., 2] = z
+    if rgb is not None:
+        out[..., 3] = pack_rgb(rgb)
+    return out

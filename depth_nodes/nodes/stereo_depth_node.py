@@ -1,0 +1,247 @@
+"""stereo_depth_node: rectified stereo pair -> disparity, depth image and point cloud.
+
+Subscribes (sensor-data QoS by default, time-synchronised):
+    left/image_rect, left/camera_info, right/image_rect, right/camera_info
+Publishes (reliable by default; input stamp and frame_id kept):
+    disparity          stereo_msgs/DisparityImage (f, T, min/max disparity, delta_d)
+    depth/image        sensor_msgs/Image 32FC1, metres, NaN = no reading (REP 118)
+    depth/camera_info  the left camera_info with the depth image's header
+    points2            sensor_msgs/PointCloud2, organized, x y z rgb (float32), is_dense = False
+
+Parameters: see :data:`PARAMS` (and ``config/stereo_depth.yaml``). The matcher parameters,
+the depth range and the cloud decimation can change at run time.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import fields
+
+import numpy as np
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from stereo_msgs.msg import DisparityImage
+
+from depth_nodes.backends.base import BackendError
+from depth_nodes.backends.sgbm import SgbmMatcher, SgbmParams
+from depth_nodes.geometry.camera import CameraModelError, PinholeCamera
+from depth_nodes.image_encodings import ImageConversionError, to_rgb8
+from depth_nodes.pipelines.stereo import StereoFrame, StereoInputError, StereoPipeline
+from depth_nodes.pipelines.worker import LatestFrameWorker
+from depth_nodes.ros.image_conversion import image_to_numpy, numpy_to_image
+from depth_nodes.ros.messages import camera_info_for, cloud_to_msg, disparity_to_msg
+from depth_nodes.ros.params import ParamSpec, ParameterError, declare_parameters, make_on_set_callback
+from depth_nodes.ros.qos import QOS_CHOICES, make_qos
+from depth_nodes.ros.sync import subscribe_synchronized
+from depth_nodes.ros.throttle import ThrottledReporter
+
+_D = SgbmParams()
+
+PARAMS: tuple[ParamSpec, ...] = (
+    # --- matcher (names as in stereo_image_proc's disparity_node)
+    ParamSpec("stereo_algorithm", _D.stereo_algorithm, "Matcher: 0 = block matching (StereoBM), 1 = semi-global (StereoSGBM).",
+              choices=(0, 1), dynamic=True),
+    ParamSpec("min_disparity", _D.min_disparity, "Smallest disparity searched (pixels).", -256, 256, dynamic=True),
+    ParamSpec("disparity_range", _D.disparity_range, "Number of disparities searched (positive multiple of 16).",
+              16, 512, dynamic=True),
+    ParamSpec("correlation_window_size", _D.correlation_window_size,
+              "Matching block size in pixels (odd; 5..255 for block matching).", 1, 255, dynamic=True),
+    ParamSpec("uniqueness_ratio", _D.uniqueness_ratio, "Margin (%) by which the best match must beat the second best.",
+              0.0, 100.0, dynamic=True),
+    ParamSpec("texture_threshold", _D.texture_threshold, "Block matching only: minimum texture for a match.",
+              0, 10000, dynamic=True),
+    ParamSpec("prefilter_size", _D.prefilter_size, "Block matching only: prefilter window (odd, 5..255).", 5, 255, dynamic=True),
+    ParamSpec("prefilter_cap", _D.prefilter_cap, "Clip value of the prefiltered image (1..63).", 1, 63, dynamic=True),
+    ParamSpec("speckle_size", _D.speckle_size, "Largest disparity blob treated as speckle and removed (0 = off).",
+              0, 10000, dynamic=True),
+    ParamSpec("speckle_range", _D.speckle_range, "Largest disparity variation within a connected blob.", 0, 64, dynamic=True),
+    ParamSpec("disp12_max_diff", _D.disp12_max_diff, "Largest left-right check difference in pixels (-1 = off).",
+              -1, 512, dynamic=True),
+    ParamSpec("P1", _D.P1, "SGBM penalty for disparity changes of 1 between neighbours (0 = 8*w^2).", 0.0, 1e6, dynamic=True),
+    ParamSpec("P2", _D.P2, "SGBM penalty for larger disparity changes (> P1; 0 = 32*w^2).", 0.0, 1e6, dynamic=True),
+    ParamSpec("full_dp", _D.full_dp, "SGBM: full 8-direction dynamic programming (slower, MODE_HH).", dynamic=True),
+    # --- synchronisation
+    ParamSpec("approximate_sync", True, "Match left/right by nearest stamps (true) or require equal stamps (false)."),
+    ParamSpec("approximate_sync_tolerance_seconds", 0.01,
+              "Largest stamp difference within a matched set (approximate sync).", 0.0, 10.0),
+    ParamSpec("queue_size", 5, "Messages kept per input while waiting for partners.", 1, 100),
+    # --- outputs
+    ParamSpec("min_depth", 0.0, "Depth below this is published as NaN (metres).", 0.0, 1e4, dynamic=True),
+    ParamSpec("max_depth", 100.0, "Depth above this is published as NaN (metres).", 0.0, 1e6, dynamic=True),
+    ParamSpec("point_decimation", 1, "Keep every n-th row and column in points2.", 1, 16, dynamic=True),
+    ParamSpec("colorize_points", True, "Add the left image's colour to points2 (rgb field).", dynamic=True),
+    # --- QoS
+    ParamSpec("input_qos", "sensor_data", "QoS of the camera subscriptions.", choices=QOS_CHOICES),
+    ParamSpec("input_qos_depth", 2, "History depth of the camera subscriptions.", 1, 100),
+    ParamSpec("output_qos", "reliable", "QoS of the published topics.", choices=QOS_CHOICES),
+    ParamSpec("output_qos_depth", 2, "History depth of the published topics.", 1, 100),
+    ParamSpec("report_period_s", 2.0, "At most one log line per kind of problem per this period (seconds).",
+              0.0, 3600.0, dynamic=True),
+    ParamSpec("camera_info_timeout_s", 3.0,
+              "Warn when images arrive but a camera_info has not been received for this long (seconds).",
+              0.1, 3600.0),
+)
+
+_SGBM_NAMES = set(SgbmParams.names())
+
+
+def sgbm_params_from(values: dict) -> SgbmParams:
+    return SgbmParams(**{f.name: values[f.name] for f in fields(SgbmParams)})
+
+
+class StereoDepthNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("stereo_depth_node", **kwargs)
+        self.values = declare_parameters(self, PARAMS)
+        try:
+            matcher = SgbmMatcher(sgbm_params_from(self.values))
+        except BackendError as exc:
+            raise ParameterError(f"invalid parameters:\n  {exc}") from exc
+        self._check_depth_range(self.values)
+        self.pipeline = StereoPipeline(matcher)
+        self._configure_pipeline(self.values)
+        self.reporter = ThrottledReporter(self.get_logger().warning, self.values["report_period_s"])
+
+        out_qos = make_qos(self.values["output_qos"], self.values["output_qos_depth"])
+        self.pub_disparity = self.create_publisher(DisparityImage, "disparity", out_qos)
+        self.pub_depth = self.create_publisher(Image, "depth/image", out_qos)
+        self.pub_depth_info = self.create_publisher(CameraInfo, "depth/camera_info", out_qos)
+        self.pub_points = self.create_publisher(PointCloud2, "points2", out_qos)
+
+        self.worker = LatestFrameWorker(self._process, self._on_worker_error, name="stereo-depth")
+        in_qos = make_qos(self.values["input_qos"], self.values["input_qos_depth"])
+        slop = self.values["approximate_sync_tolerance_seconds"] if self.values["approximate_sync"] else None
+        self.inputs = subscribe_synchronized(
+            self,
+            [(Image, "left/image_rect"), (CameraInfo, "left/camera_info"),
+             (Image, "right/image_rect"), (CameraInfo, "right/camera_info")],
+            in_qos, self._on_synchronized, queue_size=self.values["queue_size"], slop_s=slop)
+        self._unmatched_seen = 0
+        self.create_timer(1.0, self._check_inputs)
+        self.add_on_set_parameters_callback(make_on_set_callback(PARAMS, self.values, self._apply_params))
+        self.get_logger().info(
+            f"matching with {matcher.name} (disparities {matcher.disparity_bounds[0]:.0f}.."
+            f"{matcher.disparity_bounds[1]:.0f}); sync: "
+            f"{'approximate, slop %.3f s' % slop if slop is not None else 'exact'}"
+            f"{' (message_filters)' if self.inputs.using_message_filters else ''}")
+
+    # ---------------------------------------------------------------- parameters
+    @staticmethod
+    def _check_depth_range(values: dict) -> None:
+        if values["max_depth"] <= values["min_depth"]:
+            raise ParameterError(
+                f"invalid parameters:\n  max_depth ({values['max_depth']}) must exceed min_depth ({values['min_depth']})")
+
+    def _configure_pipeline(self, values: dict) -> None:
+        self.pipeline.min_depth = values["min_depth"]
+        self.pipeline.max_depth = values["max_depth"]
+        self.pipeline.decimation = values["point_decimation"]
+        self.pipeline.colorize_cloud = values["colorize_points"]
+
+    def _apply_params(self, proposed: dict) -> str | None:
+        try:
+            self._check_depth_range(proposed)
+            matcher = self.pipeline.matcher
+            if any(proposed[n] != self.values[n] for n in _SGBM_NAMES):
+                matcher = SgbmMatcher(sgbm_params_from(proposed))
+        except (BackendError, ParameterError) as exc:
+            return str(exc).replace("invalid parameters:\n  ", "")
+        self.pipeline.matcher = matcher  # swapped atomically; the worker picks it up on the next frame
+        self._configure_pipeline(proposed)
+        self.reporter.period_s = proposed["report_period_s"]
+        return None
+
+    # ---------------------------------------------------------------- inputs
+    def _on_synchronized(self, left_img, left_info, right_img, right_info) -> None:
+        self.worker.submit((left_img, left_info, right_img, right_info))
+
+    def _check_inputs(self) -> None:
+        """Report inputs that never pair up: missing camera_info, unsynchronised stamps."""
+        now = time.monotonic()
+        timeout = self.values["camera_info_timeout_s"]
+        last = self.inputs.last_received_monotonic
+        topics = self.inputs.topics
+        images_flowing = any(t is not None and now - t < timeout for t in (last[0], last[2]))
+        if images_flowing:
+            for i in (1, 3):
+                if last[i] is None or now - last[i] > timeout:
+                    self.reporter.report(
+                        f"missing:{topics[i]}",
+                        f"images arrive but no {self.resolve_topic_name(topics[i])} for {timeout:.1f} s: "
+                        "cannot compute depth without calibration")
+        unmatched = self.inputs.unmatched
+        if unmatched is not None:
+            total = sum(unmatched)
+            if total > self._unmatched_seen:
+                self.reporter.report(
+                    "unsynchronised",
+                    f"{total - self._unmatched_seen} input messages dropped without a partner "
+                    f"(unmatched per input {dict(zip(topics, unmatched))}); check the stamps of left/right "
+                    "images and camera_info or raise approximate_sync_tolerance_seconds")
+                self._unmatched_seen = total
+
+    # ---------------------------------------------------------------- processing
+    def _process(self, msgs) -> None:
+        left_msg, left_info, right_msg, right_info = msgs
+        left = image_to_numpy(left_msg)
+        right = image_to_numpy(right_msg)
+        left = _matchable(left, left_msg.encoding)
+        right = _matchable(right, right_msg.encoding)
+        frame = StereoFrame(left, right, PinholeCamera.from_camera_info(left_info),
+                            PinholeCamera.from_camera_info(right_info))
+        result = self.pipeline.process(frame)
+        header = left_msg.header
+        delta_d = 1.0 / 16.0
+        self.pub_disparity.publish(disparity_to_msg(
+            result.disparity, header, f=result.fx, baseline=result.baseline, doffs=result.doffs,
+            min_disparity=result.min_disparity, max_disparity=result.max_disparity, delta_d=delta_d))
+        self.pub_depth.publish(numpy_to_image(result.depth, "32FC1", header))
+        self.pub_depth_info.publish(camera_info_for(left_info, header))
+        self.pub_points.publish(cloud_to_msg(result.cloud, header))
+
+    def _on_worker_error(self, exc: BaseException, msgs) -> None:
+        stamp = msgs[0].header.stamp
+        when = f"frame {stamp.sec}.{stamp.nanosec:09d}"
+        if isinstance(exc, ImageConversionError):
+            self.reporter.report("image", f"skipping {when}: bad image: {exc}")
+        elif isinstance(exc, CameraModelError):
+            self.reporter.report("camera_info", f"skipping {when}: bad camera_info: {exc}")
+        elif isinstance(exc, (StereoInputError, BackendError)):
+            self.reporter.report("stereo", f"skipping {when}: {exc}")
+        else:
+            self.reporter.report("internal", f"skipping {when}: unexpected {type(exc).__name__}: {exc}")
+
+    def destroy_node(self):
+        self.worker.stop()
+        return super().destroy_node()
+
+
+def _matchable(image: np.ndarray, encoding: str) -> np.ndarray:
+    """Grey images stay grey (uint8/uint16); colour becomes RGB uint8."""
+    if image.ndim == 2:
+        return image
+    return to_rgb8(image, encoding)
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = StereoDepthNode()
+    except ParameterError as exc:
+        print(f"stereo_depth_node: {exc}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

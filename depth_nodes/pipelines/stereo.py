@@ -1,0 +1,101 @@
+"""Stereo depth pipeline (ROS-free): rectified pair -> disparity, depth, organized cloud.
+
+    preprocess (checks, colour)  ->  matcher.compute (backend)  ->  z = f*B/d, cloud
+
+The node hands in decoded numpy images and camera models; everything here is testable and
+benchmarkable without ROS.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from depth_nodes.backends.base import StereoMatcher
+from depth_nodes.geometry.camera import PinholeCamera
+from depth_nodes.geometry.pointcloud import organized_points
+from depth_nodes.geometry.stereo import disparity_to_depth
+
+__all__ = ["StereoInputError", "StereoFrame", "StereoResult", "StereoPipeline"]
+
+
+class StereoInputError(ValueError):
+    """A stereo frame that cannot be processed (sizes, calibration); the message says why."""
+
+
+@dataclass
+class StereoFrame:
+    """One synchronised, rectified stereo frame.
+
+    ``left``/``right``: ``(H, W)`` uint8/uint16 grey or ``(H, W, 3)`` uint8 RGB.
+    ``left_camera``/``right_camera``: rectified models (``right_camera.P[0, 3] = -fx * B``).
+    """
+
+    left: np.ndarray
+    right: np.ndarray
+    left_camera: PinholeCamera
+    right_camera: PinholeCamera
+
+
+@dataclass
+class StereoResult:
+    disparity: np.ndarray  # (H, W) float32 pixels, NaN invalid
+    depth: np.ndarray  # (H, W) float32 metres, NaN invalid
+    cloud: np.ndarray  # (H', W', 3|4) float32, see geometry.pointcloud
+    fx: float
+    baseline: float
+    doffs: float
+    min_disparity: float
+    max_disparity: float
+
+
+@dataclass
+class StereoPipeline:
+    matcher: StereoMatcher
+    min_depth: float = 0.0
+    max_depth: float = float("inf")
+    decimation: int = 1
+    colorize_cloud: bool = True
+    focal_tolerance: float = 1e-3
+
+    def check(self, frame: StereoFrame) -> tuple[float, float, float]:
+        """Validate a frame; return ``(fx, baseline, doffs)``.
+
+        Raises :class:`StereoInputError` for: left/right size mismatch, camera_info size not
+        matching its image, zero/negative baseline, left/right focal lengths that differ (not a
+        rectified pair).
+        """
+        lh, lw = frame.left.shape[:2]
+        rh, rw = frame.right.shape[:2]
+        if (lh, lw) != (rh, rw):
+            raise StereoInputError(f"left image is {lw}x{lh} but right image is {rw}x{rh}")
+        for side, cam, (h, w) in (("left", frame.left_camera, (lh, lw)), ("right", frame.right_camera, (rh, rw))):
+            if not cam.matches(w, h):
+                raise StereoInputError(
+                    f"{side} camera_info is {cam.width}x{cam.height} but its image is {w}x{h}")
+        fx = frame.left_camera.fx
+        if abs(frame.right_camera.fx - fx) > self.focal_tolerance * fx:
+            raise StereoInputError(
+                f"left fx={fx:.3f} and right fx={frame.right_camera.fx:.3f} differ: images are not a rectified pair")
+        baseline = frame.right_camera.baseline
+        if not baseline > 0:
+            raise StereoInputError(
+                f"baseline is {baseline:.4g} m: right camera_info P[0,3] (Tx = -fx*B) must be negative "
+                f"(got Tx={frame.right_camera.Tx:.4g})")
+        doffs = frame.left_camera.cx - frame.right_camera.cx
+        return fx, baseline, doffs
+
+    def process(self, frame: StereoFrame) -> StereoResult:
+        fx, baseline, doffs = self.check(frame)
+        disparity = self.matcher.compute(frame.left, frame.right)
+        depth = disparity_to_depth(disparity, fx, baseline, doffs)
+        if self.min_depth > 0 or np.isfinite(self.max_depth):
+            depth[~((depth >= self.min_depth) & (depth <= self.max_depth))] = np.nan
+        rgb = None
+        if self.colorize_cloud:
+            rgb = frame.left if frame.left.ndim == 3 else None
+            if rgb is None and frame.left.dtype == np.uint8:
+                rgb = np.repeat(frame.left[:, :, None], 3, axis=2)
+        cloud = organized_points(frame.left_camera, depth, rgb, decimation=self.decimation)
+        lo, hi = self.matcher.disparity_bounds
+        return StereoResult(disparity, depth, cloud, fx, baseline, doffs, lo, hi)

@@ -1,0 +1,65 @@
+"""sensor_msgs/Image <-> numpy for the nodes.
+
+Uses ``cv_bridge`` when it is importable (a full ROS install) and our own codec
+(:mod:`depth_nodes.image_encodings`) otherwise; both give identical arrays for the encodings
+both support (``test/test_image_conversion.py`` holds them against each other when cv_bridge
+is present).
+"""
+from __future__ import annotations
+
+import numpy as np
+from sensor_msgs.msg import CompressedImage, Image
+
+from depth_nodes.image_encodings import (
+    ImageConversionError,
+    check_image_fields,
+    decode_compressed,
+    decode_image,
+    encode_image,
+)
+
+__all__ = ["ImageConversionError", "image_to_numpy", "numpy_to_image", "compressed_to_numpy", "have_cv_bridge"]
+
+try:  # pragma: no cover - exercised only on machines with a full ROS install
+    from cv_bridge import CvBridge, CvBridgeError
+
+    _BRIDGE = CvBridge()
+except ImportError:  # the pip-installed ROS 2 has no cv_bridge
+    _BRIDGE = None
+    CvBridgeError = None
+
+
+def have_cv_bridge() -> bool:
+    return _BRIDGE is not None
+
+
+def image_to_numpy(msg: Image, *, use_cv_bridge: bool = True) -> np.ndarray:
+    """Decode an Image message (see :func:`depth_nodes.image_encodings.decode_image`).
+
+    Raises :class:`ImageConversionError` naming the bad field for inconsistent messages, on
+    both code paths (the message is checked before cv_bridge sees it).
+    """
+    if _BRIDGE is not None and use_cv_bridge:
+        check_image_fields(msg)
+        try:
+            return np.array(_BRIDGE.imgmsg_to_cv2(msg, desired_encoding="passthrough"), copy=True)
+        except CvBridgeError as exc:  # pragma: no cover
+            raise ImageConversionError(f"encoding: cv_bridge cannot convert {msg.encoding!r}: {exc}") from exc
+    return decode_image(msg)
+
+
+def compressed_to_numpy(msg: CompressedImage) -> tuple[np.ndarray, str]:
+    """Decode a CompressedImage; returns ``(array, encoding)``."""
+    return decode_compressed(msg)
+
+
+def numpy_to_image(array: np.ndarray, encoding: str, header=None) -> Image:
+    """Build an Image message from an array (header copied when given)."""
+    enc = encode_image(array, encoding)
+    msg = Image()
+    if header is not None:
+        msg.header = header
+    msg.height, msg.width, msg.encoding = enc.height, enc.width, enc.encoding
+    msg.is_bigendian, msg.step = enc.is_bigendian, enc.step
+    msg.data = enc.data
+    return msg

@@ -1,0 +1,147 @@
+"""Helpers for tests that talk to real nodes over DDS (loopback only, see conftest.py)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo
+
+from depth_nodes.geometry.camera import PinholeCamera
+from depth_nodes.ros.image_conversion import numpy_to_image
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+
+
+class NodeProcess:
+    """Run a console-script node in a subprocess; its log goes to a file we can read."""
+
+    def __init__(self, executable: str, *ros_args: str, log_path: Path):
+        self.log_path = log_path
+        cmd = [str(VENV_BIN / executable), "--ros-args", *ros_args]
+        env = dict(os.environ, RCUTILS_LOGGING_BUFFERED_STREAM="0", PYTHONUNBUFFERED="1")
+        self._log = open(log_path, "w")
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def wait_for_log(self, text: str, timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.log():
+                return True
+            if self.proc.poll() is not None:
+                return text in self.log()
+            time.sleep(0.05)
+        return False
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+
+class RosIO:
+    """An in-process rclpy node spun in a background thread, with helpers to publish and collect."""
+
+    def __init__(self, name: str = "test_io"):
+        if not rclpy.ok():
+            rclpy.init()
+        self.node = rclpy.create_node(name)
+        self.executor = SingleThreadedExecutor()
+        self.executor.add_node(self.node)
+        self._stop = False
+        self._lock = threading.Lock()
+        self.received: dict[str, list] = {}
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self):
+        while not self._stop and rclpy.ok():
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def publisher(self, msg_type, topic: str, depth: int = 5):
+        return self.node.create_publisher(msg_type, topic, QoSProfile(depth=depth))
+
+    def collect(self, msg_type, topic: str, depth: int = 5, best_effort: bool = False):
+        self.received[topic] = []
+        qos = QoSProfile(depth=depth)
+        if best_effort:
+            qos.reliability = ReliabilityPolicy.BEST_EFFORT
+
+        def cb(msg, topic=topic):
+            with self._lock:
+                self.received[topic].append(msg)
+
+        return self.node.create_subscription(msg_type, topic, cb, qos)
+
+    def messages(self, topic: str) -> list:
+        with self._lock:
+            return list(self.received[topic])
+
+    def wait_for(self, predicate, timeout: float = 10.0, poll: float = 0.02) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if predicate():
+                    return True
+            time.sleep(poll)
+        return False
+
+    def close(self):
+        self._stop = True
+        self._thread.join(2)
+        self.executor.remove_node(self.node)
+        self.node.destroy_node()
+
+
+def camera_info_msg(cam: PinholeCamera, header) -> CameraInfo:
+    msg = CameraInfo()
+    msg.header = header
+    msg.width, msg.height = cam.width, cam.height
+    msg.distortion_model = "plumb_bob"
+    msg.d = [0.0] * 5
+    msg.k = cam.K.reshape(-1).tolist()
+    msg.r = np.eye(3).reshape(-1).tolist()
+    msg.p = cam.P.reshape(-1).tolist()
+    return msg
+
+
+def stereo_messages(scene, stamp_ns: int, frame_id: str = "left_optical_frame", encoding: str = "rgb8"):
+    """(left Image, left CameraInfo, right Image, right CameraInfo) for a synthetic scene."""
+    from std_msgs.msg import Header
+    from builtin_interfaces.msg import Time
+
+    header = Header(stamp=Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000), frame_id=frame_id)
+    rheader = Header(stamp=header.stamp, frame_id="right_optical_frame")
+    left, right = scene.left, scene.right
+    if encoding == "mono8":
+        import cv2
+        left, right = cv2.cvtColor(left, cv2.COLOR_RGB2GRAY), cv2.cvtColor(right, cv2.COLOR_RGB2GRAY)
+    elif encoding == "bgr8":
+        left, right = left[:, :, ::-1].copy(), right[:, :, ::-1].copy()
+    return (numpy_to_image(left, encoding, header), camera_info_msg(scene.left_camera, header),
+            numpy_to_image(right, encoding, rheader), camera_info_msg(scene.right_camera, rheader))
+
+
+def stamp_of(msg) -> int:
+    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
