@@ -146,7 +146,7 @@ class PinholeCamera:
     @property
     def baseline(self) -> float:
         """Stereo baseline ``B = -Tx / fx`` in metres (0 for a left/mono camera)."""
-        return -self.Tx / float(self.P[0, 0]) if self.P[0, 0] else 0.0
+        return (-self.Tx / float(self.P[0, 0]) + 0.0) if self.P[0, 0] else 0.0  # + 0.0: no "-0"
 
     @property
     def shape(self) -> tuple[int, int]:

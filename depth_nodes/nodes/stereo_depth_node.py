@@ -214,7 +214,9 @@ class StereoDepthNode(Node):
             self.reporter.report("internal", f"skipping {when}: unexpected {type(exc).__name__}: {exc}")
 
     def destroy_node(self):
-        self.worker.stop()
+        worker = getattr(self, "worker", None)  # absent if the constructor failed
+        if worker is not None:
+            worker.stop()
         return super().destroy_node()
 
 

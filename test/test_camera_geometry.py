@@ -1,0 +1,92 @@
+"""Camera model and stereo maths against hand-computed values."""
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from depth_nodes.geometry.camera import CameraModelError, PinholeCamera
+from depth_nodes.geometry.stereo import StereoGeometryError, depth_to_disparity, disparity_to_depth
+
+K = np.array([[500.0, 0.0, 320.0], [0.0, 400.0, 240.0], [0.0, 0.0, 1.0]])
+
+
+def info(**kw):
+    base = dict(width=640, height=480, k=K.reshape(-1).tolist(), d=[0.0] * 5, r=np.eye(3).reshape(-1).tolist(),
+                p=np.hstack([K, np.zeros((3, 1))]).reshape(-1).tolist(), distortion_model="plumb_bob",
+                binning_x=0, binning_y=0, roi=SimpleNamespace(x_offset=0, y_offset=0, width=0, height=0),
+                header=SimpleNamespace(frame_id="cam_optical"))
+    base.update(kw)
+    return SimpleNamespace(**base)
+
+
+def test_rays_and_points_by_hand():
+    cam = PinholeCamera(640, 480, K)
+    # pixel (420, 290): x = (420-320)/500 = 0.2, y = (290-240)/400 = 0.125
+    np.testing.assert_allclose(cam.rays()[290, 420], [0.2, 0.125, 1.0], rtol=1e-6)
+    depth = np.full((480, 640), 2.0, np.float32)
+    depth[0, 0] = np.nan
+    pts = cam.depth_to_points(depth)
+    np.testing.assert_allclose(pts[290, 420], [0.4, 0.25, 2.0], rtol=1e-6)
+    assert np.all(np.isnan(pts[0, 0]))
+    assert cam.rays() is cam.rays()  # cached
+    uv, z = cam.project(np.array([[0.4, 0.25, 2.0], [0.0, 0.0, -1.0]]))
+    np.testing.assert_allclose(uv[0], [420.0, 290.0])
+    assert np.all(np.isnan(uv[1])) and z[1] == -1.0
+
+
+def test_resize_and_crop_follow_pixel_centres():
+    cam = PinholeCamera(640, 480, K)
+    half = cam.resized(320, 240)
+    # u' + 0.5 = (u + 0.5)/2  ->  cx' = (320.5)/2 - 0.5 = 159.75
+    np.testing.assert_allclose(half.K, [[250, 0, 159.75], [0, 200, 119.75], [0, 0, 1]])
+    # a 3D point projects to corresponding pixel positions in both
+    p = np.array([[0.3, -0.2, 1.7]])
+    uv_full, _ = cam.project(p)
+    uv_half, _ = half.project(p)
+    np.testing.assert_allclose(uv_half, (uv_full + 0.5) / 2 - 0.5)
+    crop = cam.cropped(100, 50, 200, 100)
+    np.testing.assert_allclose(crop.project(p)[0], uv_full - [100, 50])
+    with pytest.raises(CameraModelError, match="roi"):
+        cam.cropped(600, 0, 100, 10)
+
+
+def test_from_camera_info_rectified_baseline_binning_roi():
+    P = np.hstack([K, [[-500.0 * 0.12], [0.0], [0.0]]])
+    cam = PinholeCamera.from_camera_info(info(p=P.reshape(-1).tolist()))
+    assert cam.baseline == pytest.approx(0.12)
+    assert cam.Tx == pytest.approx(-60.0)
+    assert cam.frame_id == "cam_optical"
+    binned = PinholeCamera.from_camera_info(info(binning_x=2, binning_y=2))
+    assert (binned.width, binned.height) == (320, 240) and binned.fx == 250.0
+    roi = PinholeCamera.from_camera_info(info(roi=SimpleNamespace(x_offset=10, y_offset=20, width=100, height=80)))
+    assert (roi.width, roi.height, roi.cx, roi.cy) == (100, 80, 310.0, 220.0)
+    # ROS 1 field names
+    ros1 = SimpleNamespace(width=640, height=480, K=K.reshape(-1).tolist(), D=[], R=[1, 0, 0, 0, 1, 0, 0, 0, 1],
+                           P=np.hstack([K, np.zeros((3, 1))]).reshape(-1).tolist())
+    assert PinholeCamera.from_camera_info(ros1).fx == 500.0
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("k", [0.0] * 9, "k: camera_info intrinsic matrix K is all zeros"),
+    ("k", [1.0] * 4, "k: expected 9 values"),
+    ("p", [1.0] * 3, "p: expected 12 values"),
+    ("width", 0, "width/height"),
+])
+def test_bad_camera_info_names_the_field(field, value, match):
+    with pytest.raises(CameraModelError, match=match):
+        PinholeCamera.from_camera_info(info(**{field: value}))
+
+
+def test_disparity_depth_round_trip_by_hand():
+    # f = 500 px, B = 0.1 m: d = 25 px <-> z = 2 m
+    assert disparity_to_depth(np.array([25.0]), 500.0, 0.1)[0] == pytest.approx(2.0)
+    assert depth_to_disparity(np.array([2.0]), 500.0, 0.1)[0] == pytest.approx(25.0)
+    # principal point offset doffs = 5: measured d = 30 means z = 50/(30-5)
+    assert disparity_to_depth(np.array([30.0]), 500.0, 0.1, doffs=5.0)[0] == pytest.approx(2.0)
+    out = disparity_to_depth(np.array([0.0, -1.0, np.nan, np.inf]), 500.0, 0.1)
+    assert np.all(np.isnan(out))
+    assert np.all(np.isnan(depth_to_disparity(np.array([0.0, -2.0, np.nan]), 500.0, 0.1)))
+    z = np.random.default_rng(0).uniform(0.3, 20, 1000).astype(np.float32)
+    np.testing.assert_allclose(disparity_to_depth(depth_to_disparity(z, 400, 0.2, 3), 400, 0.2, 3), z, rtol=1e-5)
+    with pytest.raises(StereoGeometryError, match="baseline"):
+        disparity_to_depth(np.ones(3), 500.0, 0.0)

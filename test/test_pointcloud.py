@@ -1,0 +1,68 @@
+"""Organized clouds and PointCloud2 bytes, decoded with an independent reader."""
+import numpy as np
+import pytest
+from std_msgs.msg import Header
+
+from depth_nodes.geometry.camera import PinholeCamera
+from depth_nodes.geometry.pointcloud import cloud_dtype, organized_points, pack_rgb, unpack_rgb
+from depth_nodes.ros.messages import cloud_to_msg
+
+K = np.array([[300.0, 0, 31.5], [0, 300.0, 23.5], [0, 0, 1]])
+CAM = PinholeCamera(64, 48, K)
+rng = np.random.default_rng(1)
+
+
+def read_cloud(msg):
+    """Independent PointCloud2 reader: a numpy structured dtype from the message's fields."""
+    fmt = {7: "f4"}
+    endian = ">" if msg.is_bigendian else "<"
+    dtype = np.dtype({"names": [f.name for f in msg.fields],
+                      "formats": [endian + fmt[f.datatype] for f in msg.fields],
+                      "offsets": [f.offset for f in msg.fields], "itemsize": msg.point_step})
+    assert msg.row_step == msg.point_step * msg.width
+    return np.frombuffer(bytes(msg.data), dtype=dtype).reshape(msg.height, msg.width)
+
+
+def test_rgb_packing_is_rvizs():
+    packed = pack_rgb(np.array([[255, 128, 1]], np.uint8))
+    assert packed.view(np.uint32)[0] == 0xFF8001
+    rgb = rng.integers(0, 256, (5, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(unpack_rgb(pack_rgb(rgb)), rgb)
+
+
+def test_cloud_message_matches_geometry():
+    depth = rng.uniform(0.5, 5.0, (48, 64)).astype(np.float32)
+    depth[3, 4] = np.nan
+    rgb = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    cloud = organized_points(CAM, depth, rgb)
+    msg = cloud_to_msg(cloud, Header(frame_id="cam"))
+    assert (msg.height, msg.width, msg.point_step, msg.is_dense) == (48, 64, 16, False)
+    rec = read_cloud(msg)
+    v, u = np.mgrid[0:48, 0:64]
+    np.testing.assert_allclose(rec["x"], (u - 31.5) / 300 * depth, rtol=1e-6, equal_nan=True)
+    np.testing.assert_allclose(rec["y"], (v - 23.5) / 300 * depth, rtol=1e-6, equal_nan=True)
+    np.testing.assert_allclose(rec["z"], depth, equal_nan=True)
+    assert np.isnan(rec["x"][3, 4]) and np.isnan(rec["z"][3, 4])
+    np.testing.assert_array_equal(unpack_rgb(rec["rgb"]), rgb)
+    assert cloud.view(cloud_dtype(True)).shape == (48, 64, 1)
+
+
+def test_decimation_and_depth_limits():
+    depth = np.linspace(0.1, 10, 48 * 64, dtype=np.float32).reshape(48, 64)
+    cloud = organized_points(CAM, depth, decimation=3, min_depth=1.0, max_depth=5.0)
+    assert cloud.shape == (16, 22, 3)
+    z = cloud[..., 2]
+    sub = depth[::3, ::3]
+    inside = (sub >= 1.0) & (sub <= 5.0)
+    np.testing.assert_allclose(z[inside], sub[inside])
+    assert np.all(np.isnan(cloud[~inside]))
+    # decimated points are the full-resolution points at the kept pixels
+    full = CAM.depth_to_points(depth)
+    np.testing.assert_allclose(cloud[inside], full[::3, ::3][inside], rtol=1e-6)
+
+
+def test_bad_inputs_raise():
+    with pytest.raises(ValueError, match="camera is 64x48"):
+        organized_points(CAM, np.zeros((10, 10), np.float32))
+    with pytest.raises(ValueError, match="decimation"):
+        organized_points(CAM, np.zeros((48, 64), np.float32), decimation=0)
