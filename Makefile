@@ -28,7 +28,7 @@ bench: setup
 lock:
 	rm -rf /tmp/depth_nodes_lock && python3.11 -m venv /tmp/depth_nodes_lock
 	/tmp/depth_nodes_lock/bin/pip install -q -r requirements.in
-	/tmp/depth_nodes_lock/bin/pip freeze --all | grep -v -E '^(pip|setuptools|wheel)==' | sed 's/+cpu//' > requirements.txt
+	/tmp/depth_nodes_lock/bin/python scripts/freeze_lock.py > requirements.txt
 
 clean:
 	rm -rf $(VENV) out build *.egg-info
