@@ -1,0 +1,71 @@
+"""``depth-train info BAG``: what is in a recording and what each training mode can use from it.
+
+Examples::
+
+    depth-train info run1/                       # rosbag2 directory
+    depth-train info run1.mcap --topics color=/cam/image_raw color_info=/cam/camera_info
+    depth-train info old.bag --urdf robot.urdf --json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+
+from depth_training.bags.errors import BagWarning
+from depth_training.bags.reader import open_bag
+from depth_training.bags.summary import TopicConfig, summarize_bag
+from depth_training.cli import UserError
+
+__all__ = ["register", "run_info", "parse_topic_overrides"]
+
+
+def parse_topic_overrides(items: list[str]) -> dict[str, str]:
+    """``["color=/cam/image", ...]`` -> ``{"color": "/cam/image"}``; errors name the bad item."""
+    out = {}
+    for item in items or []:
+        role, sep, topic = item.partition("=")
+        if not sep or not role or not topic:
+            raise UserError(f"--topics: {item!r} is not ROLE=TOPIC (roles: {', '.join(TopicConfig.roles())})")
+        out[role.strip()] = topic.strip()
+    return out
+
+
+def run_info(args: argparse.Namespace) -> int:
+    try:
+        config = TopicConfig().with_overrides(parse_topic_overrides(args.topics))
+    except ValueError as exc:
+        raise UserError(f"--topics: {exc}") from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", BagWarning)
+        with open_bag(args.bag) as bag:
+            summary = summarize_bag(bag, config, urdf_path=args.urdf, scan=not args.no_scan,
+                                    max_gap_s=args.max_gap)
+    summary.issues += [str(w.message) for w in caught if issubclass(w.category, BagWarning)]
+    if args.json:
+        json.dump(summary.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(summary.format_table())
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "info", help="summarise a bag: topics, rates, time span, usable training modes",
+        description="Summarise a recording (rosbag2 directory, .mcap, .db3 or ROS 1 .bag): topics, types, "
+                    "counts, rates, time span, and per training mode (mono, stereo, supervised, poses from "
+                    "TF or from joint states + URDF) what it would use and what is missing.")
+    p.add_argument("bag", help="rosbag2 directory, .mcap/.db3 file or ROS 1 .bag")
+    p.add_argument("--topics", nargs="*", default=[], metavar="ROLE=TOPIC",
+                   help=f"topic names per role (roles: {', '.join(TopicConfig.roles())}); defaults are the "
+                        f"RealSense-style names, e.g. color={TopicConfig.color}")
+    p.add_argument("--urdf", default=None, metavar="FILE",
+                   help="robot URDF for the forward-kinematics pose mode (default: the bag's /robot_description)")
+    p.add_argument("--max-gap", type=float, default=0.5, metavar="S",
+                   help="report TF / stamp gaps longer than this many seconds (default 0.5)")
+    p.add_argument("--no-scan", action="store_true",
+                   help="do not read every message: no exact rates, stamp order or truncation checks (fast)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=run_info)
