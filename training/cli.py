@@ -13,6 +13,7 @@ import sys
 # One line per subcommand module; keep the list short and explicit (no plugin magic).
 SUBCOMMAND_MODULES: list[str] = [
     "depth_training.bags.cli",
+    "depth_training.sim.cli",
 ]
 
 
