@@ -7,6 +7,7 @@ that bad inputs are reported and skipped while the node keeps serving good frame
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -20,7 +21,9 @@ from stereo_msgs.msg import DisparityImage
 from depth_nodes.geometry.pointcloud import unpack_rgb
 from depth_nodes.image_encodings import decode_image
 from depth_nodes.synthetic import default_scene
-from ros_harness import REPO, NodeProcess, RosIO, stamp_of, stereo_messages
+from depth_nodes.ros.harness import NodeProcess, RosIO, stamp_of, stereo_messages
+
+REPO = Path(__file__).resolve().parents[1]
 
 W, H = 320, 240
 SCENE = default_scene(W, H, seed=3)

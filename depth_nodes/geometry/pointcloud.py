@@ -15,7 +15,7 @@ import numpy as np
 
 from depth_nodes.geometry.camera import PinholeCamera
 
-__all__ = ["pack_rgb", "unpack_rgb", "organized_points", "cloud_dtype"]
+__all__ = ["pack_rgb", "unpack_rgb", "organized_points", "cloud_dtype", "write_ply"]
 
 
 def cloud_dtype(with_rgb: bool) -> np.dtype:
@@ -85,3 +85,30 @@ def organized_points(
     if rgb is not None:
         out[..., 3] = pack_rgb(rgb)
     return out
+
+
+def write_ply(path, cloud: np.ndarray) -> int:
+    """Write the finite points of an organized cloud (``(H, W, 3|4)``, see above) as binary PLY.
+
+    Colour (if present) is written as ``red green blue`` uchar properties. Returns the number of
+    points written.
+    """
+    pts = cloud.reshape(-1, cloud.shape[-1])
+    keep = np.isfinite(pts[:, :3]).all(axis=1)
+    pts = pts[keep]
+    has_rgb = cloud.shape[-1] == 4
+    fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")] + ([("red", "u1"), ("green", "u1"), ("blue", "u1")] if has_rgb else [])
+    rec = np.empty(len(pts), dtype=fields)
+    rec["x"], rec["y"], rec["z"] = pts[:, 0], pts[:, 1], pts[:, 2]
+    if has_rgb:
+        rgb = unpack_rgb(pts[:, 3])
+        rec["red"], rec["green"], rec["blue"] = rgb[:, 0], rgb[:, 1], rgb[:, 2]
+    header = ["ply", "format binary_little_endian 1.0", f"element vertex {len(rec)}",
+              "property float x", "property float y", "property float z"]
+    if has_rgb:
+        header += ["property uchar red", "property uchar green", "property uchar blue"]
+    header.append("end_header")
+    with open(path, "wb") as f:
+        f.write(("\n".join(header) + "\n").encode("ascii"))
+        f.write(rec.tobytes())
+    return len(rec)

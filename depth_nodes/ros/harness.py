@@ -1,4 +1,11 @@
-"""Helpers for tests that talk to real nodes over DDS (loopback only, see conftest.py)."""
+"""Driving real nodes from another process: used by the tests, the demo and the benchmarks.
+
+:class:`NodeProcess` runs a node's console script in a subprocess (its log in a file);
+:class:`RosIO` is an in-process rclpy node spun in a background thread with helpers to publish
+and collect messages; :func:`stereo_messages` turns a synthetic scene into the four input
+messages of ``stereo_depth_node``. Set ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` and a
+``ROS_DOMAIN_ID`` of your own before using them.
+"""
 from __future__ import annotations
 
 import os
@@ -18,7 +25,6 @@ from sensor_msgs.msg import CameraInfo
 from depth_nodes.geometry.camera import PinholeCamera
 from depth_nodes.ros.image_conversion import numpy_to_image
 
-REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -27,10 +33,11 @@ class NodeProcess:
 
     def __init__(self, executable: str, *ros_args: str, log_path: Path):
         self.log_path = log_path
-        cmd = [str(VENV_BIN / executable), "--ros-args", *ros_args]
+        exe = VENV_BIN / executable
+        cmd = [str(exe) if exe.exists() else executable, "--ros-args", *ros_args]
         env = dict(os.environ, RCUTILS_LOGGING_BUFFERED_STREAM="0", PYTHONUNBUFFERED="1")
         self._log = open(log_path, "w")
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
 
     def log(self) -> str:
         return self.log_path.read_text()
