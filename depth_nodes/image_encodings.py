@@ -28,6 +28,7 @@ buffer.
 """
 from __future__ import annotations
 
+import array as array_module
 import sys
 from dataclasses import dataclass
 
@@ -78,7 +79,7 @@ class EncodedImage:
     encoding: str
     is_bigendian: int
     step: int
-    data: bytes
+    data: array_module.array  # typecode "B": what the rclpy message field holds, so no further copy
 
 
 def _buffer(data) -> memoryview | bytes:
@@ -149,6 +150,18 @@ def decode_image(msg) -> np.ndarray:
     return arr.copy()
 
 
+def byte_array(array: np.ndarray) -> array_module.array:
+    """The bytes of ``array`` (C order) as ``array.array("B")``, copied once.
+
+    rclpy stores ``uint8[]`` message fields as ``array.array("B")`` and takes one as is, whereas
+    ``bytes`` would be copied again (``ndarray.tobytes()`` + the field setter: two copies of a
+    multi-megabyte image or cloud).
+    """
+    out = array_module.array("B")
+    out.frombytes(memoryview(np.ascontiguousarray(array)).cast("B"))
+    return out
+
+
 def encode_image(array: np.ndarray, encoding: str) -> EncodedImage:
     """Encode a numpy array as sensor_msgs/Image fields (native byte order, no row padding).
 
@@ -172,7 +185,7 @@ def encode_image(array: np.ndarray, encoding: str) -> EncodedImage:
     height, width = array.shape[:2]
     if height == 0 or width == 0:
         raise ImageConversionError(f"height/width: empty image {width}x{height}")
-    data = np.ascontiguousarray(array).tobytes()
+    data = byte_array(array)
     return EncodedImage(
         height=height,
         width=width,

@@ -90,3 +90,18 @@ def test_disparity_depth_round_trip_by_hand():
     np.testing.assert_allclose(disparity_to_depth(depth_to_disparity(z, 400, 0.2, 3), 400, 0.2, 3), z, rtol=1e-5)
     with pytest.raises(StereoGeometryError, match="baseline"):
         disparity_to_depth(np.ones(3), 500.0, 0.0)
+
+
+def test_camera_model_cache_reuses_models_until_the_calibration_changes():
+    from depth_nodes.geometry.camera import CameraModelCache
+
+    cache = CameraModelCache(maxsize=2)
+    a = cache.get(info())
+    assert cache.get(info()) is a  # same content -> same model (and its cached rays)
+    rays = a.rays()
+    assert cache.get(info()).rays() is rays
+    K2 = np.array([[510.0, 0, 320], [0, 400.0, 240], [0, 0, 1]])
+    changed = cache.get(info(k=K2.reshape(-1).tolist(), p=np.hstack([K2, np.zeros((3, 1))]).reshape(-1).tolist()))
+    assert changed is not a and changed.fx == 510.0
+    cache.get(info(binning_x=2, binning_y=2))  # a third model evicts the least recently used
+    assert cache.get(info()) is not a

@@ -66,3 +66,39 @@ def test_bad_inputs_raise():
         organized_points(CAM, np.zeros((10, 10), np.float32))
     with pytest.raises(ValueError, match="decimation"):
         organized_points(CAM, np.zeros((48, 64), np.float32), decimation=0)
+
+
+def test_writing_into_a_reused_message_buffer_gives_the_same_cloud_without_a_copy():
+    from depth_nodes.ros.messages import MessageBuffer
+
+    depth = rng.uniform(0.5, 5.0, (48, 64)).astype(np.float32)
+    depth[7, 9] = np.nan
+    rgb = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    expected = organized_points(CAM, depth, rgb, max_depth=4.0)
+    buffer = MessageBuffer()
+    for _ in range(2):  # the second frame reuses the first one's buffer
+        out = buffer.view((48, 64, 4))
+        first_data = buffer.data
+        cloud = organized_points(CAM, depth, rgb, max_depth=4.0, out=out)
+        assert cloud is out and buffer.data is first_data
+        msg = cloud_to_msg(cloud, Header(frame_id="cam"), buffer)
+        assert msg.data is buffer.data  # handed over, not copied
+        np.testing.assert_array_equal(read_cloud(msg)["z"], expected[..., 2])
+        np.testing.assert_array_equal(read_cloud(msg)["rgb"].view(np.uint32), expected[..., 3].view(np.uint32))
+    with pytest.raises(ValueError, match="out must be"):
+        organized_points(CAM, depth, rgb, out=np.empty((48, 64, 3), np.float32))
+
+
+def test_grey_images_colour_the_cloud_grey():
+    from depth_nodes.backends.base import StereoMatcher  # noqa: F401  (pipeline import check)
+    from depth_nodes.pipelines.stereo import StereoFrame, StereoPipeline
+
+    grey = rng.integers(0, 256, (48, 64), dtype=np.uint8)
+    pipe = StereoPipeline(matcher=None)
+    frame = StereoFrame(grey, grey, CAM, CAM)
+    assert pipe.cloud_shape(frame) == (48, 64, 4)
+    rgb = pipe._cloud_rgb(frame)
+    packed = organized_points(CAM, np.ones((48, 64), np.float32), rgb)[..., 3]
+    np.testing.assert_array_equal(unpack_rgb(packed), np.repeat(grey[..., None], 3, axis=2))
+    pipe.decimation = 5
+    assert pipe.cloud_shape(frame) == (10, 13, 4)

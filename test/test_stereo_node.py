@@ -281,3 +281,23 @@ def test_invalid_start_up_parameters_exit_with_a_clear_message(tmp_path, overrid
         code = node.stop()
     assert code == 2, node.log()
     assert message in node.log(), node.log()
+
+
+def test_only_subscribed_outputs_are_built(tmp_path):
+    """A node whose only subscriber wants depth still serves depth, and builds no cloud."""
+    node = NodeProcess("stereo_depth_node", "--params-file", str(REPO / "config/stereo_depth.yaml"),
+                       "-p", "disparity_range:=64", "-r", "__ns:=/lazy", log_path=tmp_path / "lazy.log")
+    io = RosIO("lazy_test_io")
+    try:
+        pubs = [io.publisher(Image if "image" in t else CameraInfo, f"/lazy/{t}") for t in INPUTS]
+        io.collect(Image, "/lazy/depth/image")
+        assert node.wait_for_log("matching with", 20), node.log()
+        msgs = stereo_messages(SCENE, new_stamp())
+        depth_msg = publish_until_output(io, pubs, msgs, topic="/lazy/depth/image")
+        depth = decode_image(depth_msg)
+        assert np.nanmedian(np.abs(depth[interior(2.0)] - 2.0)) < 0.05 * 2.0
+        points = io.node.count_subscribers("/lazy/points2")
+        assert points == 0
+    finally:
+        io.close()
+        assert node.stop() == 0, node.log()

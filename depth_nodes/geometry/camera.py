@@ -17,11 +17,12 @@ so ``fx' = s_x fx`` and ``cx' = s_x (cx + 0.5) - 0.5``; cropping at ``(x0, y0)``
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["CameraModelError", "PinholeCamera"]
+__all__ = ["CameraModelError", "PinholeCamera", "CameraModelCache"]
 
 
 class CameraModelError(ValueError):
@@ -72,6 +73,7 @@ class PinholeCamera:
         if not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
             raise CameraModelError(f"K: focal lengths must be positive and finite, got fx={K[0, 0]}, fy={K[1, 1]}")
         object.__setattr__(self, "_rays_cache", None)
+        object.__setattr__(self, "_planes_cache", None)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -192,6 +194,18 @@ class PinholeCamera:
             cached = rays
         return cached
 
+    def ray_planes(self) -> tuple[np.ndarray, np.ndarray]:
+        """The x and y components of :meth:`rays` as two C-contiguous ``(H, W)`` float32 planes
+        (``x = (u - cx)/fx - s (v - cy)/(fx fy)``, ``y = (v - cy)/fy``); cached, read-only."""
+        cached = self._planes_cache
+        if cached is None:
+            rays = self.rays()
+            cached = (np.ascontiguousarray(rays[..., 0]), np.ascontiguousarray(rays[..., 1]))
+            for plane in cached:
+                plane.setflags(write=False)
+            object.__setattr__(self, "_planes_cache", cached)
+        return cached
+
     def depth_to_points(self, depth: np.ndarray) -> np.ndarray:
         """Depth image ``(H, W)`` (metres, NaN invalid) -> points ``(H, W, 3)`` float32 in the optical frame.
 
@@ -217,3 +231,40 @@ class PinholeCamera:
 
     def matches(self, width: int, height: int) -> bool:
         return self.width == int(width) and self.height == int(height)
+
+
+def _info_key(msg) -> tuple:
+    """Everything :meth:`PinholeCamera.from_camera_info` reads, as a hashable key."""
+    header = getattr(msg, "header", None)
+    roi = getattr(msg, "roi", None)
+    arrays = tuple(np.asarray(_field(msg, *names), dtype=np.float64).tobytes()
+                   for names in (("k", "K"), ("d", "D"), ("r", "R"), ("p", "P")))
+    roi_key = tuple(int(getattr(roi, f, 0)) for f in ("x_offset", "y_offset", "width", "height")) if roi else ()
+    return (int(_field(msg, "width")), int(_field(msg, "height")), arrays,
+            getattr(msg, "distortion_model", ""), getattr(header, "frame_id", "") if header else "",
+            int(getattr(msg, "binning_x", 0) or 0), int(getattr(msg, "binning_y", 0) or 0), roi_key)
+
+
+class CameraModelCache:
+    """:meth:`PinholeCamera.from_camera_info` memoised on the message content.
+
+    A node receives the same calibration with every frame; reusing the model keeps its cached
+    back-projection rays (computing them costs milliseconds per 640x480 frame). Holds the
+    ``maxsize`` most recently used models. Not thread-safe (one per consumer thread).
+    """
+
+    def __init__(self, maxsize: int = 8):
+        self.maxsize = int(maxsize)
+        self._models: OrderedDict[tuple, PinholeCamera] = OrderedDict()
+
+    def get(self, msg, *, use_rectified: bool = True) -> PinholeCamera:
+        key = (use_rectified, _info_key(msg))
+        cam = self._models.get(key)
+        if cam is None:
+            cam = PinholeCamera.from_camera_info(msg, use_rectified=use_rectified)
+            self._models[key] = cam
+            while len(self._models) > self.maxsize:
+                self._models.popitem(last=False)
+        else:
+            self._models.move_to_end(key)
+        return cam

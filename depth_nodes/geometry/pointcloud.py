@@ -11,9 +11,15 @@ Record layout in memory (little-endian float32, 16 bytes with rgb, 12 without)::
 """
 from __future__ import annotations
 
+import sys
+import threading
+
+import cv2
 import numpy as np
 
 from depth_nodes.geometry.camera import PinholeCamera
+
+_LITTLE_ENDIAN = sys.byteorder == "little"
 
 __all__ = ["pack_rgb", "unpack_rgb", "organized_points", "cloud_dtype", "write_ply"]
 
@@ -46,6 +52,7 @@ def organized_points(
     decimation: int = 1,
     min_depth: float = 0.0,
     max_depth: float = float("inf"),
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Depth image (+ colour) -> organized cloud ``(H', W', 3 or 4)`` float32 buffer.
 
@@ -62,6 +69,8 @@ def organized_points(
         rgb: optional ``(H, W, 3)`` uint8 RGB registered to the depth image.
         decimation: keep every n-th row and column (n >= 1).
         min_depth, max_depth: valid depth interval along the optical axis, metres.
+        out: optional C-contiguous float32 ``(H', W', 3|4)`` array to write into (e.g. a view of
+            a reusable message buffer); returned.
     """
     if decimation < 1:
         raise ValueError(f"decimation must be >= 1, got {decimation}")
@@ -70,21 +79,65 @@ def organized_points(
     if rgb is not None and rgb.shape[:2] != depth.shape:
         raise ValueError(f"rgb is {rgb.shape[1]}x{rgb.shape[0]} but depth is {depth.shape[1]}x{depth.shape[0]}")
     n = int(decimation)
-    rays = camera.rays()
+    rx, ry = camera.ray_planes()
     z = np.asarray(depth, dtype=np.float32)
     if n > 1:
-        rays, z = rays[::n, ::n], z[::n, ::n]
+        rx, ry, z = rx[::n, ::n], ry[::n, ::n], z[::n, ::n]
         rgb = rgb[::n, ::n] if rgb is not None else None
+    shape = z.shape
     if min_depth > 0 or np.isfinite(max_depth):
-        z = np.where((z >= min_depth) & (z <= max_depth), z, np.float32(np.nan))
-    h, w = z.shape
-    out = np.empty((h, w, 4 if rgb is not None else 3), dtype=np.float32)
-    np.multiply(rays[..., 0], z, out=out[..., 0])
-    np.multiply(rays[..., 1], z, out=out[..., 1])
-    out[..., 2] = z
+        zf = _scratch("z", shape, np.float32)
+        np.copyto(zf, z)
+        outside, above = _scratch("outside", shape, np.bool_), _scratch("above", shape, np.bool_)
+        np.less(z, min_depth, out=outside)
+        np.greater(z, max_depth, out=above)
+        np.logical_or(outside, above, out=outside)
+        np.copyto(zf, np.float32(np.nan), where=outside)
+        z = zf
+    else:
+        z = np.ascontiguousarray(z)
+    channels = [np.multiply(rx, z, out=_scratch("x", shape, np.float32)),
+                np.multiply(ry, z, out=_scratch("y", shape, np.float32)), z]
     if rgb is not None:
-        out[..., 3] = pack_rgb(rgb)
+        channels.append(_packed_rgb_plane(rgb))
+    # cv2.merge interleaves the planes in one pass (numpy's strided channel writes are ~5x slower);
+    # the planes live in per-thread scratch buffers because fresh multi-MB allocations (page
+    # faults) would cost more than the arithmetic.
+    if out is None:
+        return cv2.merge(channels).reshape(shape[0], shape[1], len(channels))
+    if out.shape != (shape[0], shape[1], len(channels)) or out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous float32 array of shape {(shape[0], shape[1], len(channels))}, "
+                         f"got {out.shape} {out.dtype}")
+    written = cv2.merge(channels, dst=out)
+    if written is not out and not np.shares_memory(written, out):  # pragma: no cover - OpenCV contract
+        np.copyto(out, written.reshape(out.shape))
     return out
+
+
+_local = threading.local()
+
+
+def _scratch(name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """A per-thread reusable work buffer (contents undefined)."""
+    buffers = getattr(_local, "buffers", None)
+    if buffers is None:
+        buffers = _local.buffers = {}
+    buf = buffers.get(name)
+    if buf is None or buf.shape != shape or buf.dtype != dtype:
+        buf = buffers[name] = np.empty(shape, dtype)
+    return buf
+
+
+def _packed_rgb_plane(rgb: np.ndarray) -> np.ndarray:
+    """Fast :func:`pack_rgb` for ``(H, W, 3)`` uint8 into a scratch plane: BGRA bytes viewed as
+    little-endian uint32 with alpha cleared -> ``0x00RRGGBB``, as float32 ``(H, W)``."""
+    if not _LITTLE_ENDIAN:
+        return pack_rgb(rgb)
+    bgra = _scratch("bgra", rgb.shape[:2] + (4,), np.uint8)
+    cv2.cvtColor(np.ascontiguousarray(rgb, dtype=np.uint8), cv2.COLOR_RGB2BGRA, dst=bgra)
+    bits = bgra.view(np.uint32).reshape(bgra.shape[:2])
+    np.bitwise_and(bits, np.uint32(0x00FFFFFF), out=bits)
+    return bits.view(np.float32)
 
 
 def write_ply(path, cloud: np.ndarray) -> int:

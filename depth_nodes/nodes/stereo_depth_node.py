@@ -26,12 +26,12 @@ from stereo_msgs.msg import DisparityImage
 
 from depth_nodes.backends.base import BackendError
 from depth_nodes.backends.sgbm import SgbmMatcher, SgbmParams
-from depth_nodes.geometry.camera import CameraModelError, PinholeCamera
+from depth_nodes.geometry.camera import CameraModelCache, CameraModelError
 from depth_nodes.image_encodings import ImageConversionError, to_rgb8
 from depth_nodes.pipelines.stereo import StereoFrame, StereoInputError, StereoPipeline
 from depth_nodes.pipelines.worker import LatestFrameWorker
 from depth_nodes.ros.image_conversion import image_to_numpy, numpy_to_image
-from depth_nodes.ros.messages import camera_info_for, cloud_to_msg, disparity_to_msg
+from depth_nodes.ros.messages import MessageBuffer, camera_info_for, cloud_to_msg, disparity_to_msg
 from depth_nodes.ros.params import ParamSpec, ParameterError, declare_parameters, make_on_set_callback
 from depth_nodes.ros.qos import QOS_CHOICES, make_qos
 from depth_nodes.ros.sync import subscribe_synchronized
@@ -110,6 +110,8 @@ class StereoDepthNode(Node):
         self.pub_depth_info = self.create_publisher(CameraInfo, "depth/camera_info", out_qos)
         self.pub_points = self.create_publisher(PointCloud2, "points2", out_qos)
 
+        self.cameras = CameraModelCache()  # used by the worker thread only
+        self.cloud_buffer = MessageBuffer()  # reused for every points2 message (worker thread)
         self.worker = LatestFrameWorker(self._process, self._on_worker_error, name="stereo-depth")
         in_qos = make_qos(self.values["input_qos"], self.values["input_qos_depth"])
         slop = self.values["approximate_sync_tolerance_seconds"] if self.values["approximate_sync"] else None
@@ -189,17 +191,23 @@ class StereoDepthNode(Node):
         right = image_to_numpy(right_msg)
         left = _matchable(left, left_msg.encoding)
         right = _matchable(right, right_msg.encoding)
-        frame = StereoFrame(left, right, PinholeCamera.from_camera_info(left_info),
-                            PinholeCamera.from_camera_info(right_info))
-        result = self.pipeline.process(frame)
+        frame = StereoFrame(left, right, self.cameras.get(left_info), self.cameras.get(right_info))
+        # Lazy outputs: a message nobody subscribes to is not built (the point cloud is the
+        # costliest); the disparity and depth are always computed.
+        want_points = self.pub_points.get_subscription_count() > 0
+        cloud_out = self.cloud_buffer.view(self.pipeline.cloud_shape(frame)) if want_points else None
+        result = self.pipeline.process(frame, with_cloud=want_points, cloud_out=cloud_out)
         header = left_msg.header
-        delta_d = 1.0 / 16.0
-        self.pub_disparity.publish(disparity_to_msg(
-            result.disparity, header, f=result.fx, baseline=result.baseline, doffs=result.doffs,
-            min_disparity=result.min_disparity, max_disparity=result.max_disparity, delta_d=delta_d))
-        self.pub_depth.publish(numpy_to_image(result.depth, "32FC1", header))
-        self.pub_depth_info.publish(camera_info_for(left_info, header))
-        self.pub_points.publish(cloud_to_msg(result.cloud, header))
+        if result.cloud is not None:  # published first: the costliest message, often the one used
+            self.pub_points.publish(cloud_to_msg(result.cloud, header, self.cloud_buffer))
+        if self.pub_depth.get_subscription_count() > 0:
+            self.pub_depth.publish(numpy_to_image(result.depth, "32FC1", header))
+        if self.pub_depth_info.get_subscription_count() > 0:
+            self.pub_depth_info.publish(camera_info_for(left_info, header))
+        if self.pub_disparity.get_subscription_count() > 0:
+            self.pub_disparity.publish(disparity_to_msg(
+                result.disparity, header, f=result.fx, baseline=result.baseline, doffs=result.doffs,
+                min_disparity=result.min_disparity, max_disparity=result.max_disparity, delta_d=1.0 / 16.0))
 
     def _on_worker_error(self, exc: BaseException, msgs) -> None:
         stamp = msgs[0].header.stamp

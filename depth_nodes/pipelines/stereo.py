@@ -41,7 +41,7 @@ class StereoFrame:
 class StereoResult:
     disparity: np.ndarray  # (H, W) float32 pixels, NaN invalid
     depth: np.ndarray  # (H, W) float32 metres, NaN invalid
-    cloud: np.ndarray  # (H', W', 3|4) float32, see geometry.pointcloud
+    cloud: np.ndarray | None  # (H', W', 3|4) float32, see geometry.pointcloud; None if not requested
     fx: float
     baseline: float
     doffs: float
@@ -85,17 +85,34 @@ class StereoPipeline:
         doffs = frame.left_camera.cx - frame.right_camera.cx
         return fx, baseline, doffs
 
-    def process(self, frame: StereoFrame) -> StereoResult:
+    def cloud_shape(self, frame: StereoFrame) -> tuple[int, int, int]:
+        """Shape of the cloud :meth:`process` builds for ``frame`` (for a ``cloud_out`` buffer)."""
+        h, w = frame.left.shape[:2]
+        n = int(self.decimation)
+        return (-(-h // n), -(-w // n), 4 if self._cloud_rgb(frame) is not None else 3)
+
+    def _cloud_rgb(self, frame: StereoFrame) -> np.ndarray | None:
+        if not self.colorize_cloud:
+            return None
+        if frame.left.ndim == 3:
+            return frame.left
+        if frame.left.dtype == np.uint8:
+            return np.broadcast_to(frame.left[:, :, None], frame.left.shape + (3,))
+        return None
+
+    def process(self, frame: StereoFrame, with_cloud: bool = True,
+                cloud_out: np.ndarray | None = None) -> StereoResult:
+        """Match, convert to depth (``z = f*B/d``, range-filtered) and, if ``with_cloud``, build
+        the organized cloud (``cloud`` is ``None`` otherwise), into ``cloud_out`` when given
+        (shape :meth:`cloud_shape`)."""
         fx, baseline, doffs = self.check(frame)
         disparity = self.matcher.compute(frame.left, frame.right)
         depth = disparity_to_depth(disparity, fx, baseline, doffs)
         if self.min_depth > 0 or np.isfinite(self.max_depth):
             depth[~((depth >= self.min_depth) & (depth <= self.max_depth))] = np.nan
-        rgb = None
-        if self.colorize_cloud:
-            rgb = frame.left if frame.left.ndim == 3 else None
-            if rgb is None and frame.left.dtype == np.uint8:
-                rgb = np.repeat(frame.left[:, :, None], 3, axis=2)
-        cloud = organized_points(frame.left_camera, depth, rgb, decimation=self.decimation)
         lo, hi = self.matcher.disparity_bounds
+        if not with_cloud:
+            return StereoResult(disparity, depth, None, fx, baseline, doffs, lo, hi)
+        cloud = organized_points(frame.left_camera, depth, self._cloud_rgb(frame), decimation=self.decimation,
+                                 out=cloud_out)
         return StereoResult(disparity, depth, cloud, fx, baseline, doffs, lo, hi)

@@ -7,6 +7,8 @@ is present).
 """
 from __future__ import annotations
 
+import array
+
 import numpy as np
 from sensor_msgs.msg import CompressedImage, Image
 
@@ -18,7 +20,8 @@ from depth_nodes.image_encodings import (
     encode_image,
 )
 
-__all__ = ["ImageConversionError", "image_to_numpy", "numpy_to_image", "compressed_to_numpy", "have_cv_bridge"]
+__all__ = ["ImageConversionError", "image_to_numpy", "numpy_to_image", "compressed_to_numpy", "have_cv_bridge",
+           "set_byte_field"]
 
 try:  # pragma: no cover - exercised only on machines with a full ROS install
     from cv_bridge import CvBridge, CvBridgeError
@@ -53,6 +56,22 @@ def compressed_to_numpy(msg: CompressedImage) -> tuple[np.ndarray, str]:
     return decode_compressed(msg)
 
 
+def set_byte_field(msg, name: str, data: array.array) -> None:
+    """Give a ``uint8[]`` field of an rclpy message ``data`` itself, not a copy.
+
+    The generated setter copies an ``array.array`` unless ``ROS_PYTHON_CHECK_FIELDS`` is set;
+    rosidl_generator_py stores each field in the slot ``_<name>``, which is assigned directly
+    after the same type check the setter would do.
+    """
+    if not isinstance(data, array.array) or data.typecode != "B":
+        raise TypeError(f"{name}: expected array.array('B'), got {type(data).__name__}")
+    slot = "_" + name
+    if slot in getattr(type(msg), "__slots__", ()):
+        setattr(msg, slot, data)
+    else:  # not a generated message class: let its setter decide
+        setattr(msg, name, data)
+
+
 def numpy_to_image(array: np.ndarray, encoding: str, header=None) -> Image:
     """Build an Image message from an array (header copied when given)."""
     enc = encode_image(array, encoding)
@@ -61,5 +80,5 @@ def numpy_to_image(array: np.ndarray, encoding: str, header=None) -> Image:
         msg.header = header
     msg.height, msg.width, msg.encoding = enc.height, enc.width, enc.encoding
     msg.is_bigendian, msg.step = enc.is_bigendian, enc.step
-    msg.data = enc.data
+    set_byte_field(msg, "data", enc.data)
     return msg

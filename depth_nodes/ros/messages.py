@@ -1,22 +1,47 @@
 """Building output messages from pipeline results (PointCloud2, DisparityImage, CameraInfo)."""
 from __future__ import annotations
 
+import array
+
 import numpy as np
 from sensor_msgs.msg import CameraInfo, PointCloud2, PointField, RegionOfInterest
 from stereo_msgs.msg import DisparityImage
 
-from depth_nodes.ros.image_conversion import numpy_to_image
+from depth_nodes.image_encodings import byte_array
+from depth_nodes.ros.image_conversion import numpy_to_image, set_byte_field
 
-__all__ = ["cloud_to_msg", "disparity_to_msg", "camera_info_for"]
+__all__ = ["cloud_to_msg", "disparity_to_msg", "camera_info_for", "MessageBuffer", "set_byte_field"]
 
 _FIELD_NAMES = ("x", "y", "z", "rgb")
 
 
-def cloud_to_msg(cloud: np.ndarray, header) -> PointCloud2:
+class MessageBuffer:
+    """A reusable ``uint8[]`` message field: an ``array.array("B")`` with numpy views onto it.
+
+    rclpy keeps ``uint8[]`` fields as ``array.array("B")`` and copies them into the middleware
+    when ``publish`` is called, so once a message has been published its buffer can be filled
+    with the next frame. Writing the next cloud straight into :meth:`view` and handing
+    :attr:`data` to the message saves allocating and copying a multi-megabyte buffer per frame.
+    Use one per publisher, from one thread.
+    """
+
+    def __init__(self) -> None:
+        self.data = array.array("B")
+
+    def view(self, shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
+        """A writable C-contiguous array of ``shape``/``dtype`` backed by :attr:`data`."""
+        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        if len(self.data) != nbytes:
+            self.data = array.array("B", bytes(nbytes))
+        return np.frombuffer(self.data, dtype=dtype).reshape(shape)
+
+
+def cloud_to_msg(cloud: np.ndarray, header, buffer: MessageBuffer | None = None) -> PointCloud2:
     """Organized float32 cloud ``(H, W, 3|4)`` (see :mod:`depth_nodes.geometry.pointcloud`) -> PointCloud2.
 
     Fields ``x, y, z`` (and ``rgb``) are FLOAT32 at offsets 0/4/8/12, little-endian,
-    ``is_dense = False`` (NaN points mark invalid pixels).
+    ``is_dense = False`` (NaN points mark invalid pixels). If ``cloud`` is a view of ``buffer``
+    (see :class:`MessageBuffer`), the buffer becomes the message data without a copy.
     """
     if cloud.dtype != np.float32 or cloud.ndim != 3 or cloud.shape[2] not in (3, 4):
         raise ValueError(f"cloud must be (H, W, 3|4) float32, got {cloud.shape} {cloud.dtype}")
@@ -30,7 +55,10 @@ def cloud_to_msg(cloud: np.ndarray, header) -> PointCloud2:
     msg.point_step = 4 * c
     msg.row_step = msg.point_step * w
     msg.is_dense = False
-    msg.data = np.ascontiguousarray(cloud).tobytes()
+    if buffer is not None and len(buffer.data) == cloud.nbytes and np.shares_memory(cloud, np.frombuffer(buffer.data, np.uint8)):
+        set_byte_field(msg, "data", buffer.data)
+    else:
+        msg.data = byte_array(cloud)
     return msg
 
 

@@ -1,0 +1,189 @@
+"""Stereo node costs against the floors they cannot beat, measured in the same run.
+
+Rows (``ratio = value / baseline``; targets from issue #2):
+
+* ``pointcloud_640x480_rgb``: ``organized_points(camera, depth, rgb, out=buf)`` (back-projection
+  with the cached rays, range filter, packed colour, written into an existing buffer as the node
+  does) vs ``np.copyto`` of the same output buffer (the memory-bandwidth floor). Target: ratio <= 4.
+* ``pointcloud_alloc_640x480_rgb``: the same returning a new array vs ``cloud.copy()`` (info).
+* ``pointcloud_msg_640x480_rgb``: the same written into a reused message buffer plus building
+  the ``PointCloud2`` message, as the node does (for information).
+* ``image_to_numpy_rgb8_640x480``: decoding a ``sensor_msgs/Image`` (rgb8) with the node's
+  conversion vs ``np.frombuffer(msg.data) + copy``. Target: ratio <= 1.5.
+* ``node_overhead_640x480``: a real ``stereo_depth_node`` process fed a 640x480 pair over DDS
+  (loopback): median time from publishing the pair to receiving its ``points2``, minus the median
+  bare SGBM call on the same pair in this process, as a fraction of that SGBM time
+  (value = overhead ms, baseline = SGBM ms, ratio = overhead / SGBM). Target: ratio <= 0.15.
+  Bare and node runs alternate so that both see the same machine load. DDS uses
+  ``config/fastdds_shm.xml`` (shared memory with large segments) unless
+  ``FASTDDS_DEFAULT_PROFILES_FILE`` is already set; ``BENCH_NODE_ARGS`` adds node arguments
+  (e.g. ``-p input_qos:=reliable``).
+
+Times are medians of repeated runs (the best of several for the micro-benchmarks).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+os.environ.setdefault("ROS_DOMAIN_ID", "43")
+
+WIDTH, HEIGHT = 640, 480
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(REPO / "config" / "fastdds_shm.xml"))
+EXTRA_ARGS = os.environ.get("BENCH_NODE_ARGS", "").split()
+
+
+def _best(fn, repeats: int, inner: int = 1) -> float:
+    """Best wall time of ``repeats`` runs of ``inner`` calls, per call (seconds)."""
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / inner)
+    return best
+
+
+def _row(name, value, unit, baseline, ratio, target):
+    return {"name": name, "value": round(value, 3), "unit": unit, "baseline": round(baseline, 3),
+            "ratio": round(ratio, 3), "target": target}
+
+
+def bench_pointcloud(repeats: int) -> list[dict]:
+    from depth_nodes.geometry.pointcloud import organized_points
+    from depth_nodes.ros.messages import MessageBuffer, cloud_to_msg
+    from depth_nodes.synthetic import default_scene
+    from std_msgs.msg import Header
+
+    scene = default_scene(WIDTH, HEIGHT, seed=0)
+    depth, cam, rgb = scene.depth.astype(np.float32), scene.left_camera, scene.left
+    cloud = organized_points(cam, depth, rgb)  # warm the ray cache
+    buf = np.empty_like(cloud)
+    t_floor = _best(lambda: np.copyto(buf, cloud), repeats, inner=10)
+    t_floor_alloc = _best(lambda: cloud.copy(), repeats, inner=10)
+    out = np.empty_like(cloud)
+    t_cloud = _best(lambda: organized_points(cam, depth, rgb, min_depth=0.1, max_depth=50.0, out=out),
+                    repeats, inner=5)
+    t_alloc = _best(lambda: organized_points(cam, depth, rgb, min_depth=0.1, max_depth=50.0), repeats, inner=5)
+    header = Header(frame_id="left")
+    buffer = MessageBuffer()  # as the node does: the cloud is written into the message's buffer
+    t_msg = _best(lambda: cloud_to_msg(organized_points(cam, depth, rgb, out=buffer.view(cloud.shape)), header,
+                                       buffer), repeats, inner=3)
+    return [
+        _row("pointcloud_640x480_rgb", t_cloud * 1e3, "ms", t_floor * 1e3, t_cloud / t_floor, "<= 4"),
+        _row("pointcloud_alloc_640x480_rgb", t_alloc * 1e3, "ms", t_floor_alloc * 1e3, t_alloc / t_floor_alloc,
+             "info"),
+        _row("pointcloud_msg_640x480_rgb", t_msg * 1e3, "ms", t_floor * 1e3, t_msg / t_floor, "info"),
+    ]
+
+
+def bench_image_conversion(repeats: int) -> list[dict]:
+    from depth_nodes.ros.image_conversion import image_to_numpy, numpy_to_image
+
+    rgb = np.random.default_rng(0).integers(0, 255, (HEIGHT, WIDTH, 3), dtype=np.uint8)
+    msg = numpy_to_image(rgb, "rgb8")
+    bare = lambda: np.frombuffer(msg.data, np.uint8).reshape(HEIGHT, WIDTH, 3).copy()  # noqa: E731
+    ours = lambda: image_to_numpy(msg, use_cv_bridge=False)  # noqa: E731
+    assert np.array_equal(ours(), rgb)
+    t_bare = _best(bare, repeats, inner=20)
+    t_ours = _best(ours, repeats, inner=20)
+    return [_row("image_to_numpy_rgb8_640x480", t_ours * 1e6, "us", t_bare * 1e6, t_ours / t_bare, "<= 1.5")]
+
+
+def _config_values() -> dict:
+    import yaml
+
+    return yaml.safe_load((REPO / "config/stereo_depth.yaml").read_text())["/**"]["ros__parameters"]
+
+
+def bench_node_overhead(pairs: int) -> list[dict]:
+    import rclpy
+    from rclpy.qos import QoSProfile
+    from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+
+    from depth_nodes.backends.sgbm import SgbmMatcher
+    from depth_nodes.nodes.stereo_depth_node import sgbm_params_from
+    from depth_nodes.ros.harness import NodeProcess, RosIO, stamp_of, stereo_messages
+    from depth_nodes.synthetic import default_scene
+
+    scene = default_scene(WIDTH, HEIGHT, seed=0)
+    matcher = SgbmMatcher(sgbm_params_from(_config_values()))
+    matcher.compute(scene.left, scene.right)
+    sgbm: list[float] = []
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_stereo_"))
+    node = NodeProcess("stereo_depth_node", "--params-file", str(REPO / "config/stereo_depth.yaml"),
+                       *EXTRA_ARGS, log_path=tmp / "stereo_depth_node.log")
+    io = RosIO("bench_stereo_io")
+    arrived: dict[int, float] = {}
+    cond = threading.Condition()
+
+    def on_points(msg):
+        with cond:
+            arrived.setdefault(stamp_of(msg), time.perf_counter())
+            cond.notify_all()
+
+    try:
+        topics = ("left/image_rect", "left/camera_info", "right/image_rect", "right/camera_info")
+        pubs = [io.publisher(Image if "image" in t else CameraInfo, t) for t in topics]
+        io.node.create_subscription(PointCloud2, "points2", on_points, QoSProfile(depth=2))
+        if not node.wait_for_log("matching with", 30):
+            raise RuntimeError(f"stereo_depth_node did not start:\n{node.log()}")
+
+        def send_and_wait(stamp: int, timeout: float) -> float | None:
+            msgs = stereo_messages(scene, stamp)  # built before the clock starts
+            t0 = time.perf_counter()
+            for p, m in zip(pubs, msgs):
+                p.publish(m)
+            with cond:
+                cond.wait_for(lambda: stamp in arrived, timeout)
+                return arrived[stamp] - t0 if stamp in arrived else None
+
+        # Discovery: repeat until the node answers, then let it settle.
+        deadline = time.monotonic() + 30
+        while send_and_wait(time.time_ns(), 1.0) is None:
+            if time.monotonic() > deadline or not node.alive():
+                raise RuntimeError(f"no points2 from stereo_depth_node:\n{node.log()}")
+        for _ in range(2):
+            send_and_wait(time.time_ns(), 5.0)
+        latencies = []
+        for _ in range(pairs):
+            # Bare SGBM and the node, alternately, so both see the same machine load.
+            sgbm.append(_best(lambda: matcher.compute(scene.left, scene.right), 1))
+            time.sleep(0.05)  # one pair in flight at a time: measure latency, not queueing
+            dt = send_and_wait(time.time_ns(), 5.0)
+            if dt is not None:
+                latencies.append(dt)
+        if len(latencies) < max(3, pairs // 2):
+            raise RuntimeError(f"only {len(latencies)} of {pairs} pairs came back:\n{node.log()}")
+    finally:
+        io.close()
+        node.stop()
+        if rclpy.ok():
+            rclpy.shutdown()
+    t_e2e, t_sgbm = float(np.median(latencies)), float(np.median(sgbm))
+    overhead = t_e2e - t_sgbm
+    return [
+        _row("node_e2e_latency_640x480", t_e2e * 1e3, "ms", t_sgbm * 1e3, t_e2e / t_sgbm, "info"),
+        _row("node_overhead_640x480", overhead * 1e3, "ms", t_sgbm * 1e3, overhead / t_sgbm, "<= 0.15"),
+    ]
+
+
+def run(quick: bool) -> list[dict]:
+    repeats = 5 if quick else 15
+    return (bench_pointcloud(repeats) + bench_image_conversion(repeats)
+            + bench_node_overhead(8 if quick else 30))
+
+
+if __name__ == "__main__":
+    for row in run(quick="--quick" in sys.argv[1:]):
+        print(f"{row['name']:<30} {row['value']:>10} {row['unit']:<3} baseline {row['baseline']:>10}  "
+              f"ratio {row['ratio']:<7} target {row['target']}")
