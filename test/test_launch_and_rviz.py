@@ -61,13 +61,13 @@ def _installed_share_files() -> dict[str, Path]:
     tree = ast.parse((REPO / "setup.py").read_text())
     out = {}
     for node in ast.walk(tree):
-        if isinstance(node, ast.Tuple) and len(node.elts) == 2 and isinstance(node.elts[1], ast.Call):
-            dest = node.elts[0]
-            call = node.elts[1]
-            if getattr(call.func, "id", "") == "glob" and isinstance(call.args[0], ast.Constant):
-                folder = call.args[0].value.split("/")[0]
-                for f in REPO.glob(call.args[0].value):
-                    out[f"{folder}/{f.name}"] = f
+        if isinstance(node, ast.Tuple) and len(node.elts) == 2:
+            for call in ast.walk(node.elts[1]):  # glob("a/*.x") or glob(...) + glob(...)
+                if (isinstance(call, ast.Call) and getattr(call.func, "id", "") == "glob"
+                        and isinstance(call.args[0], ast.Constant)):
+                    folder = call.args[0].value.split("/")[0]
+                    for f in REPO.glob(call.args[0].value):
+                        out[f"{folder}/{f.name}"] = f
     return out
 
 
