@@ -14,7 +14,7 @@ Encoders (registry :data:`ENCODERS`, :func:`build_encoder`):
     ``"mobile"``    MobileNetV2-style inverted residuals with depthwise 3x3 convs and linear
                     bottlenecks, channels 16/24/32/96/320, ~1.8 M params
 
-Initialisation for training from scratch: Kaiming-normal (fan_out, ReLU) convolutions, BatchNorm
+Initialisation for training from scratch: Kaiming-normal (fan_out per group, ReLU) convolutions, BatchNorm
 ``gamma = 1, beta = 0``, except the last BatchNorm of every residual branch, whose ``gamma = 0`` so
 each residual block starts as the identity (Goyal et al. 2017).
 
@@ -25,6 +25,7 @@ Public API:
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, Sequence
 
 import torch
@@ -47,7 +48,12 @@ INPUT_STD = 0.225
 def _init_weights(module: nn.Module) -> None:
     for m in module.modules():
         if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            # fan_out per group (out_channels / groups * k * k), as timm does. PyTorch's own fan_out
+            # ignores groups: depthwise outputs then have variance ~1e-3, the BatchNorm running
+            # variances (which start at 1 and move 10 % a step) stay far from it for ~100 steps, and
+            # the network's eval-mode output (validation) saturates until they catch up
+            fan_out = m.out_channels // m.groups * m.kernel_size[0] * m.kernel_size[1]
+            nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, nn.BatchNorm2d):
