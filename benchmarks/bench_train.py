@@ -4,10 +4,11 @@ Set-up: a decode-once cache (:mod:`depth_training.data.cache`) of synthetic 640x
 written in a temporary folder and read back as 3-frame snippets (t-1, t, t+1) with the standard
 augmentation (flip in the workers; colour jitter drawn in the workers, applied to the batch on the
 device, Monodepth2's ranges) through
-:class:`~depth_training.data.loader.EpochLoader`. The model is the real mono set-up: ``build_depth_net``
-(ResNet-18 encoder + Monodepth2 decoder, 4 scales) and ``build_pose_net`` on the pairs (t-1, t),
-(t, t+1), trained with ``multiscale_reprojection_loss`` (full-resolution photometric SSIM+L1
-minimum reprojection with auto-masking + edge-aware smoothness) and Adam.
+:class:`~depth_training.data.loader.EpochLoader`. The model and step are those of ``depth-train mono``
+(:class:`depth_training.modes.mono.MonoNets`, :func:`~depth_training.modes.mono.mono_step`):
+``build_depth_net`` (ResNet-18 encoder + Monodepth2 decoder, 4 scales) and ``build_pose_net`` on
+the pairs (t-1, t), (t, t+1), trained with ``multiscale_reprojection_loss`` (full-resolution
+photometric SSIM+L1 minimum reprojection with auto-masking + edge-aware smoothness) and Adam.
 
 Rows (``ratio = value / baseline``):
 
@@ -34,7 +35,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
+
+from depth_training.modes.mono import MonoNets, mono_step
 
 HEIGHT, WIDTH = 192, 640
 
@@ -47,44 +49,6 @@ def _frames(count: int, seed: int = 0):
     K = np.array([[0.58 * WIDTH, 0, WIDTH / 2], [0, 1.92 * HEIGHT, HEIGHT / 2], [0, 0, 1]], np.float32)
     for i in range(count):
         yield {"image": np.ascontiguousarray(big[:, i * 8 // 2 : i * 8 // 2 + WIDTH]), "K": K, "sequence": np.int32(0)}
-
-
-class MonoNets(nn.Module):
-    """Depth and pose networks trained together (one module for the optimizer and DDP).
-
-    ``forward(snippet)``: ``(B, 3, 3, H, W)`` frames (t-1, t, t+1) in [0, 1] -> (disparities of
-    frame t, [T_{t->t-1}, T_{t->t+1}]).
-    """
-
-    def __init__(self):
-        super().__init__()
-        from depth_training.models import build_depth_net, build_pose_net
-
-        self.depth = build_depth_net("resnet18")
-        self.pose = build_pose_net("resnet18")
-
-    def forward(self, snippet: torch.Tensor):
-        prev, target, nxt = snippet.unbind(1)
-        transforms = [self.pose.transform(target, prev, False), self.pose.transform(target, nxt, True)]
-        return self.depth(target), transforms
-
-
-def mono_step(model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict]:
-    """Monodepth2 step. batch: image (B, 3, H, W, 3) uint8 snippets, K (B, 3, 3), colour-jitter
-    parameters color_matrix (B, 3, 3) / color_contrast (B,).
-
-    The networks see the colour-jittered frames (jitter applied here, on the device), the
-    photometric loss compares the originals.
-    """
-    from depth_training.data.augment import color_jitter_torch
-    from depth_training.losses import multiscale_reprojection_loss
-
-    frames = batch["image"].permute(0, 1, 4, 2, 3).float().div_(255.0)  # (B, 3, 3, H, W)
-    aug = color_jitter_torch(frames, batch["color_matrix"], batch["color_contrast"])
-    disps, transforms = model(aug)
-    prev, target, nxt = frames.unbind(1)
-    out = multiscale_reprojection_loss(disps, target, [prev, nxt], transforms, batch["K"].float())
-    return out.loss, {"reprojection_0": out.reprojection[0].detach()}
 
 
 def _data(tmp: Path, frames: int, batch_size: int, workers: int, seed: int = 0):

@@ -14,6 +14,8 @@ import sys
 SUBCOMMAND_MODULES: list[str] = [
     "depth_training.bags.cli",
     "depth_training.sim.cli",
+    "depth_training.modes.cli",
+    "depth_training.evaluation.cli",
 ]
 
 

@@ -1,0 +1,255 @@
+"""``depth-train eval`` and ``depth-train export``.
+
+Examples::
+
+    # the held-out tail (last 20% of frames) of a recording with registered RGB-D
+    depth-train eval --model out/model.pt --bag run1/ --tail 0.2 --json eval.json
+    # a simulator recording's exact ground truth (colour images from the bag next to it)
+    depth-train eval --model out/model.pt --npz sim/ep0.groundtruth.npz --every 5
+    # a generic rgb/depth .npz, metric model, no median scaling, 10 m cap
+    depth-train eval --model out/model.pt --npz test.npz --alignment none --max-depth 10
+
+    depth-train export --model out/model.pt --onnx out/depth.onnx            # + out/depth.json
+    depth-train export --model out/model.pt --onnx depth_480.onnx --height 480 --width 640 --output disparity
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from depth_training.cli import UserError
+
+__all__ = ["register", "run_eval", "run_export"]
+
+_COLOR, _DEPTH = "/camera/color/image_raw", "/camera/depth/image_rect_raw"  # bags.summary.TopicConfig defaults
+# depth_training.metrics.ALIGNMENTS, spelled out so that building the parser does not import torch
+_ALIGNMENTS = ("none", "median", "ssi_disparity")
+
+
+def _load_model(path: str):
+    from depth_training.models.artifact import ModelFileError, load_depth_model
+
+    try:
+        return load_depth_model(path)
+    except ModelFileError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _selection(args: argparse.Namespace):
+    from depth_training.evaluation.selection import FrameSelection, parse_range
+
+    try:
+        start, stop = parse_range(args.frames) if args.frames else (0, None)
+        return FrameSelection(start, stop, args.every, args.tail)
+    except ValueError as exc:
+        raise UserError(f"--frames/--every/--tail: {exc}") from None
+
+
+def _frames(args: argparse.Namespace, selection):
+    """The evaluation frames; warnings about the recording are printed as one line each."""
+    import warnings
+
+    from depth_training.bags import BagWarning
+    from depth_training.evaluation.sources import load_bag_frames, load_frames_from_npz
+
+    if not (args.npz or args.bag):
+        raise UserError("no ground truth: give --bag (colour + depth topics) or --npz (ground-truth file)")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", BagWarning)
+        if args.npz:
+            frames = load_frames_from_npz(args.npz, selection, bag=args.bag, color_topic=args.color_topic,
+                                          color_info=args.color_info)
+        else:
+            frames = load_bag_frames(args.bag, args.color_topic, args.depth_topic, selection,
+                                     color_info=args.color_info, tolerance_s=args.tolerance)
+    for w in caught:
+        if issubclass(w.category, BagWarning):
+            print(f"depth-train eval: warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return frames
+
+
+def _baselines(text: str) -> list[str]:
+    from depth_training.evaluation.baselines import BASELINES
+
+    names = [t.strip() for t in text.split(",") if t.strip() and t.strip() != "none"]
+    bad = [n for n in names if n not in BASELINES]
+    if bad:
+        raise UserError(f"--baselines: unknown {', '.join(bad)}; choose from {', '.join(BASELINES)} or 'none'")
+    return list(dict.fromkeys(names))
+
+
+def _device(name: str | None) -> str:
+    import torch
+
+    if name is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {name}: CUDA is not available on this machine")
+    return name
+
+
+def _describe_source(src: dict, evaluated: int) -> str:
+    if src["kind"] == "bag":
+        what = f"bag {src['path']}: {src['color_topic']} + {src['depth_topic']}"
+    elif src["kind"] == "sim_groundtruth":
+        what = f"simulator ground truth {src['path']} (colour {src['bag']}: {src['color_topic']})"
+    else:
+        what = f"npz {src['path']}"
+    return f"{what}; {src['frames_selected']} of {src['frames_total']} frames selected, {evaluated} evaluated"
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from depth_training.evaluation.baselines import ConstantPredictor, constant_depth, untrained_network
+    from depth_training.evaluation.evaluate import evaluate_predictor
+    from depth_training.evaluation.predict import NetworkPredictor
+    from depth_training.evaluation.previews import PreviewWriter
+    from depth_training.evaluation.report import REPORT_FORMAT, format_table, write_json
+    from depth_training.models.artifact import DEFAULT_ALIGNMENT
+
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size: expected >= 1, got {args.batch_size}")
+    baselines = _baselines(args.baselines)
+    device = _device(args.device)
+    net, config = _load_model(args.model)
+    alignment = args.alignment or DEFAULT_ALIGNMENT[config["output"]]
+    min_depth = float(args.min_depth)
+    max_depth = float(config["max_depth"] if args.max_depth is None else args.max_depth)
+    if not 0 < min_depth < max_depth:
+        raise UserError(f"--min-depth/--max-depth: need 0 < min < max, got {min_depth}, {max_depth}")
+    frames = _frames(args, _selection(args))
+    gt_median = constant_depth(frames.depth, min_depth, max_depth)
+    if gt_median != gt_median:  # NaN: not one evaluated pixel
+        raise UserError(f"{frames.source['path']}: no ground-truth depth inside ({min_depth:g}, {max_depth:g}) m in "
+                        f"the selected frames")
+
+    def evaluate(name: str, predict, hook=None) -> dict:
+        try:
+            return evaluate_predictor(predict, frames, alignment=alignment, min_depth=min_depth, max_depth=max_depth,
+                                      batch_size=args.batch_size, on_batch=hook)
+        except ValueError as exc:
+            raise UserError(f"{args.model}: {name}: {exc}") from None
+
+    hook = PreviewWriter(args.save_predictions, alignment == "ssi_disparity") if args.save_predictions else None
+    results = {"model": evaluate("model", NetworkPredictor(net, config, alignment, device), hook)}
+    labels = {"model": f"model ({Path(args.model).name})"}
+    for name in baselines:
+        if name == "untrained":
+            predictor = NetworkPredictor(untrained_network(config, args.seed), config, alignment, device)
+            results[name] = {**evaluate(name, predictor), "seed": args.seed}
+            labels[name] = f"untrained (seed {args.seed})"
+        else:
+            results[name] = {**evaluate(name, ConstantPredictor(gt_median, alignment)), "value_m": gt_median}
+            labels[name] = f"constant ({gt_median:.3g} m)"
+
+    print(f"model     {args.model}: {config['encoder']} {config['height']}x{config['width']}, {config['output']}, "
+          f"depth {config['min_depth']:g}..{config['max_depth']:g} m")
+    print(f"source    {_describe_source(frames.source, results['model']['num_images'])}")
+    print(f"protocol  alignment {alignment}, ground truth in ({min_depth:g}, {max_depth:g}) m, predictions clamped "
+          f"to it; mean over frames")
+    print(format_table(results, labels))
+    if hook is not None:
+        print(f"wrote {len(hook.written)} previews to {args.save_predictions}")
+    if args.json:
+        report = {
+            "format": REPORT_FORMAT,
+            "settings": {"alignment": alignment, "alignment_default": args.alignment is None,
+                         "min_depth": min_depth, "max_depth": max_depth, "batch_size": args.batch_size,
+                         "device": device, "baselines": baselines, "seed": args.seed},
+            "source": {**frames.source, "frames_evaluated": len(frames), "indices": frames.indices.tolist()},
+            "model": {"path": str(args.model), "config": config},
+            "results": results,
+        }
+        write_json(args.json, report)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from depth_training.evaluation.export import ExportVerificationError, export_onnx
+
+    out = Path(args.onnx)
+    if out.suffix != ".onnx":
+        raise UserError(f"{out}: the output must end in .onnx (the sidecar goes to {out.with_suffix('.json').name})")
+    net, config = _load_model(args.model)
+    try:
+        result = export_onnx(net, config, out, output=args.output, height=args.height, width=args.width,
+                             opset=args.opset, source=str(args.model))
+    except ValueError as exc:
+        raise UserError(f"{out}: {exc}") from None
+    except ExportVerificationError as exc:
+        print(f"depth-train export: error: {exc}", file=sys.stderr)
+        return 1
+    side = result.sidecar
+    h, w = side["height"], side["width"]
+    print(f"wrote ONNX     {result.onnx_path} (opset {side['opset']}; input image Bx3x{h}x{w} float32 RGB in [0, 1], "
+          f"output {side['output']['name']} Bx1x{h}x{w}; B dynamic)")
+    print(f"wrote sidecar  {result.sidecar_path} (model output {side['model_output']}, "
+          f"depth {side['min_depth']:g}..{side['max_depth']:g} m)")
+    print(f"verified       onnxruntime vs torch on a 2x3x{h}x{w} random input: max |diff| {result.max_abs_diff:.3g} "
+          f"(relative {result.max_rel_diff:.3g}, limit 1e-4)")
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "eval", help="evaluate a depth model and baselines on held-out ground truth",
+        description="Evaluate a depth model file (or training checkpoint) on ground-truth depth from a bag, a "
+                    "simulator .groundtruth.npz or a generic rgb/depth .npz, with the standard metrics (AbsRel, "
+                    "SqRel, RMSE, RMSE log, d<1.25^k), next to an untrained network and a constant-depth baseline "
+                    "measured in the same run.")
+    p.add_argument("--model", required=True, metavar="PATH", help="model file (model.pt) or training checkpoint")
+    src = p.add_argument_group("ground truth")
+    src.add_argument("--bag", metavar="PATH", help="recording with colour and depth topics (with --npz: the bag "
+                                                   "holding the colour images of a simulator ground-truth file)")
+    src.add_argument("--npz", metavar="PATH", help="NAME.groundtruth.npz of a simulator recording (colour from the "
+                                                   "bag NAME next to it), or an .npz with rgb (N,H,W,3) uint8 and "
+                                                   "depth (N,H,W) float metres")
+    src.add_argument("--color-topic", default=_COLOR, metavar="TOPIC", help=f"colour images (default {_COLOR})")
+    src.add_argument("--depth-topic", default=_DEPTH, metavar="TOPIC",
+                     help=f"depth images registered to colour, 16UC1 mm or 32FC1 m (default {_DEPTH})")
+    src.add_argument("--color-info", default=None, metavar="TOPIC",
+                     help="camera_info of the colour camera: image sizes are checked against it (optional)")
+    src.add_argument("--tolerance", type=float, default=0.015, metavar="S",
+                     help="largest colour/depth stamp difference of a pair in a bag (default 0.015 s)")
+    sel = p.add_argument_group("frames (numbered in colour-stamp order)")
+    sel.add_argument("--frames", default=None, metavar="A:B", help="frames A <= i < B (A: or :B open-ended)")
+    sel.add_argument("--every", type=int, default=1, metavar="K", help="every K-th selected frame (default 1)")
+    sel.add_argument("--tail", type=float, default=None, metavar="F",
+                     help="only the held-out tail: the last F of the frames (0.2 = last 20%%, the training "
+                          "modes' validation split)")
+    ev = p.add_argument_group("protocol")
+    ev.add_argument("--alignment", choices=_ALIGNMENTS, default=None,
+                    help="prediction alignment (default from the model's output kind: metric_depth -> none, "
+                         "relative_depth -> median, relative_disparity -> ssi_disparity)")
+    ev.add_argument("--min-depth", type=float, default=1e-3, metavar="M",
+                    help="ground truth at or below this is not evaluated; predictions are clamped to it (default 1e-3)")
+    ev.add_argument("--max-depth", type=float, default=None, metavar="M",
+                    help="evaluation cap: ground truth at or above it is not evaluated, predictions are clamped to "
+                         "it (default: the model's max_depth)")
+    ev.add_argument("--baselines", default="untrained,constant", metavar="LIST",
+                    help="comma-separated baselines: untrained, constant, or none (default both)")
+    ev.add_argument("--seed", type=int, default=0, help="weight seed of the untrained baseline (default 0)")
+    run = p.add_argument_group("running and output")
+    run.add_argument("--batch-size", type=int, default=8, metavar="N", help="frames per forward pass (default 8)")
+    run.add_argument("--device", default=None, help="cpu or cuda (default cuda when available)")
+    run.add_argument("--json", default=None, metavar="PATH", help="write all numbers and settings to this JSON file")
+    run.add_argument("--save-predictions", default=None, metavar="DIR",
+                     help="write DIR/frame_NNNNNN.png: colour | ground truth | model prediction (inverse depth)")
+    p.set_defaults(func=run_eval)
+
+    e = subparsers.add_parser(
+        "export", help="export a depth model to ONNX (+ JSON sidecar), verified with onnxruntime",
+        description="Export a depth model file to ONNX (input 'image' Bx3xHxW float32 RGB in [0,1], output 'depth' "
+                    "or 'disparity' Bx1xHxW, dynamic batch), write OUT.json with what the runtime node needs, and "
+                    "check onnxruntime against torch on a random input.")
+    e.add_argument("--model", required=True, metavar="PATH", help="model file (model.pt) or training checkpoint")
+    e.add_argument("--onnx", required=True, metavar="OUT.onnx", help="ONNX file to write (sidecar: OUT.json)")
+    e.add_argument("--height", type=int, default=None, help="input height, a multiple of 32 (default: the model's)")
+    e.add_argument("--width", type=int, default=None, help="input width, a multiple of 32 (default: the model's)")
+    e.add_argument("--output", choices=("depth", "disparity"), default=None,
+                   help="graph output (default: disparity for a relative_disparity model, else depth)")
+    e.add_argument("--opset", type=int, default=17, help="ONNX opset, >= 17 (default 17)")
+    e.set_defaults(func=run_export)

@@ -1,0 +1,161 @@
+"""ONNX export of a depth model file, with a JSON sidecar for the runtime and a parity check.
+
+The exported graph is :class:`depth_training.models.DepthInference` (only the scale-0 head):
+
+* input ``image``: ``(B, 3, H, W)`` float32 RGB in ``[0, 1]``, ``B`` dynamic, ``H, W`` fixed
+  (the model's training size unless given; multiples of 32);
+* output ``depth`` or ``disparity``: ``(B, 1, H, W)`` float32. ``disparity`` is the sigmoid output
+  in ``(0, 1)``; ``depth = 1 / (1/max_depth + (1/min_depth - 1/max_depth) disparity)``, in metres
+  for a ``metric_depth`` model and up to scale otherwise (the sidecar says which).
+
+``OUT.json`` next to ``OUT.onnx`` (``format: "depth_nodes.onnx_depth/1"``) holds what a node needs
+without the model's source: input/output names, shapes and value ranges, the export size, the
+model's depth range and output kind, the full model config, the ONNX file's SHA-256 and the
+verification numbers.
+
+Verification: onnxruntime (CPU) and torch run the same random ``(2, 3, H, W)`` input (seed 0,
+batch 2 exercises the dynamic axis); the export fails unless
+``max|onnx - torch| <= rtol * max|torch|`` (``rtol = 1e-4``). Nothing is left at ``OUT.onnx`` /
+``OUT.json`` by a failed export (both are written to temporaries and renamed).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from depth_training.engine.checkpoint import atomic_write_bytes
+from depth_training.models.depth_decoder import DepthInference
+
+__all__ = ["SIDECAR_FORMAT", "MIN_OPSET", "ExportResult", "ExportVerificationError", "default_output",
+           "sidecar_path", "export_onnx", "verify_onnx"]
+
+SIDECAR_FORMAT = "depth_nodes.onnx_depth/1"
+MIN_OPSET = 17
+INPUT_NAME = "image"
+
+
+class ExportVerificationError(RuntimeError):
+    """onnxruntime and torch disagree beyond the tolerance (the export is discarded)."""
+
+
+@dataclass
+class ExportResult:
+    onnx_path: Path
+    sidecar_path: Path
+    max_abs_diff: float
+    max_rel_diff: float
+    sidecar: dict
+
+
+def default_output(config: Mapping[str, Any]) -> str:
+    """``"disparity"`` for a ``relative_disparity`` model (its depth has no meaning), else ``"depth"``."""
+    return "disparity" if config["output"] == "relative_disparity" else "depth"
+
+
+def sidecar_path(onnx_path: str | Path) -> Path:
+    """``OUT.onnx`` -> ``OUT.json``."""
+    return Path(onnx_path).with_suffix(".json")
+
+
+def verify_onnx(onnx_path: str | Path, module: torch.nn.Module, height: int, width: int, *, batch: int = 2,
+                seed: int = 0) -> tuple[float, float]:
+    """Run ``onnx_path`` (onnxruntime, CPU) and ``module`` on one random input.
+
+    Returns:
+        ``(max|onnx - torch|, max|onnx - torch| / max|torch|)``.
+    """
+    import onnxruntime as ort
+
+    x = torch.rand(batch, 3, height, width, generator=torch.Generator().manual_seed(seed))
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    (out,) = session.run(None, {INPUT_NAME: x.numpy()})
+    with torch.inference_mode():
+        ref = module(x).numpy()
+    if out.shape != ref.shape:
+        raise ExportVerificationError(f"{onnx_path}: onnxruntime output {out.shape} != torch output {ref.shape}")
+    max_abs = float(np.abs(out.astype(np.float64) - ref).max())
+    return max_abs, max_abs / max(float(np.abs(ref).max()), 1e-12)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def export_onnx(net: torch.nn.Module, config: Mapping[str, Any], out: str | Path, *, output: str | None = None,
+                height: int | None = None, width: int | None = None, opset: int = MIN_OPSET, rtol: float = 1e-4,
+                source: str | None = None) -> ExportResult:
+    """Export ``net`` (a :class:`~depth_training.models.DepthNet` with its model ``config``) to ``out``.
+
+    Args:
+        output: ``"depth"`` or ``"disparity"`` (default :func:`default_output`).
+        height, width: the graph's fixed input size (default: the model's training size).
+        opset: ONNX opset, at least :data:`MIN_OPSET`.
+        rtol: verification tolerance relative to ``max|torch output|``.
+        source: the model file's path, recorded in the sidecar.
+
+    Raises:
+        ValueError: bad size, opset or output.
+        ExportVerificationError: onnxruntime disagrees with torch (nothing is written).
+    """
+    import onnx
+    import onnxruntime as ort
+
+    out = Path(out)
+    output = output or default_output(config)
+    height = int(config["height"] if height is None else height)
+    width = int(config["width"] if width is None else width)
+    if height <= 0 or width <= 0 or height % 32 or width % 32:
+        raise ValueError(f"height/width: must be positive multiples of 32, got {height}x{width}")
+    if opset < MIN_OPSET:
+        raise ValueError(f"opset: must be >= {MIN_OPSET}, got {opset}")
+    module = DepthInference(net.cpu().eval(), output, float(config["min_depth"]), float(config["max_depth"])).eval()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # TorchScript-exporter deprecation and tracer notices
+            torch.onnx.export(module, (torch.rand(1, 3, height, width),), str(tmp), opset_version=opset,
+                              dynamo=False, input_names=[INPUT_NAME], output_names=[output],
+                              dynamic_axes={INPUT_NAME: {0: "batch"}, output: {0: "batch"}})
+        onnx.checker.check_model(onnx.load(str(tmp)))
+        max_abs, max_rel = verify_onnx(tmp, module, height, width)
+        if not max_rel <= rtol:
+            raise ExportVerificationError(
+                f"{out}: onnxruntime and torch differ by {max_abs:.3g} (relative {max_rel:.3g} > {rtol:g}); "
+                f"export discarded")
+        sidecar = {
+            "format": SIDECAR_FORMAT,
+            "onnx": out.name,
+            "onnx_sha256": _sha256(tmp),
+            "input": {"name": INPUT_NAME, "shape": ["batch", 3, height, width], "dtype": "float32",
+                      "layout": "NCHW", "channels": "RGB", "range": [0.0, 1.0]},
+            "output": {"name": output, "kind": output, "shape": ["batch", 1, height, width], "dtype": "float32"},
+            "height": height, "width": width,
+            "min_depth": float(config["min_depth"]), "max_depth": float(config["max_depth"]),
+            "model_output": config["output"],
+            "depth_is_metric": output == "depth" and config["output"] == "metric_depth",
+            "opset": opset,
+            "model": dict(config),
+            "source_model": source,
+            "verification": {"input_shape": [2, 3, height, width], "max_abs_diff": max_abs,
+                             "max_rel_diff": max_rel, "rtol": rtol, "onnxruntime": ort.__version__,
+                             "torch": torch.__version__},
+        }
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    side = sidecar_path(out)
+    atomic_write_bytes(side, (json.dumps(sidecar, indent=2, default=str) + "\n").encode())
+    return ExportResult(out, side, max_abs, max_rel, sidecar)

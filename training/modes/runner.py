@@ -1,0 +1,180 @@
+"""Run one training mode end to end: recordings -> caches -> loop -> ``<out>/model.pt``.
+
+The same for every mode (the mode supplies a :class:`~.setup.ModeSetup`):
+
+1. check every recording for the mode (missing topics etc. fail here, before any decoding);
+2. decode each recording once into a cache (rank 0 first under DDP) and split off the held-out
+   validation frames (:mod:`.datasets`, :mod:`.holdout`);
+3. build the model with the run's seed (identical on every rank), Adam, and a step LR schedule
+   (x0.1 after ``--lr-drop-at`` of the steps, as Monodepth2's drop after 15 of 20 epochs);
+4. validate the untrained model once on a fresh run, then :func:`depth_training.engine.loop.train`
+   (resumes from ``<out>/checkpoints`` when there is one; TensorBoard in ``<out>/tb``);
+5. write ``<out>/model.pt`` (:func:`depth_training.models.artifact.save_depth_model`) from the final
+   state, also when the run was already complete and the command only resumed at its end.
+
+``<out>/run.json`` records the model configuration of the run; re-running into the same ``--out``
+with a different architecture, size, depth range or output kind is refused instead of resuming
+a checkpoint that does not fit.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from depth_training.cli import UserError
+from depth_training.data.loader import EpochLoader
+from depth_training.data.mixing import MixingSampler, parse_dataset_specs
+from depth_training.engine.checkpoint import CheckpointManager, atomic_write_bytes, unwrap
+from depth_training.engine.distributed import barrier, init_distributed, main_process_first, teardown, wrap_model
+from depth_training.engine.loop import TrainResult, train
+from depth_training.engine.monitor import Monitor, ensure_log_handler
+from depth_training.engine.seeding import seed_everything
+from depth_training.models.artifact import check_model_config, save_depth_model
+
+from .datasets import build_mode_data
+from .recordings import DecodeOptions
+from .setup import KeepFields, ModeSetup
+from .validation import make_val_fn
+
+__all__ = ["model_config", "run_mode", "ARCHITECTURE_KEYS"]
+
+LOG = logging.getLogger("depth_training.modes")
+ARCHITECTURE_KEYS = ("encoder", "num_scales", "decoder_channels", "height", "width", "min_depth", "max_depth",
+                     "output", "mode")
+
+
+def model_config(args, setup: ModeSetup) -> dict[str, Any]:
+    """The model-file config (:mod:`depth_training.models.artifact`) of this run."""
+    cfg = {
+        "encoder": args.encoder, "num_scales": setup.num_scales, "decoder_channels": list(args.decoder_channels),
+        "height": int(args.height), "width": int(args.width), "min_depth": float(args.min_depth),
+        "max_depth": float(args.max_depth), "output": setup.output, "mode": setup.name, **setup.provenance,
+        "bags": [str(s.path) for s in args.dataset], "weights": [float(s.weight) for s in args.dataset],
+    }
+    return check_model_config(cfg, "model config")
+
+
+def _check_run_dir(out: Path, cfg: dict[str, Any]) -> None:
+    """Refuse to resume a run directory made with another model configuration."""
+    run_file = out / "run.json"
+    if not run_file.is_file():
+        return
+    try:
+        previous = json.loads(run_file.read_text()).get("model", {})
+    except ValueError:
+        return
+    changed = [k for k in ARCHITECTURE_KEYS if k in previous and previous[k] != cfg.get(k)]
+    if changed:
+        diff = ", ".join(f"{k}: {previous[k]!r} -> {cfg.get(k)!r}" for k in changed)
+        raise UserError(f"{out}: holds a run with other settings ({diff}); its checkpoints cannot be resumed. "
+                        f"Use another --out, or delete {out / 'checkpoints'}")
+
+
+def _jsonable_args(args) -> dict[str, Any]:
+    out = {}
+    for k, v in vars(args).items():
+        if k in ("func", "topic_config"):
+            continue
+        out[k] = [str(x.path) + f":{x.weight}" for x in v] if k in ("dataset",) and v else (
+            [str(x) for x in v] if isinstance(v, list) else (str(v) if isinstance(v, Path) else v))
+    return out
+
+
+def run_mode(args, setup: ModeSetup) -> TrainResult:
+    """Train ``setup``'s mode as ``args`` says (module docstring); returns the loop's result."""
+    ensure_log_handler()
+    out = Path(args.out)
+    cfg = model_config(args, setup)
+    specs = parse_dataset_specs(args.dataset, must_exist=True)
+    val_paths = [Path(p) for p in (args.val_bag or [])]
+    for p in val_paths:
+        if not p.exists():
+            raise UserError(f"{p}: no such file or directory (--val-bag)")
+    _check_run_dir(out, cfg)
+
+    # 1. every recording checked before anything is decoded
+    train_recordings = [(setup.plan(s.path), s.weight) for s in specs]
+    val_recordings = [setup.plan(p) for p in val_paths]
+
+    ctx = init_distributed("cpu" if args.cpu else None)
+    try:
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        seed_everything(args.seed, ctx.rank)
+        if ctx.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(out / "run.json", json.dumps({"model": cfg, "args": _jsonable_args(args)},
+                                                           indent=1, default=str).encode())
+        options = DecodeOptions(args.width, args.height, args.sync_tolerance, args.max_gap,
+                                "skip" if args.skip_bad_frames else "raise")
+        cache_root = Path(args.cache_dir) if args.cache_dir else out / "cache"
+        with main_process_first(ctx):
+            data = build_mode_data(
+                train_recordings, val_recordings, options, cache_root, frame_offsets=setup.frame_offsets,
+                snippet_fields=setup.snippet_fields, val_fraction=args.val_fraction, verbose=ctx.is_main,
+                train_transform=KeepFields(setup.train_fields, setup.train_transform))
+        if ctx.is_main:
+            total = sum(data.weights)
+            parts = zip(data.train.names, data.weights, data.train.sizes)
+            LOG.info("training mix: %s",
+                     ", ".join(f"{name} {100 * w / total:.0f}% ({n} samples)" for name, w, n in parts))
+        sampler = MixingSampler.for_mixed(data.train, data.weights, args.epoch_samples, seed=args.seed,
+                                          rank=ctx.rank, world_size=ctx.world_size)
+        loader = EpochLoader(data.train, sampler, batch_size=args.batch_size, num_workers=args.workers, seed=args.seed)
+        if loader.batches_per_epoch == 0:
+            raise UserError(f"--epoch-samples {args.epoch_samples} gives no full batch of {args.batch_size} per rank")
+
+        torch.manual_seed(args.seed)  # identical initial weights on every rank
+        model = wrap_model(setup.build_model(), ctx)
+        optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+        drop = max(1, int(round(args.lr_drop_at * args.steps)))
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=drop, gamma=0.1)
+        checkpoints = CheckpointManager(out / "checkpoints", keep_last=3)
+        val_fn = make_val_fn(data.val, setup.evaluate, device=ctx.device, output=setup.output,
+                             min_depth=args.min_depth, max_depth=args.max_depth, batch_size=args.batch_size,
+                             max_samples=args.val_samples, history=out / "validation.jsonl") if data.val else None
+        monitor = Monitor(out / "tb", is_main=ctx.is_main, rank=ctx.rank, progress=None if args.progress else False)
+        if val_fn is not None and not checkpoints.list() and ctx.is_main:
+            _validate_untrained(unwrap(model), val_fn, monitor)
+        barrier(ctx)
+        t0 = time.perf_counter()
+        result = train(
+            model, optimizer, setup.step, loader, max_steps=args.steps, ctx=ctx, scheduler=scheduler,
+            precision=args.amp, grad_clip=args.grad_clip or None, checkpoints=checkpoints,
+            ckpt_every=args.ckpt_every, val_fn=val_fn, val_every=args.val_every, image_fn=setup.preview,
+            image_every=args.image_every, monitor=monitor, log_every=args.log_every,
+            config={"model": cfg, "args": _jsonable_args(args)},
+        )
+        if ctx.is_main:
+            final = {**cfg, "step": result.step, "skipped_batches": result.skipped_batches,
+                     "val": result.last_val, "train_seconds_this_process": round(time.perf_counter() - t0, 1)}
+            save_depth_model(out / "model.pt", unwrap(model).depth, final)
+            LOG.info("wrote %s (%s, step %d%s)", out / "model.pt", setup.output, result.step,
+                     f", validation {result.last_val}" if result.last_val else "")
+        barrier(ctx)
+        return result
+    finally:
+        teardown(ctx)
+
+
+def _validate_untrained(net: torch.nn.Module, val_fn, monitor: Monitor) -> None:
+    """Validation at step 0 (the baseline every later value is compared with)."""
+    net.eval()
+    try:
+        with torch.no_grad():
+            values = val_fn(net, 0)
+    finally:
+        net.train()
+    monitor.scalars(0, values, prefix="val/")
+    monitor.info(f"validation before training: {' '.join(f'{k}={v:.4g}' for k, v in values.items())}")
+
+
+def default_workers() -> int:
+    """Loader workers when ``--workers`` is not given: up to 4, leaving a core for the main process."""
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
