@@ -76,16 +76,17 @@ def test_multiscale_loss_is_lowest_at_the_true_depth_and_reports_its_terms():
 
 
 def test_each_scale_is_warped_at_full_resolution():
-    target, sources, depth, T, K = plane_scene(POSES[:1], h=32, w=64, dtype=torch.float32)
-    coarse = torch.full((1, 1, 4, 8), 0.02)      # scale-3 disparity, constant
-    disps = [torch.full((1, 1, 32 // 2 ** s, 64 // 2 ** s), 0.02) for s in range(3)] + [coarse]
+    # float64: the comparison is about which resolution is warped, not float32 summation order
+    target, sources, depth, T, K = plane_scene(POSES[:1], h=32, w=64, dtype=torch.float64)
+    coarse = torch.full((1, 1, 4, 8), 0.02, dtype=torch.float64)      # scale-3 disparity, constant
+    disps = [torch.full((1, 1, 32 // 2 ** s, 64 // 2 ** s), 0.02, dtype=torch.float64) for s in range(3)] + [coarse]
     out = multiscale_reprojection_loss(disps, target, [sources], [T], K, automask=False)
     # same constant disparity at full resolution, computed by hand with the full-resolution K
-    _, d = disp_to_depth(torch.full((1, 1, 32, 64), 0.02))
+    _, d = disp_to_depth(torch.full((1, 1, 32, 64), 0.02, dtype=torch.float64))
     errors, _ = reprojection_errors(target, [sources], d, [T], K)
     assert out.reprojection[3].item() == pytest.approx(errors.mean().item(), rel=1e-5)
     # a scale-3 disparity with structure is bilinearly upsampled to 32x64 before warping
-    ramp = torch.linspace(0.01, 0.05, 8).expand(1, 1, 4, 8).contiguous()
+    ramp = torch.linspace(0.01, 0.05, 8, dtype=torch.float64).expand(1, 1, 4, 8).contiguous()
     out = multiscale_reprojection_loss(disps[:3] + [ramp], target, [sources], [T], K, automask=False)
     _, d = disp_to_depth(F.interpolate(ramp, size=(32, 64), mode="bilinear", align_corners=False))
     errors, _ = reprojection_errors(target, [sources], d, [T], K)
