@@ -6,6 +6,7 @@ that bad inputs are reported and skipped while the node keeps serving good frame
 """
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -284,9 +285,11 @@ def test_invalid_start_up_parameters_exit_with_a_clear_message(tmp_path, overrid
 
 
 def test_only_subscribed_outputs_are_built(tmp_path):
-    """A node whose only subscriber wants depth still serves depth, and builds no cloud."""
+    """A node whose only subscriber wants depth still serves depth, and builds no cloud (its
+    per-frame debug line says so)."""
     node = NodeProcess("stereo_depth_node", "--params-file", str(REPO / "config/stereo_depth.yaml"),
-                       "-p", "disparity_range:=64", "-r", "__ns:=/lazy", log_path=tmp_path / "lazy.log")
+                       "-p", "disparity_range:=64", "-r", "__ns:=/lazy", "--log-level", "lazy.stereo_depth_node:=debug",
+                       log_path=tmp_path / "lazy.log")
     io = RosIO("lazy_test_io")
     try:
         pubs = [io.publisher(Image if "image" in t else CameraInfo, f"/lazy/{t}") for t in INPUTS]
@@ -298,6 +301,13 @@ def test_only_subscribed_outputs_are_built(tmp_path):
         assert np.nanmedian(np.abs(depth[interior(2.0)] - 2.0)) < 0.05 * 2.0
         points = io.node.count_subscribers("/lazy/points2")
         assert points == 0
+        stamp = depth_msg.header.stamp
+        line = f"frame {stamp.sec}.{stamp.nanosec:09d}: decode "
+        assert node.wait_for_log(line, 5), node.log()
+        timing = [t for t in node.log().splitlines() if line in t][0]
+        ms = {k: float(v) for k, v in re.findall(r"(\w+) ([\d.]+) ms", timing)}
+        assert set(ms) == {"decode", "match", "depth", "cloud", "publish", "total"}, timing
+        assert ms["cloud"] < 0.05 and ms["match"] > 0 and ms["total"] >= ms["match"] + ms["decode"], timing
     finally:
         io.close()
         assert node.stop() == 0, node.log()

@@ -10,6 +10,10 @@ Publishes (reliable by default; input stamp and frame_id kept):
 
 Parameters: see :data:`PARAMS` (and ``config/stereo_depth.yaml``). The matcher parameters,
 the depth range and the cloud decimation can change at run time.
+
+With ``--ros-args --log-level stereo_depth_node:=debug`` every frame logs its stage times:
+``frame <sec>.<nanosec>: decode .. ms, match .. ms, depth .. ms, cloud .. ms, publish .. ms,
+total .. ms`` (``total`` from the synchronised inputs' arrival to the last publish).
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from dataclasses import fields
 import numpy as np
 import rclpy
 from rclpy.executors import ExternalShutdownException
+from rclpy.logging import LoggingSeverity
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from stereo_msgs.msg import DisparityImage
@@ -30,6 +35,7 @@ from depth_nodes.geometry.camera import CameraModelCache, CameraModelError
 from depth_nodes.image_encodings import ImageConversionError, to_rgb8
 from depth_nodes.pipelines.stereo import StereoFrame, StereoInputError, StereoPipeline
 from depth_nodes.pipelines.worker import LatestFrameWorker
+from depth_nodes.process_memory import keep_large_buffers
 from depth_nodes.ros.image_conversion import image_to_numpy, numpy_to_image
 from depth_nodes.ros.messages import MessageBuffer, camera_info_for, cloud_to_msg, disparity_to_msg
 from depth_nodes.ros.params import ParamSpec, ParameterError, declare_parameters, make_on_set_callback
@@ -157,7 +163,7 @@ class StereoDepthNode(Node):
 
     # ---------------------------------------------------------------- inputs
     def _on_synchronized(self, left_img, left_info, right_img, right_info) -> None:
-        self.worker.submit((left_img, left_info, right_img, right_info))
+        self.worker.submit((left_img, left_info, right_img, right_info, time.perf_counter()))
 
     def _check_inputs(self) -> None:
         """Report inputs that never pair up: missing camera_info, unsynchronised stamps."""
@@ -186,7 +192,8 @@ class StereoDepthNode(Node):
 
     # ---------------------------------------------------------------- processing
     def _process(self, msgs) -> None:
-        left_msg, left_info, right_msg, right_info = msgs
+        left_msg, left_info, right_msg, right_info, t_arrival = msgs
+        t_start = time.perf_counter()
         left = image_to_numpy(left_msg)
         right = image_to_numpy(right_msg)
         left = _matchable(left, left_msg.encoding)
@@ -196,7 +203,9 @@ class StereoDepthNode(Node):
         # costliest); the disparity and depth are always computed.
         want_points = self.pub_points.get_subscription_count() > 0
         cloud_out = self.cloud_buffer.view(self.pipeline.cloud_shape(frame)) if want_points else None
+        t_decoded = time.perf_counter()
         result = self.pipeline.process(frame, with_cloud=want_points, cloud_out=cloud_out)
+        t_processed = time.perf_counter()
         header = left_msg.header
         if result.cloud is not None:  # published first: the costliest message, often the one used
             self.pub_points.publish(cloud_to_msg(result.cloud, header, self.cloud_buffer))
@@ -208,6 +217,13 @@ class StereoDepthNode(Node):
             self.pub_disparity.publish(disparity_to_msg(
                 result.disparity, header, f=result.fx, baseline=result.baseline, doffs=result.doffs,
                 min_disparity=result.min_disparity, max_disparity=result.max_disparity, delta_d=1.0 / 16.0))
+        if self.get_logger().is_enabled_for(LoggingSeverity.DEBUG):
+            t = result.timings
+            self.get_logger().debug(
+                f"frame {header.stamp.sec}.{header.stamp.nanosec:09d}: decode {1e3 * (t_decoded - t_start):.2f} ms, "
+                f"match {1e3 * t['match']:.2f} ms, depth {1e3 * t['depth']:.2f} ms, cloud {1e3 * t['cloud']:.2f} ms, "
+                f"publish {1e3 * (time.perf_counter() - t_processed):.2f} ms, "
+                f"total {1e3 * (time.perf_counter() - t_arrival):.2f} ms")
 
     def _on_worker_error(self, exc: BaseException, msgs) -> None:
         stamp = msgs[0].header.stamp
@@ -236,6 +252,7 @@ def _matchable(image: np.ndarray, encoding: str) -> np.ndarray:
 
 
 def main(args=None) -> int:
+    malloc_note = keep_large_buffers()  # multi-MB messages every frame: no page faults per frame
     rclpy.init(args=args)
     try:
         node = StereoDepthNode()
@@ -243,6 +260,7 @@ def main(args=None) -> int:
         print(f"stereo_depth_node: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
+    node.get_logger().info(malloc_note)
     try:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
