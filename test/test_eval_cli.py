@@ -108,6 +108,34 @@ def test_simulator_ground_truth_uses_exact_depth_and_the_bags_colour(rec, tmp_pa
     assert a["results"]["constant"]["abs_rel"] == pytest.approx(abs_rel, rel=1e-9)
 
 
+
+def test_stereo_left_camera_of_a_simulator_file_uses_its_own_depth_and_images(rec, tmp_path, capsys):
+    """--sim-camera stereo_left: the left stereo images with the left stereo camera's exact depth."""
+    gt = rec["gt"]
+    with open_bag(rec["bag"]) as b:
+        left = np.stack([s["left"].image for s in SyncedSamples(b, [StreamSpec("left", topics.LEFT_IMAGE, "color")])])
+    np.savez(tmp_path / "left.npz", rgb=left, depth=gt.stereo_left_depth_m)
+    sel = ["--frames", "1:", "--every", "2", "--alignment", "none", "--max-depth", "3"]
+    rc, out, err = _eval(capsys, "--model", rec["models"]["metric_depth"], "--npz", rec["gt_path"],
+                         "--sim-camera", "stereo_left", *sel, "--json", tmp_path / "sim.json")
+    assert rc == 0, err
+    assert "stereo_left_depth_m" in out and topics.LEFT_IMAGE in out
+    rc, _, err = _eval(capsys, "--model", rec["models"]["metric_depth"], "--npz", tmp_path / "left.npz", *sel,
+                       "--json", tmp_path / "left.json")
+    assert rc == 0, err
+    a, b = _results(tmp_path / "sim.json"), _results(tmp_path / "left.json")
+    assert a["source"]["camera"] == "stereo_left" and a["source"]["color_topic"] == topics.LEFT_IMAGE
+    assert a["results"] == b["results"]
+    assert not np.allclose(gt.stereo_left_depth_m, gt.depth_m)  # a different camera, not the wrist one
+    rc, out_color, _ = _eval(capsys, "--model", rec["models"]["metric_depth"], "--npz", rec["gt_path"], *sel)
+    assert rc == 0 and out_color != out
+    # --sim-camera only means something for a simulator file
+    rc, _, err = _eval(capsys, "--model", rec["models"]["metric_depth"], "--npz", tmp_path / "left.npz",
+                       "--sim-camera", "stereo_left")
+    assert rc == 2 and "left.npz" in err and "--sim-camera" in err
+    rc, _, err = _eval(capsys, "--model", rec["models"]["metric_depth"], "--bag", rec["bag"], "--sim-camera", "color")
+    assert rc == 2 and "--sim-camera" in err
+
 @pytest.mark.parametrize("kind,alignment,cap", [("metric_depth", "none", 10.0), ("relative_depth", "median", 2.5)])
 def test_model_metrics_equal_a_direct_computation(rec, tmp_path, capsys, kind, alignment, cap):
     """On the held-out tail, the CLI's numbers are those of running the network by hand at its input size,
@@ -185,3 +213,31 @@ def test_user_mistakes_exit_2_naming_the_file(rec, tmp_path, capsys):
 
     rc, _, err = _eval(capsys, "--model", model, "--bag", rec["bag"], "--baselines", "untrained,oracle")
     assert rc == 2 and "--baselines: unknown oracle" in err
+
+
+def test_several_sources_are_one_set_with_frame_weighted_means(rec, tmp_path, capsys):
+    """Two sources: the model's means are the frame-weighted means of the parts."""
+    sel = ["--alignment", "none", "--baselines", "untrained"]
+    first = tmp_path / "first.npz"
+    np.savez(first, rgb=rec["rgb"][:3], depth=rec["gt"].depth_m[:3])
+    outs = {}
+    for name, sources in (("a", ["--npz", first]), ("b", ["--npz", rec["gt_path"]]),
+                          ("ab", ["--npz", first, "--npz", rec["gt_path"]])):
+        rc, out, err = _eval(capsys, "--model", rec["models"]["metric_depth"], *sources, *sel,
+                             "--json", tmp_path / f"{name}.json")
+        assert rc == 0, err
+        outs[name] = out
+    a, b, ab = (_results(tmp_path / f"{n}.json") for n in ("a", "b", "ab"))
+    assert ab["source"]["kind"] == "multiple" and len(ab["source"]["sources"]) == 2
+    assert ab["source"]["frames_evaluated"] == 3 + FRAMES and "2 sources" in outs["ab"]
+    for metric in METRIC_NAMES:
+        expected = (3 * a["results"]["model"][metric] + FRAMES * b["results"]["model"][metric]) / (3 + FRAMES)
+        assert ab["results"]["model"][metric] == pytest.approx(expected, rel=1e-6), metric
+    # frames of another size cannot be pooled
+    np.savez(tmp_path / "small.npz", rgb=rec["rgb"][:2, :32], depth=rec["gt"].depth_m[:2, :32])
+    rc, _, err = _eval(capsys, "--model", rec["models"]["metric_depth"], "--npz", first, "--npz",
+                       tmp_path / "small.npz", *sel)
+    assert rc == 2 and "small.npz" in err and "separately" in err
+    rc, _, err = _eval(capsys, "--model", rec["models"]["metric_depth"], "--npz", rec["gt_path"], "--npz",
+                       rec["gt_path"], "--bag", rec["bag"])
+    assert rc == 2 and "one bag per ground-truth file" in err

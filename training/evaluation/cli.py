@@ -51,24 +51,33 @@ def _frames(args: argparse.Namespace, selection):
     import warnings
 
     from depth_training.bags import BagWarning
-    from depth_training.evaluation.sources import load_bag_frames, load_frames_from_npz
+    from depth_training.evaluation.sources import concatenate_frames, load_bag_frames, load_frames_from_npz
 
     if not (args.npz or args.bag):
         raise UserError("no ground truth: give --bag (colour + depth topics) or --npz (ground-truth file)")
+    if args.npz and args.bag and len(args.bag) != len(args.npz):
+        raise UserError(f"--bag with --npz: give one bag per ground-truth file ({len(args.bag)} bags for "
+                        f"{len(args.npz)} files), or no --bag to use the bag next to each simulator file")
+    if args.sim_camera is not None and not args.npz:
+        raise UserError("--sim-camera: needs --npz (a simulator ground-truth file)")
+    parts = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", BagWarning)
         if args.npz:
-            frames = load_frames_from_npz(args.npz, selection, bag=args.bag, color_topic=args.color_topic,
-                                          color_info=args.color_info)
+            bags = args.bag or [None] * len(args.npz)
+            for npz, bag in zip(args.npz, bags):
+                parts.append(load_frames_from_npz(npz, selection, bag=bag, color_topic=args.color_topic,
+                                                  color_info=args.color_info, camera=args.sim_camera))
         else:
-            frames = load_bag_frames(args.bag, args.color_topic, args.depth_topic, selection,
-                                     color_info=args.color_info, tolerance_s=args.tolerance)
+            for bag in args.bag:
+                parts.append(load_bag_frames(bag, args.color_topic or _COLOR, args.depth_topic, selection,
+                                             color_info=args.color_info, tolerance_s=args.tolerance))
     for w in caught:
         if issubclass(w.category, BagWarning):
             print(f"depth-train eval: warning: {w.message}", file=sys.stderr)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return frames
+    return concatenate_frames(parts)
 
 
 def _baselines(text: str) -> list[str]:
@@ -92,10 +101,15 @@ def _device(name: str | None) -> str:
 
 
 def _describe_source(src: dict, evaluated: int) -> str:
+    if src["kind"] == "multiple":
+        parts = "\n          ".join(_describe_source(p, p["frames_evaluated"]) for p in src["sources"])
+        return (f"{len(src['sources'])} sources, {src['frames_selected']} of {src['frames_total']} frames selected, "
+                f"{evaluated} evaluated:\n          {parts}")
     if src["kind"] == "bag":
         what = f"bag {src['path']}: {src['color_topic']} + {src['depth_topic']}"
     elif src["kind"] == "sim_groundtruth":
-        what = f"simulator ground truth {src['path']} (colour {src['bag']}: {src['color_topic']})"
+        what = (f"simulator ground truth {src['path']} ({src['depth_key']}; images {src['bag']}: "
+                f"{src['color_topic']})")
     else:
         what = f"npz {src['path']}"
     return f"{what}; {src['frames_selected']} of {src['frames_total']} frames selected, {evaluated} evaluated"
@@ -202,12 +216,19 @@ def register(subparsers) -> None:
                     "measured in the same run.")
     p.add_argument("--model", required=True, metavar="PATH", help="model file (model.pt) or training checkpoint")
     src = p.add_argument_group("ground truth")
-    src.add_argument("--bag", metavar="PATH", help="recording with colour and depth topics (with --npz: the bag "
-                                                   "holding the colour images of a simulator ground-truth file)")
-    src.add_argument("--npz", metavar="PATH", help="NAME.groundtruth.npz of a simulator recording (colour from the "
-                                                   "bag NAME next to it), or an .npz with rgb (N,H,W,3) uint8 and "
-                                                   "depth (N,H,W) float metres")
-    src.add_argument("--color-topic", default=_COLOR, metavar="TOPIC", help=f"colour images (default {_COLOR})")
+    src.add_argument("--bag", metavar="PATH", action="append",
+                     help="recording with colour and depth topics (with --npz: the bag holding the colour images "
+                          "of a simulator ground-truth file). Repeat to evaluate several recordings as one set")
+    src.add_argument("--npz", metavar="PATH", action="append",
+                     help="NAME.groundtruth.npz of a simulator recording (colour from the bag NAME next to it), or "
+                          "an .npz with rgb (N,H,W,3) uint8 and depth (N,H,W) float metres. Repeat to evaluate "
+                          "several files as one set (frame selection applies to each)")
+    src.add_argument("--color-topic", default=None, metavar="TOPIC",
+                     help=f"colour images (default {_COLOR}; with --npz, the topic of --sim-camera)")
+    src.add_argument("--sim-camera", choices=("color", "stereo_left"), default=None,
+                     help="with a simulator --npz: whose exact depth to evaluate on, the wrist RGB-D camera "
+                          "('color', images /camera/color/image_raw, the default) or the left stereo camera "
+                          "('stereo_left', images /stereo/left/image_rect; for depth-train stereo models)")
     src.add_argument("--depth-topic", default=_DEPTH, metavar="TOPIC",
                      help=f"depth images registered to colour, 16UC1 mm or 32FC1 m (default {_DEPTH})")
     src.add_argument("--color-info", default=None, metavar="TOPIC",

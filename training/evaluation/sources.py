@@ -8,9 +8,10 @@ Three sources, each returning :class:`EvalFrames` for a :class:`~.selection.Fram
   ``tolerance_s`` (:class:`~depth_training.bags.SyncedSamples`). Depth is decoded to float32
   metres with NaN for "no reading" (``16UC1`` millimetres and ``32FC1`` metres are accepted).
 * :func:`load_sim_groundtruth_frames` - a simulator recording's ``NAME.groundtruth.npz``
-  (:mod:`depth_training.sim.groundtruth`): depth is its exact ``depth_m`` (no sensor holes, no
-  millimetre rounding); the colour images are read from the bag ``NAME`` next to it (or the bag
-  given), matched to ``stamps_ns`` by exact header stamp.
+  (:mod:`depth_training.sim.groundtruth`): depth is its exact ``depth_m`` (wrist camera, no
+  sensor holes, no millimetre rounding) or, with ``camera="stereo_left"``, the exact depth of the
+  left stereo camera (``stereo_left_depth_m``); the images of that camera are read from the bag
+  ``NAME`` next to it (or the bag given), matched to ``stamps_ns`` by exact header stamp.
 * :func:`load_generic_npz_frames` - any ``.npz`` with these keys:
 
   ======================  ==========================  =============================================
@@ -54,11 +55,16 @@ __all__ = [
     "load_generic_npz_frames",
     "load_frames_from_npz",
     "sim_bag_of",
+    "SIM_CAMERAS",
+    "concatenate_frames",
 ]
 
 GENERIC_NPZ_KEYS = ("rgb", "depth")
 _SIM_KEYS = ("format_version", "depth_m", "stamps_ns")
 _SIM_SUFFIX = ".groundtruth.npz"
+# simulator camera -> (its depth in the ground-truth file, the topic of its images in the bag)
+SIM_CAMERAS = {"color": ("depth_m", "/camera/color/image_raw"),
+               "stereo_left": ("stereo_left_depth_m", "/stereo/left/image_rect")}
 # extra log time read before/after the selected colour messages, so their partners are in view
 _WINDOW_MARGIN_NS = 2_000_000_000
 
@@ -203,10 +209,16 @@ def sim_bag_of(groundtruth_path: str | Path) -> Path:
 
 
 def load_sim_groundtruth_frames(path: str | Path, selection: FrameSelection, *, bag: str | Path | None = None,
-                                color_topic: str = "/camera/color/image_raw",
-                                color_info: str | None = None) -> EvalFrames:
-    """Exact ground-truth depth from a simulator ``.groundtruth.npz``, colour from its bag (module docstring)."""
+                                color_topic: str | None = None, color_info: str | None = None,
+                                camera: str = "color") -> EvalFrames:
+    """Exact ground-truth depth of ``camera`` (:data:`SIM_CAMERAS`) from a simulator
+    ``.groundtruth.npz``, its images from the bag (``color_topic``, default the camera's topic)."""
     from depth_training.sim.groundtruth import GroundTruthError, load_groundtruth
+
+    if camera not in SIM_CAMERAS:
+        raise EvalSourceError(f"{path}: unknown simulator camera {camera!r}; choose from {', '.join(SIM_CAMERAS)}")
+    depth_key, default_topic = SIM_CAMERAS[camera]
+    color_topic = color_topic or default_topic
 
     try:
         gt = load_groundtruth(path)
@@ -232,8 +244,9 @@ def load_sim_groundtruth_frames(path: str | Path, selection: FrameSelection, *, 
                             tolerance_s=0.0)
     rgb = np.stack([got[int(s)]["color"].image for s in wanted])
     where = f"{path} + {bag_path}: {color_topic}"
-    rgb, depth = check_frame_arrays(rgb, gt.depth_m[idx], where)
-    source = {"kind": "sim_groundtruth", "path": str(path), "bag": str(bag_path), "color_topic": color_topic,
+    rgb, depth = check_frame_arrays(rgb, getattr(gt, depth_key)[idx], where)
+    source = {"kind": "sim_groundtruth", "path": str(path), "bag": str(bag_path), "camera": camera,
+              "depth_key": depth_key, "color_topic": color_topic,
               "color_info": color_info, "frames_total": gt.num_frames, "frames_selected": int(len(idx)),
               "unmatched": 0, "selection": selection.describe()}
     return EvalFrames(rgb, depth, idx, wanted.astype(np.int64), source)
@@ -271,13 +284,44 @@ def load_generic_npz_frames(path: str | Path, selection: FrameSelection) -> Eval
 
 
 def load_frames_from_npz(path: str | Path, selection: FrameSelection, *, bag: str | Path | None = None,
-                         color_topic: str = "/camera/color/image_raw", color_info: str | None = None) -> EvalFrames:
-    """A simulator ``.groundtruth.npz`` (colour from ``bag``) or a generic ``.npz``, told apart by their keys."""
+                         color_topic: str | None = None, color_info: str | None = None,
+                         camera: str | None = None) -> EvalFrames:
+    """A simulator ``.groundtruth.npz`` (images of ``camera`` from ``bag``) or a generic ``.npz``, told
+    apart by their keys."""
     path = Path(path)
     keys = _npz_keys(path)
     if all(k in keys for k in _SIM_KEYS):
-        return load_sim_groundtruth_frames(path, selection, bag=bag, color_topic=color_topic, color_info=color_info)
+        return load_sim_groundtruth_frames(path, selection, bag=bag, color_topic=color_topic, color_info=color_info,
+                                           camera=camera or "color")
+    if camera is not None:
+        raise EvalSourceError(f"{path}: not a simulator ground-truth file (no {', '.join(_SIM_KEYS)}); "
+                              f"--sim-camera only applies to those")
     if bag is not None:
         raise EvalSourceError(f"{path}: not a simulator ground-truth file (no {', '.join(_SIM_KEYS)}); a generic "
                               f".npz carries its own rgb images, so --bag is not used with it")
     return load_generic_npz_frames(path, selection)
+
+
+def concatenate_frames(parts: list[EvalFrames]) -> EvalFrames:
+    """Several sources evaluated as one set (e.g. the held-out recordings of a test set).
+
+    Frames keep their order (source by source); all must have the same image size. The
+    ``source`` is ``{"kind": "multiple", "sources": [...], "path": "a, b", ...}`` with the frame
+    counts summed and each part's own description (and indices) in ``sources``.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    shape = parts[0].depth.shape[1:]
+    for part in parts[1:]:
+        if part.depth.shape[1:] != shape:
+            raise EvalSourceError(
+                f"{part.source.get('path')}: frames are {part.depth.shape[2]}x{part.depth.shape[1]} but those of "
+                f"{parts[0].source.get('path')} are {shape[1]}x{shape[0]}: evaluate them separately")
+    stamps = None if any(p.stamps_ns is None for p in parts) else np.concatenate([p.stamps_ns for p in parts])
+    source = {"kind": "multiple", "path": ", ".join(str(p.source.get("path")) for p in parts),
+              "frames_total": sum(int(p.source.get("frames_total", len(p))) for p in parts),
+              "frames_selected": sum(int(p.source.get("frames_selected", len(p))) for p in parts),
+              "unmatched": sum(int(p.source.get("unmatched", 0)) for p in parts),
+              "sources": [{**p.source, "frames_evaluated": len(p), "indices": p.indices.tolist()} for p in parts]}
+    return EvalFrames(np.concatenate([p.rgb for p in parts]), np.concatenate([p.depth for p in parts]),
+                      np.concatenate([p.indices for p in parts]), stamps, source)
