@@ -35,6 +35,9 @@ def test_supervised_mode_trains_on_two_ranks_and_writes_one_model(tmp_path):
     assert proc.stderr.count("wrote " + str(out / "model.pt")) == 1, log
     net, cfg = load_depth_model(out / "model.pt")
     assert cfg["step"] == 12 and cfg["mode"] == "supervised"
+    # model_best.pt: the validation low of the history, also written by rank 0 only
+    best_step = min(history(out), key=lambda h: h["abs_rel"])["step"]
+    assert load_depth_model(out / "model_best.pt")[1]["step"] == best_step
     # the model file holds the final weights, the same as the last checkpoint's
     ckpt_net, _ = load_depth_model(out / "checkpoints" / "ckpt-00000012.pt")
     for (k, v), (_, v2) in zip(net.state_dict().items(), ckpt_net.state_dict().items()):

@@ -31,6 +31,8 @@ from depth_training.cli import UserError
 from depth_training.data.mixing import add_mixing_arguments
 from depth_training.models import available_encoders
 
+from .best import KEEP_BEST_CHOICES
+
 __all__ = ["register", "check_args"]
 
 _MODES = {
@@ -121,6 +123,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--image-every", type=int, default=500,
                    help="TensorBoard depth preview every N steps (default 500, 0 = never)")
     g.add_argument("--progress", action="store_true", help="show a progress bar even when stderr is not a terminal")
+    g.add_argument("--keep-best", choices=KEEP_BEST_CHOICES, default="auto", metavar="METRIC",
+                   help="write OUT/model_best.pt whenever this validation value reaches a new low: auto (abs_rel "
+                        "when the validation recordings have depth, else the validation loss), "
+                        f"{', '.join(KEEP_BEST_CHOICES[1:-1])}, or none (default auto). OUT/model.pt is always "
+                        "the final state")
 
 
 def check_args(args: argparse.Namespace) -> None:

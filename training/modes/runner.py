@@ -10,7 +10,9 @@ The same for every mode (the mode supplies a :class:`~.setup.ModeSetup`):
 4. validate the untrained model once on a fresh run, then :func:`depth_training.engine.loop.train`
    (resumes from ``<out>/checkpoints`` when there is one; TensorBoard in ``<out>/tb``);
 5. write ``<out>/model.pt`` (:func:`depth_training.models.artifact.save_depth_model`) from the final
-   state, also when the run was already complete and the command only resumed at its end.
+   state, also when the run was already complete and the command only resumed at its end; and,
+   during the run, ``<out>/model_best.pt`` from the best validation so far (:mod:`.best`,
+   ``--keep-best``).
 
 ``<out>/run.json`` records the model configuration of the run; re-running into the same ``--out``
 with a different architecture, size, depth range or output kind is refused instead of resuming
@@ -37,10 +39,11 @@ from depth_training.engine.monitor import Monitor, ensure_log_handler
 from depth_training.engine.seeding import seed_everything
 from depth_training.models.artifact import check_model_config, save_depth_model
 
+from .best import BestModelKeeper
 from .datasets import build_mode_data
 from .recordings import DecodeOptions
 from .setup import KeepFields, ModeSetup
-from .validation import make_val_fn
+from .validation import make_val_fn, read_history
 
 __all__ = ["model_config", "run_mode", "ARCHITECTURE_KEYS"]
 
@@ -139,6 +142,9 @@ def run_mode(args, setup: ModeSetup) -> TrainResult:
         val_fn = make_val_fn(data.val, setup.evaluate, device=ctx.device, output=setup.output,
                              min_depth=args.min_depth, max_depth=args.max_depth, batch_size=args.batch_size,
                              max_samples=args.val_samples, history=out / "validation.jsonl") if data.val else None
+        if val_fn is not None and ctx.is_main and args.keep_best != "none":
+            keeper = BestModelKeeper(out / "model_best.pt", args.keep_best, cfg, read_history(out / "validation.jsonl"))
+            val_fn = keeper.wrap(val_fn)
         monitor = Monitor(out / "tb", is_main=ctx.is_main, rank=ctx.rank, progress=None if args.progress else False)
         if val_fn is not None and not checkpoints.list() and ctx.is_main:
             _validate_untrained(unwrap(model), val_fn, monitor)
