@@ -16,7 +16,8 @@ Rows (``ratio = value / baseline``):
   (AMP bf16 on CUDA, gradient clipping, NaN checks, logging); baseline: the same step in a bare
   ``for`` loop (no engine). Ratio ~1 = the engine costs nothing.
 * ``loader_vs_step_s_per_batch_w<N>``: seconds per batch of the loader alone (N workers, the
-  documented setting: ``--workers``, default ``min(8, cpu_count)``) vs the model step time.
+  documented setting: ``--workers``' default, ``min(4, cores - 1)``, see
+  :func:`depth_training.modes.runner.default_workers`) vs the model step time.
   Target: ratio < 0.5 (the loader is never the bottleneck).
 * ``train_data_wait_vs_step_w<N>``: inside ``train`` (loader and model running together), the
   time the loop waited for a batch per step vs the compute time per step. Target < 0.5.
@@ -88,7 +89,9 @@ def run(quick: bool, workers: int | None = None) -> list[dict]:
 
     cuda = torch.cuda.is_available()
     device = torch.device("cuda" if cuda else "cpu")
-    workers = min(8, os.cpu_count() or 1) if workers is None else workers
+    from depth_training.modes.runner import default_workers
+
+    workers = default_workers() if workers is None else workers
     if cuda:
         batch_size, steps, frames = 12, (10 if quick else 40), 64
     else:
