@@ -40,6 +40,7 @@ setup(
         "console_scripts": [
             "stereo_depth_node = depth_nodes.nodes.stereo_depth_node:main",
             "depth-train = depth_training.cli:main",
+            "depth-nodes = depth_nodes.cli:main",
         ],
     },
 )
