@@ -1,0 +1,1 @@
+"""Dense-descriptor keypoints: reference files (written by ``depth-train keypoints``, loaded by the tracker node)."""
