@@ -1,0 +1,207 @@
+"""Tracking reference keypoints by best dense-descriptor match (numpy, ROS-free).
+
+Dense Object Nets style: a network maps an image to a descriptor image ``(D, H, W)``; a
+reference keypoint ``k`` is a descriptor ``r_k`` (``D``,) picked in a reference image. In a new
+frame the keypoint is where the descriptor image is closest to ``r_k``:
+
+    d_k(u, v) = || F(u, v) - r_k ||_2 ,      (u_k, v_k) = argmin_{(u, v) in S_k} d_k(u, v)
+
+``S_k`` is a square search window of half-size ``search_radius`` around the keypoint's last
+position while it is tracked; when the best distance there exceeds ``lost_threshold`` (or the
+keypoint was lost), the whole image is searched. A keypoint whose best distance over the whole
+image still exceeds ``lost_threshold`` is *lost* for this frame; it keeps its id (the index in
+the reference file) and is searched for again in every later frame (re-acquisition).
+
+The distances are computed for all keypoints at once with
+``||F - r||^2 = ||F||^2 - 2 F.r + ||r||^2`` (one ``(HW, D) @ (D, K)`` product).
+
+:class:`DescriptorPCA` gives the colour view of a descriptor image: its first three principal
+components, fitted once (on the first frame) so that colours stay stable over time.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["TrackerConfig", "TrackResult", "KeypointTracker", "squared_distance_maps", "DescriptorPCA",
+           "descriptors_hwd"]
+
+
+def descriptors_hwd(descriptors: np.ndarray) -> np.ndarray:
+    """Model output ``(1, D, H, W)`` or ``(D, H, W)`` -> C-contiguous float32 ``(H, W, D)``."""
+    d = np.asarray(descriptors)
+    if d.ndim == 4:
+        if d.shape[0] != 1:
+            raise ValueError(f"descriptors: expected batch 1, got shape {d.shape}")
+        d = d[0]
+    if d.ndim != 3:
+        raise ValueError(f"descriptors: expected (D, H, W), got shape {d.shape}")
+    return np.ascontiguousarray(np.moveaxis(d, 0, -1), dtype=np.float32)
+
+
+def squared_distance_maps(features: np.ndarray, references: np.ndarray) -> np.ndarray:
+    """Squared descriptor distances of every pixel to every reference.
+
+    Args:
+        features: ``(H, W, D)`` float32 descriptor image ``F``.
+        references: ``(K, D)`` float32 reference descriptors ``r_k``.
+
+    Returns:
+        ``(K, H, W)`` float32, ``||F(u, v) - r_k||^2`` (clipped at 0 against rounding).
+    """
+    h, w, dim = features.shape
+    if references.ndim != 2 or references.shape[1] != dim:
+        raise ValueError(f"references must be (K, {dim}), got {references.shape}")
+    flat = features.reshape(-1, dim)
+    refs = references.astype(np.float32, copy=False)
+    dist = np.einsum("nd,nd->n", flat, flat)[:, None] - 2.0 * (flat @ refs.T) + np.einsum("kd,kd->k", refs, refs)[None]
+    np.maximum(dist, 0.0, out=dist)
+    return np.ascontiguousarray(dist.T).reshape(len(refs), h, w)
+
+
+@dataclass
+class TrackerConfig:
+    """``lost_threshold``: largest descriptor distance (L2) of a tracked keypoint.
+    ``search_radius``: half-size in pixels of the window around the last position (0 = always
+    search the whole image)."""
+
+    lost_threshold: float = 1.0
+    search_radius: int = 16
+
+    def __post_init__(self):
+        if not self.lost_threshold > 0:
+            raise ValueError(f"lost_threshold must be > 0, got {self.lost_threshold}")
+        if self.search_radius < 0:
+            raise ValueError(f"search_radius must be >= 0, got {self.search_radius}")
+
+
+@dataclass
+class TrackResult:
+    """One frame's keypoints, in descriptor-image pixels.
+
+    ``pixels`` ``(K, 2)`` float32 ``u, v`` (NaN when lost), ``distances`` ``(K,)`` best distance,
+    ``tracked`` ``(K,)`` bool, ``in_window`` ``(K,)`` bool (found inside the search window, not by
+    the whole-image fallback), ``scores`` ``(K,)`` = ``max(0, 1 - d / lost_threshold)`` (0 when lost),
+    ``ids`` ``(K,)`` int persistent ids.
+    """
+
+    ids: np.ndarray
+    pixels: np.ndarray
+    distances: np.ndarray
+    tracked: np.ndarray
+    in_window: np.ndarray
+    scores: np.ndarray
+
+
+class KeypointTracker:
+    """Tracks ``K`` reference descriptors through descriptor images (see module docstring)."""
+
+    def __init__(self, references: np.ndarray, config: TrackerConfig | None = None, ids: np.ndarray | None = None):
+        refs = np.asarray(references, dtype=np.float32)
+        if refs.ndim != 2 or refs.shape[0] == 0:
+            raise ValueError(f"references must be a non-empty (K, D) array, got {refs.shape}")
+        if not np.isfinite(refs).all():
+            raise ValueError("references contain NaN or inf")
+        self.references = refs
+        self.config = config or TrackerConfig()
+        self.ids = np.arange(len(refs)) if ids is None else np.asarray(ids, dtype=np.int64)
+        self.last = np.full((len(refs), 2), -1, np.int64)  # last tracked (u, v), -1 = none
+        self.seen = np.zeros(len(refs), bool)  # tracked at least once
+        self.reacquired = 0  # times a keypoint was found again after being lost
+
+    def reset(self) -> None:
+        self.last[:] = -1
+        self.seen[:] = False
+
+    def update(self, features: np.ndarray) -> TrackResult:
+        """Match every reference in the ``(H, W, D)`` descriptor image; updates the track state."""
+        if features.ndim != 3 or features.shape[2] != self.references.shape[1]:
+            raise ValueError(f"descriptor image must be (H, W, {self.references.shape[1]}), got {features.shape}")
+        k = len(self.references)
+        h, w = features.shape[:2]
+        dist2 = squared_distance_maps(features, self.references)
+        thr2 = float(self.config.lost_threshold) ** 2
+        radius = int(self.config.search_radius)
+        pixels = np.full((k, 2), np.nan, np.float32)
+        best = np.empty(k, np.float32)
+        tracked = np.zeros(k, bool)
+        in_window = np.zeros(k, bool)
+        for i in range(k):
+            d = dist2[i]
+            u0, v0 = self.last[i]
+            if radius > 0 and u0 >= 0 and u0 < w and v0 < h:
+                x0, x1 = max(0, u0 - radius), min(w, u0 + radius + 1)
+                y0, y1 = max(0, v0 - radius), min(h, v0 + radius + 1)
+                win = d[y0:y1, x0:x1]
+                j = int(np.argmin(win))
+                wv, wu = divmod(j, win.shape[1])
+                if win.flat[j] <= thr2:
+                    best[i], tracked[i], in_window[i] = win.flat[j], True, True
+                    pixels[i] = (x0 + wu, y0 + wv)
+                    continue
+            j = int(np.argmin(d))
+            v, u = divmod(j, w)
+            best[i] = d.flat[j]
+            if best[i] <= thr2:
+                tracked[i] = True
+                pixels[i] = (u, v)
+        # exact distances at the chosen pixels (the expansion above loses precision near 0)
+        at = np.where(np.isfinite(pixels), pixels, 0).astype(np.int64)
+        best = np.where(tracked, ((features[at[:, 1], at[:, 0]] - self.references) ** 2).sum(axis=1), best)
+        was_lost = self.last[:, 0] < 0
+        self.reacquired += int(np.count_nonzero(was_lost & tracked & self.seen))
+        self.seen |= tracked
+        self.last = np.where(tracked[:, None], np.nan_to_num(pixels, nan=-1).astype(np.int64), -1)
+        distances = np.sqrt(best)
+        scores = np.where(tracked, np.maximum(0.0, 1.0 - distances / self.config.lost_threshold), 0.0).astype(np.float32)
+        return TrackResult(self.ids.copy(), pixels, distances.astype(np.float32), tracked, in_window, scores)
+
+
+class DescriptorPCA:
+    """Colour view of descriptor images: ``rgb = clip((F - mu) V_3 / (k sigma) * 127.5 + 127.5)``.
+
+    ``V_3`` (``D x 3``) are the first three principal axes of a pixel sample of the first image
+    seen (or of the reference descriptors, :meth:`fit`), each axis' sign chosen so that its largest
+    loading is positive; ``sigma`` the per-component standard deviation, ``k = 2``. With ``D < 3``
+    the missing channels are 0 (mid-grey).
+    """
+
+    def __init__(self, max_samples: int = 20000, seed: int = 0):
+        self.max_samples = max_samples
+        self.seed = seed
+        self.mean: np.ndarray | None = None
+        self.axes: np.ndarray | None = None  # (D, 3)
+        self.std: np.ndarray | None = None
+
+    def fit(self, samples: np.ndarray) -> "DescriptorPCA":
+        """Fit on ``(N, D)`` descriptors."""
+        x = np.asarray(samples, dtype=np.float64)
+        x = x[np.isfinite(x).all(axis=1)]
+        if len(x) > self.max_samples:
+            x = x[np.random.default_rng(self.seed).choice(len(x), self.max_samples, replace=False)]
+        if len(x) < 2:
+            raise ValueError("need at least 2 finite descriptors to fit the PCA view")
+        mean = x.mean(axis=0)
+        _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
+        n = min(3, vt.shape[0])
+        axes = np.zeros((x.shape[1], 3))
+        axes[:, :n] = vt[:n].T
+        for c in range(n):
+            if axes[np.argmax(np.abs(axes[:, c])), c] < 0:
+                axes[:, c] *= -1
+        std = np.ones(3)
+        std[:n] = np.maximum(s[:n] / np.sqrt(max(len(x) - 1, 1)), 1e-12)
+        self.mean, self.axes, self.std = mean.astype(np.float32), axes.astype(np.float32), std.astype(np.float32)
+        return self
+
+    def colorize(self, features: np.ndarray) -> np.ndarray:
+        """``(H, W, D)`` descriptor image -> ``(H, W, 3)`` uint8 RGB (fits on it if not fitted yet)."""
+        h, w, dim = features.shape
+        flat = features.reshape(-1, dim)
+        if self.axes is None or self.axes.shape[0] != dim:
+            self.fit(flat)
+        proj = (flat - self.mean) @ self.axes / (2.0 * self.std)
+        rgb = np.clip(proj * 127.5 + 127.5, 0, 255)
+        rgb[~np.isfinite(rgb)] = 0
+        return rgb.astype(np.uint8).reshape(h, w, 3)

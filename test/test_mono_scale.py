@@ -1,0 +1,71 @@
+"""Mono depth scale modes: metric/fixed/align/relative rules and the robust inverse-depth fit."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from depth_nodes.pipelines.mono_scale import (
+    ScaleModeError, check_scale_mode, fit_inverse_depth, inverse_depth_of, to_metric_depth)
+
+
+def _scene(h=48, w=64):
+    v, u = np.mgrid[0:h, 0:w]
+    return (1.0 + 0.05 * u + 0.02 * v).astype(np.float32)  # metres
+
+
+def test_relative_model_is_refused_as_metric():
+    with pytest.raises(ScaleModeError, match="relative_inverse_depth, not metric depth.*'fixed'.*'align'"):
+        check_scale_mode("metric", "relative_inverse_depth", "midas.onnx")
+    with pytest.raises(ScaleModeError, match="descriptors"):
+        check_scale_mode("fixed", "descriptors")
+    with pytest.raises(ScaleModeError, match="not one of"):
+        check_scale_mode("auto", "metric_depth")
+    for mode in ("metric", "fixed", "align", "relative"):
+        check_scale_mode(mode, "metric_depth")
+    for mode in ("fixed", "align", "relative"):
+        check_scale_mode(mode, "disparity")
+
+
+def test_align_recovers_scale_and_shift_despite_outliers():
+    z = _scene()
+    x = (0.25 / z - 0.03).astype(np.float32)  # model inverse depth = (1/z - b') / a'
+    a_true, b_true = 4.0, 0.12                 # 1/z = 4 x + 0.12
+    ref = np.full_like(z, np.nan)
+    rng = np.random.default_rng(0)
+    idx = rng.choice(z.size, 400, replace=False)
+    ref.flat[idx] = z.flat[idx]
+    bad = idx[:40]                             # 10 % gross outliers (wrong returns)
+    ref.flat[bad] = z.flat[bad] * 3.0
+    fit = fit_inverse_depth(x, ref)
+    assert fit.ok and fit.samples == 400
+    assert fit.scale == pytest.approx(a_true, rel=1e-4) and fit.shift == pytest.approx(b_true, abs=1e-5)
+    assert 355 <= fit.inliers <= 360 and fit.residual < 1e-5
+    depth = to_metric_depth(x, "relative_inverse_depth", "align", fit=fit)
+    np.testing.assert_allclose(depth, z, rtol=1e-4)
+
+
+def test_align_reports_too_few_references_and_scale_only_fit():
+    z = _scene()
+    ref = np.full_like(z, np.nan)
+    ref[0, :5] = z[0, :5]
+    fit = fit_inverse_depth(1.0 / z, ref)
+    assert not fit.ok and "only 5 valid" in fit.reason
+    with pytest.raises(ValueError, match="no usable"):
+        to_metric_depth(1.0 / z, "disparity", "align", fit=fit)
+    rel = 2.0 * z  # a relative depth model off by 2: 1/z = 2 * (1/rel)
+    fit = fit_inverse_depth(inverse_depth_of(rel, "relative_depth"), z, with_shift=False)
+    assert fit.ok and fit.shift == 0 and fit.scale == pytest.approx(2.0, rel=1e-5)
+
+
+def test_fixed_and_metric_modes():
+    z = _scene()
+    np.testing.assert_allclose(to_metric_depth(z / 2, "relative_depth", "fixed", scale_factor=2.0), z, rtol=1e-6)
+    np.testing.assert_allclose(to_metric_depth(3.0 / z, "disparity", "fixed", scale_factor=3.0), z, rtol=1e-6)
+    out = z.copy()
+    out[0, 0], out[0, 1], out[0, 2] = 0.0, np.inf, -1.0
+    d = to_metric_depth(out, "metric_depth", "metric")
+    assert np.isnan(d[0, :3]).all() and np.array_equal(d[1:], z[1:])
+    with pytest.raises(ScaleModeError):
+        to_metric_depth(z, "relative_depth", "metric")
+    with pytest.raises(ScaleModeError):
+        to_metric_depth(z, "metric_depth", "relative")
