@@ -1,0 +1,226 @@
+"""Pre- and post-processing shared by every depth backend (numpy/OpenCV, ROS-free).
+
+Forward (:func:`preprocess`), for a camera image of ``H x W`` and a
+:class:`~depth_nodes.backends.description.ModelDescription` with box ``h_n x w_n``:
+
+1. colour order: the image's encoding (``rgb8``, ``bgr8``, ``rgba8``, ``bgra8``, ``mono8``) ->
+   the network's ``channels``;
+2. resize: ``s = min(h_n / H, w_n / W)`` and ``(h_r, w_r) = (round(H s), round(W s))`` when
+   ``keep_aspect``, else ``(h_r, w_r) = (h_n, w_n)`` (INTER_AREA when shrinking, INTER_LINEAR when
+   growing);
+3. pad (letterbox): to ``(h_n, w_n)`` for fixed-size networks, or up to the next multiple of
+   ``multiple`` when ``dynamic``; the image sits at ``(top, left) = ((h_p - h_r) // 2,
+   (w_p - w_r) // 2)``, padding is 0 after normalisation (the mean colour);
+4. normalise: ``x_c = (pixel_c * scale - mean_c) / std_c`` -> ``(1, 3, h_p, w_p)`` float32 NCHW.
+
+Back (:func:`postprocess_depth`): crop the ``(h_r, w_r)`` window, resize to ``H x W``, and turn
+the output kind into metric depth (metres, float32, NaN = invalid):
+
+* ``metric_depth``: ``z = y``;
+* ``relative_depth``: ``z = scale * y``;
+* ``relative_inverse_depth``: ``z = 1 / (scale * y + shift)`` (``scale``/``shift`` from a scale
+  recovery step; 1 and 0 give depth up to the network's unknown affine map);
+* ``disparity`` (pixels of the network input): ``d = y / s_x`` with ``s_x = w_r / W``, then
+  ``z = fx * baseline / d`` (``fx`` of the camera image).
+
+Depth ``<= 0`` or non-finite, and metric depth outside the description's
+``[min_depth, max_depth]``, become NaN.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from depth_nodes.backends.description import ModelDescription
+from depth_nodes.geometry.stereo import disparity_to_depth
+
+__all__ = ["DepthIOError", "Letterbox", "letterbox_geometry", "to_channels", "preprocess", "crop_output",
+           "postprocess_depth"]
+
+# encoding -> channel order of the array (None: single channel)
+_ORDERS = {"rgb8": "RGB", "bgr8": "BGR", "rgba8": "RGBA", "bgra8": "BGRA", "mono8": None, "8uc1": None,
+           "rgb": "RGB", "bgr": "BGR", "rgba": "RGBA", "bgra": "BGRA", "mono": None, "gray": None}
+_CONVERSIONS = {("BGR", "RGB"): cv2.COLOR_BGR2RGB, ("RGB", "BGR"): cv2.COLOR_RGB2BGR,
+                ("RGBA", "RGB"): cv2.COLOR_RGBA2RGB, ("RGBA", "BGR"): cv2.COLOR_RGBA2BGR,
+                ("BGRA", "RGB"): cv2.COLOR_BGRA2RGB, ("BGRA", "BGR"): cv2.COLOR_BGRA2BGR,
+                (None, "RGB"): cv2.COLOR_GRAY2RGB, (None, "BGR"): cv2.COLOR_GRAY2BGR}
+
+
+class DepthIOError(ValueError):
+    """An image or network output that does not fit the model description."""
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """Where the camera image sits in the network input.
+
+    The camera image (``src_height x src_width``) was resized to ``resized_height x resized_width``
+    and placed at ``(top, left)`` in a ``net_height x net_width`` input.
+    """
+
+    src_height: int
+    src_width: int
+    resized_height: int
+    resized_width: int
+    top: int
+    left: int
+    net_height: int
+    net_width: int
+
+    @property
+    def scale_x(self) -> float:
+        """Horizontal scale network pixels / camera pixels, ``w_r / W``."""
+        return self.resized_width / self.src_width
+
+    @property
+    def scale_y(self) -> float:
+        """Vertical scale ``h_r / H``."""
+        return self.resized_height / self.src_height
+
+
+def letterbox_geometry(height: int, width: int, desc: ModelDescription) -> Letterbox:
+    """The :class:`Letterbox` of a ``height x width`` camera image for ``desc`` (steps 2-3 above)."""
+    if height < 1 or width < 1:
+        raise DepthIOError(f"image size must be positive, got {height}x{width}")
+    if desc.keep_aspect:
+        s = min(desc.height / height, desc.width / width)
+        rh, rw = max(1, int(round(height * s))), max(1, int(round(width * s)))
+        rh, rw = min(rh, desc.height), min(rw, desc.width)
+    else:
+        rh, rw = desc.height, desc.width
+    if desc.dynamic:
+        m = desc.multiple
+        nh, nw = int(math.ceil(rh / m) * m), int(math.ceil(rw / m) * m)
+    else:
+        nh, nw = desc.height, desc.width
+    return Letterbox(height, width, rh, rw, (nh - rh) // 2, (nw - rw) // 2, nh, nw)
+
+
+def to_channels(image: np.ndarray, encoding: str, channels: str) -> np.ndarray:
+    """``image`` (``(H, W)`` or ``(H, W, 3|4)`` uint8 in ``encoding`` order) -> ``(H, W, 3)`` in ``channels``.
+
+    Returns ``image`` itself when no conversion is needed.
+    """
+    key = encoding.lower()
+    if key not in _ORDERS:
+        raise DepthIOError(f"image encoding {encoding!r} not supported; use one of {sorted(_ORDERS)}")
+    order = _ORDERS[key]
+    if image.dtype != np.uint8:
+        raise DepthIOError(f"image must be uint8, got {image.dtype}")
+    want = 2 if order is None else 3
+    if image.ndim == 3 and order is None and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim != want or (order is not None and image.shape[2] != len(order)):
+        raise DepthIOError(f"image of shape {image.shape} does not match encoding {encoding!r}")
+    if order == channels:
+        return image
+    return cv2.cvtColor(image, _CONVERSIONS[(order, channels)])
+
+
+def preprocess(image_hwc_uint8: np.ndarray, encoding_or_order: str, desc: ModelDescription,
+               out: np.ndarray | None = None) -> tuple[np.ndarray, Letterbox]:
+    """Camera image -> network input (see module docstring).
+
+    Args:
+        image_hwc_uint8: ``(H, W, 3|4)`` or ``(H, W)`` uint8.
+        encoding_or_order: ROS encoding (``rgb8``, ``bgr8``, ``rgba8``, ``bgra8``, ``mono8``) or
+            ``"RGB"``/``"BGR"``.
+        desc: the network's description.
+        out: optional ``(1, 3, h_p, w_p)`` float32 buffer to fill (reused between frames).
+
+    Returns:
+        ``(x, letterbox)``: ``x`` ``(1, 3, h_p, w_p)`` float32, C-contiguous.
+    """
+    img = to_channels(np.asarray(image_hwc_uint8), encoding_or_order, desc.channels)
+    lb = letterbox_geometry(img.shape[0], img.shape[1], desc)
+    shape = (1, 3, lb.net_height, lb.net_width)
+    if out is None or out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+        out = np.zeros(shape, np.float32)
+    elif (lb.resized_height, lb.resized_width) != (lb.net_height, lb.net_width):
+        out.fill(0.0)
+    if (lb.resized_height, lb.resized_width) != img.shape[:2]:
+        shrink = lb.resized_height < img.shape[0] or lb.resized_width < img.shape[1]
+        img = cv2.resize(img, (lb.resized_width, lb.resized_height),
+                         interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    gain = (np.float32(desc.scale) / np.asarray(desc.std, np.float32))
+    offset = -np.asarray(desc.mean, np.float32) / np.asarray(desc.std, np.float32)
+    window = out[0, :, lb.top:lb.top + lb.resized_height, lb.left:lb.left + lb.resized_width]
+    for c in range(3):  # per channel: uint8 plane -> float32 affine, written straight into NCHW
+        np.multiply(img[:, :, c], gain[c], out=window[c], dtype=np.float32, casting="unsafe")
+        window[c] += offset[c]
+    return out, lb
+
+
+def crop_output(output: np.ndarray, letterbox: Letterbox) -> np.ndarray:
+    """``(1, C, h_p, w_p)``, ``(C, h_p, w_p)`` or ``(h_p, w_p)`` network output -> the image window.
+
+    Returns a view ``(C, h_r, w_r)`` (or ``(h_r, w_r)`` for a 2-D output); no copy.
+    """
+    arr = np.asarray(output)
+    if arr.ndim == 4:
+        if arr.shape[0] != 1:
+            raise DepthIOError(f"network output has batch {arr.shape[0]}, expected 1")
+        arr = arr[0]
+    if arr.ndim not in (2, 3) or arr.shape[-2:] != (letterbox.net_height, letterbox.net_width):
+        raise DepthIOError(f"network output of shape {np.shape(output)} does not match the network input "
+                           f"{letterbox.net_height}x{letterbox.net_width}")
+    return arr[..., letterbox.top:letterbox.top + letterbox.resized_height,
+               letterbox.left:letterbox.left + letterbox.resized_width]
+
+
+def postprocess_depth(output_nchw: np.ndarray, letterbox: Letterbox, desc: ModelDescription, *,
+                      fx: float | None = None, baseline: float | None = None, scale: float = 1.0,
+                      shift: float = 0.0, interpolation: str = "linear") -> np.ndarray:
+    """Network depth output -> ``(H, W)`` float32 metric depth at camera resolution (module docstring).
+
+    Args:
+        output_nchw: ``(1, 1, h_p, w_p)`` (or ``(1, h_p, w_p)``, ``(h_p, w_p)``) network output.
+        letterbox: from :func:`preprocess` of the same frame.
+        desc: the network's description (its ``output_kind``, depth range).
+        fx, baseline: camera focal length (pixels) and stereo baseline (metres), for ``disparity``.
+        scale, shift: affine map for relative kinds (see module docstring).
+        interpolation: ``"linear"`` or ``"nearest"`` for the resize to camera resolution.
+
+    Returns:
+        A new ``(H, W)`` float32 array (never aliases the backend's output buffer).
+    """
+    kind = desc.output_kind
+    if kind == "descriptors":
+        raise DepthIOError(f"{desc.source or desc.name}: a descriptors model has no depth output")
+    window = crop_output(output_nchw, letterbox)
+    if window.ndim == 3:
+        if window.shape[0] != 1:
+            raise DepthIOError(f"depth output has {window.shape[0]} channels, expected 1")
+        window = window[0]
+    window = window.astype(np.float32, copy=False)
+    size = (letterbox.src_width, letterbox.src_height)
+    if window.shape[::-1] != size:
+        flag = {"linear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST}[interpolation]
+        y = cv2.resize(window, size, interpolation=flag)
+    else:
+        y = window.copy()
+    if kind == "metric_depth":
+        z = y
+    elif kind == "relative_depth":
+        z = y if scale == 1.0 else np.multiply(y, np.float32(scale), out=y)
+    elif kind == "relative_inverse_depth":
+        y *= np.float32(scale)
+        y += np.float32(shift)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.divide(np.float32(1.0), y, out=y)
+    else:  # disparity in network pixels
+        if fx is None or baseline is None:
+            raise DepthIOError(f"{desc.source or desc.name}: a disparity model needs fx and baseline")
+        y *= np.float32(1.0 / letterbox.scale_x)
+        z = disparity_to_depth(y, fx, baseline)
+    bad = ~np.isfinite(z) | (z <= 0)
+    if kind in ("metric_depth", "disparity"):
+        if desc.min_depth is not None:
+            bad |= z < desc.min_depth
+        if desc.max_depth is not None:
+            bad |= z > desc.max_depth
+    z[bad] = np.nan
+    return z
