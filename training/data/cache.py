@@ -251,7 +251,7 @@ def open_cache(directory: str | os.PathLike) -> CacheInfo:
     for name, spec in fields.items():
         path = directory / f"{name}.npy"
         try:
-            arr = np.load(path, mmap_mode="r")
+            arr = np.load(path, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise CacheError(f"{path}: unreadable ({exc})") from exc
         if arr.shape != (count, *spec.shape) or arr.dtype != spec.dtype:

@@ -78,7 +78,7 @@ class CachedDataset(Dataset):
         self.snippet_fields = tuple(snippet_fields)
         self.transform = transform
         self.name = name or self.info.directory.name
-        seq = np.load(self.info.field_path("sequence")) if "sequence" in self.info.fields else None
+        seq = np.load(self.info.field_path("sequence"), allow_pickle=False) if "sequence" in self.info.fields else None
         self.centres = snippet_centres(self.info.count, self.offsets, seq)
         self._arrays: dict[str, np.ndarray] | None = None
 
@@ -89,7 +89,7 @@ class CachedDataset(Dataset):
 
     def arrays(self) -> dict[str, np.ndarray]:
         if self._arrays is None:
-            self._arrays = {k: np.load(self.info.field_path(k), mmap_mode="r") for k in self.info.fields}
+            self._arrays = {k: np.load(self.info.field_path(k), mmap_mode="r", allow_pickle=False) for k in self.info.fields}
         return self._arrays
 
     def __len__(self) -> int:

@@ -30,6 +30,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 
+from .safe_load import UnsafeFileError, safe_torch_load
 from .seeding import capture_rng_state, restore_rng_state
 
 LOG = logging.getLogger("depth_training.checkpoint")
@@ -91,12 +92,19 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def _plain_value(value: Any) -> Any:
+    """JSON fallback: numpy scalars/arrays and tensors become numbers/lists, anything else its ``str``."""
+    if hasattr(value, "tolist") and callable(value.tolist):  # numpy scalar/array, torch tensor
+        return value.tolist()
+    return str(value)
+
+
 def _jsonable(config: Mapping[str, Any] | None) -> dict[str, Any]:
     """Round-trip the config through JSON so the checkpoint holds plain values only."""
     if config is None:
         return {}
     try:
-        return json.loads(json.dumps(dict(config), default=str))
+        return json.loads(json.dumps(dict(config), default=_plain_value))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"checkpoint config is not JSON-serialisable: {exc}") from exc
 
@@ -246,11 +254,15 @@ class CheckpointManager:
             problem = self.verify(path)
             if problem is None:
                 try:
-                    state = torch.load(path, map_location=map_location, weights_only=True)
+                    state = safe_torch_load(path, map_location=map_location)
+                except UnsafeFileError as exc:
+                    problem = str(exc).split(": ", 1)[1]
                 except Exception as exc:  # noqa: BLE001 - any load failure means "unusable"
                     problem = f"torch.load failed: {exc}"
                 else:
-                    if state.get("format") != FORMAT_VERSION:
+                    if not isinstance(state, dict):
+                        problem = f"not a checkpoint (holds a {type(state).__name__})"
+                    elif state.get("format") != FORMAT_VERSION:
                         problem = f"unknown checkpoint format {state.get('format')!r}"
                     else:
                         LOG.info("resuming from %s (step %d)", path, state["step"])

@@ -270,9 +270,13 @@ def load_generic_npz_frames(path: str | Path, selection: FrameSelection) -> Eval
     if missing:
         raise EvalSourceError(f"{path}: missing key(s) {', '.join(missing)} (has {', '.join(keys) or 'none'}); "
                               f"expected rgb (N,H,W,3) uint8 and depth (N,H,W) float metres")
-    with np.load(path, allow_pickle=False) as npz:
-        rgb, depth = check_frame_arrays(npz["rgb"], npz["depth"], str(path))
-        stamps = npz["stamps_ns"].astype(np.int64) if "stamps_ns" in keys else None
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            rgb_raw, depth_raw = npz["rgb"], npz["depth"]
+            stamps = npz["stamps_ns"].astype(np.int64) if "stamps_ns" in keys else None
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:  # object arrays need pickle: refused
+        raise EvalSourceError(f"{path}: not a readable .npz file ({exc})") from None
+    rgb, depth = check_frame_arrays(rgb_raw, depth_raw, str(path))
     if stamps is not None and stamps.shape != (rgb.shape[0],):
         raise EvalSourceError(f"{path}: stamps_ns has shape {stamps.shape}, expected ({rgb.shape[0]},)")
     idx = selection.indices(rgb.shape[0])

@@ -31,7 +31,8 @@ from typing import Any, Mapping
 
 import torch
 
-from depth_training.engine.checkpoint import atomic_write
+from depth_training.engine.checkpoint import _jsonable, atomic_write
+from depth_training.engine.safe_load import UnsafeFileError, safe_torch_load
 from depth_training.models.depth_decoder import DepthNet
 
 FORMAT = "depth_nodes.depth_model/1"
@@ -73,7 +74,7 @@ def save_depth_model(path: str | os.PathLike, net: torch.nn.Module, config: Mapp
     """Write ``net`` (a :class:`DepthNet`, possibly DDP-wrapped) and ``config`` atomically to ``path``."""
     from depth_training.engine.checkpoint import unwrap
 
-    cfg = check_model_config(config, str(path))
+    cfg = _jsonable(check_model_config(config, str(path)))  # plain values: loads with weights_only=True
     state = {k: v.detach().cpu() for k, v in unwrap(net).state_dict().items()}
     atomic_write(path, lambda f: torch.save({"format": FORMAT, "config": cfg, "state_dict": state}, f))
 
@@ -87,15 +88,20 @@ def _depth_state(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def load_depth_model(path: str | os.PathLike, map_location: Any = "cpu") -> tuple[DepthNet, dict[str, Any]]:
     """Load a model file or a training checkpoint -> ``(DepthNet in eval mode, config)``.
 
+    The file is read with ``torch.load(weights_only=True)``: nothing in it can run code.
+
     Raises:
-        ModelFileError: the file is missing, unreadable, of another format, or its weights do not
-            fit the architecture its config names.
+        ModelFileError: the file is missing, unreadable, of another format, needs Python objects
+            beyond tensors and plain values (refused unread), or its weights do not fit the
+            architecture its config names.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ModelFileError(f"{path}: no such model file")
     try:
-        blob = torch.load(path, map_location=map_location, weights_only=False)
+        blob = safe_torch_load(path, map_location=map_location)
+    except UnsafeFileError as exc:
+        raise ModelFileError(str(exc)) from None
     except Exception as exc:  # torch raises many types for a truncated or foreign file
         raise ModelFileError(f"{path}: not a readable torch file ({type(exc).__name__}: {exc})") from exc
     if not isinstance(blob, dict):
