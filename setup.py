@@ -39,6 +39,8 @@ setup(
     entry_points={
         "console_scripts": [
             "stereo_depth_node = depth_nodes.nodes.stereo_depth_node:main",
+            "mono_depth_node = depth_nodes.nodes.mono_depth_node:main",
+            "descriptor_tracker_node = depth_nodes.nodes.descriptor_tracker_node:main",
             "depth-train = depth_training.cli:main",
             "depth-nodes = depth_nodes.cli:main",
         ],

@@ -12,7 +12,9 @@ import importlib
 import sys
 
 # One line per subcommand module; keep the list short and explicit (no plugin magic).
-SUBCOMMAND_MODULES: list[str] = []
+SUBCOMMAND_MODULES: list[str] = [
+    "depth_nodes.tools.play",
+]
 
 
 class UserError(Exception):
