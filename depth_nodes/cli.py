@@ -14,6 +14,7 @@ import sys
 # One line per subcommand module; keep the list short and explicit (no plugin magic).
 SUBCOMMAND_MODULES: list[str] = [
     "depth_nodes.tools.play",
+    "depth_nodes.backends.cli",
 ]
 
 
