@@ -1,10 +1,12 @@
-"""``depth-train info BAG``: what is in a recording and what each training mode can use from it.
+"""``depth-train info BAG``: what is in a recording and what each training mode can use from it;
+``depth-train repair BAG``: a properly closed copy of a cut-off recording.
 
 Examples::
 
     depth-train info run1/                       # rosbag2 directory
     depth-train info run1.mcap --topics color=/cam/image_raw color_info=/cam/camera_info
     depth-train info old.bag --urdf robot.urdf --json
+    depth-train repair run1/ --out run1_repaired/  # recorder was killed: MCAP without footer, torn .db3
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from depth_training.bags.reader import open_bag
 from depth_training.bags.summary import TopicConfig, summarize_bag
 from depth_training.cli import UserError
 
-__all__ = ["register", "run_info", "parse_topic_overrides"]
+__all__ = ["register", "run_info", "run_repair", "parse_topic_overrides"]
 
 
 def parse_topic_overrides(items: list[str]) -> dict[str, str]:
@@ -51,6 +53,29 @@ def run_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_repair(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from depth_training.bags.recover import recover_bag, storage_file_of
+
+    src = Path(args.bag)
+    if not src.exists():
+        raise UserError(f"{src}: no such file or directory")
+    storage = storage_file_of(src)
+    if storage is None:
+        raise UserError(f"{src}: not a rosbag2 recording with one .mcap or .db3 file (ROS 1 bags: `rosbag reindex`)")
+    out = Path(args.out) if args.out else src.with_name((src.name if src.is_dir() else src.stem) + "_repaired")
+    rec = recover_bag(src, out)
+    if rec.complete:
+        print(f"{src}: the recording is complete (nothing was cut off); wrote a copy with "
+              f"{rec.message_count} messages to {out}")
+    else:
+        print(f"{src}: {rec.describe()}")
+        print(f"wrote {out} ({'MCAP' if rec.storage == 'mcap' else 'sqlite3'}, {rec.message_count} messages, "
+              f"properly closed)")
+    return 0
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "info", help="summarise a bag: topics, rates, time span, usable training modes",
@@ -69,3 +94,15 @@ def register(subparsers) -> None:
                    help="do not read every message: no exact rates, stamp order or truncation checks (fast)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=run_info)
+
+    r = subparsers.add_parser(
+        "repair", help="write a properly closed copy of a cut-off recording (MCAP without footer, torn .db3)",
+        description="Read a recording whose recorder died (an MCAP file without its summary and footer, cut "
+                    "inside a chunk or between records; a sqlite3 .db3 whose last pages were never written) up "
+                    "to its last complete message and write those messages to a new, properly closed rosbag2 "
+                    "directory of the same storage. Every other depth-train command reads such a recording "
+                    "too (through a temporary copy, with a warning); repairing once saves that work.")
+    r.add_argument("bag", help="rosbag2 directory, .mcap or .db3 file")
+    r.add_argument("--out", default=None, metavar="DIR",
+                   help="the repaired rosbag2 directory to write (must not exist; default: BAG_repaired next to BAG)")
+    r.set_defaults(func=run_repair)

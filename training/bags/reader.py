@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import struct
 import warnings
+import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,8 +77,7 @@ class RawMessage:
 def _open_hint(path: Path, text: str) -> str:
     low = text.lower()
     if "end magic" in low or "seems to be empty" in low:
-        return (" (truncated or unfinished MCAP file: the recording was probably killed before it was closed; "
-                "`mcap recover` can rebuild it)")
+        return " (truncated or unfinished MCAP file: the recording was probably killed before it was closed)"
     if "malformed" in low or "not a database" in low:
         return " (corrupt or truncated sqlite3 database)"
     if "not indexed" in low:
@@ -122,12 +122,16 @@ class Bag:
             raise BagOpenError(f"{self.name}: not a bag: expected a rosbag2 directory, a .mcap or .db3 file, "
                                f"or a ROS 1 .bag file")
         self.is_ros1 = open_path.suffix == ".bag"
+        #: what :mod:`.recover` read from a cut-off recording (None for a properly closed one)
+        self.recovery = None
+        self._recovered_dir = None  # weakref.finalize removing the recovered copy
         try:
             self._reader = AnyReader([open_path], default_typestore=get_typestore(Stores.ROS2_KILTED))
             self._reader.open()
         except Exception as exc:  # rosbags raises AnyReaderError, but also UnicodeDecodeError, struct.error ...
             text = " ".join(str(a) for a in exc.args) or type(exc).__name__
-            raise BagOpenError(f"{self.name}: cannot open: {text}{_open_hint(self.path, text)}") from None
+            if not self._open_recovered(text):
+                raise BagOpenError(f"{self.name}: cannot open: {text}{_open_hint(self.path, text)}") from None
         if self.path.is_dir() and open_path is self.path:
             kinds = {p.suffix for p in self.path.iterdir()} & {".mcap", ".db3"}
             self.storage = ", ".join(_STORAGE_SUFFIXES[k] for k in sorted(kinds)) or "rosbag2"
@@ -155,6 +159,38 @@ class Bag:
                 + (", or a ROS 1 bag that was not closed: `rosbag reindex` repairs it)" if self.is_ros1 else ")")),
                 stacklevel=2)
 
+    def _open_recovered(self, error_text: str) -> bool:
+        """Open a cut-off MCAP/sqlite3 recording through a recovered copy in a temporary directory.
+
+        Returns False when the error is not a cut-off file; raises :class:`BagOpenError` when it is
+        one but nothing can be recovered. Warns (:class:`BagWarning`) with what was recovered.
+        """
+        import shutil
+        import tempfile
+
+        from rosbags.highlevel import AnyReader
+        from rosbags.typesys import Stores, get_typestore
+
+        from depth_training.bags.recover import is_cut_off, recover_bag, storage_file_of
+
+        storage = storage_file_of(self.path)
+        if storage is None or not is_cut_off(error_text):
+            return False
+        tmp = Path(tempfile.mkdtemp(prefix="depth-train-recovered-"))
+        try:
+            self.recovery = recover_bag(self.path, tmp / "bag")
+            self._reader = AnyReader([tmp / "bag"], default_typestore=get_typestore(Stores.ROS2_KILTED))
+            self._reader.open()
+        except Exception as exc:  # noqa: BLE001 - not recoverable either: report both problems
+            shutil.rmtree(tmp, ignore_errors=True)
+            why = str(exc).split(": ", 1)[-1] if isinstance(exc, BagOpenError) else f"{type(exc).__name__}: {exc}"
+            raise BagOpenError(f"{self.name}: cannot open: {error_text}{_open_hint(self.path, error_text)}; "
+                               f"reading it up to the cut failed too: {why}") from None
+        self._recovered_dir = weakref.finalize(self, shutil.rmtree, tmp, True)  # also when never closed
+        warnings.warn(BagWarning(f"{self.name}: {self.recovery.describe()}; reading those "
+                                 f"(`depth-train repair {self.name}` writes a properly closed copy)"), stacklevel=3)
+        return True
+
     def _header_layout_ok(self) -> bool:
         """True when std_msgs/Header starts with the stamp where the fast path expects it."""
         fields = [f[0] for f in self._reader.typestore.fielddefs.get("std_msgs/msg/Header", ((), ()))[1]]
@@ -167,6 +203,9 @@ class Bag:
                 self._reader.close()
             finally:
                 self._reader = None
+                if self._recovered_dir is not None:
+                    self._recovered_dir()  # removes the recovered copy
+                    self._recovered_dir = None
 
     def __enter__(self) -> "Bag":
         return self

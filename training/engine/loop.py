@@ -317,10 +317,13 @@ def train(
         if last_saved != step:
             save()
         barrier(ctx)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if consistent and last_saved != step:
             monitor.warning(f"interrupted at step {step}: saving a checkpoint before exiting")
             save()
+        if checkpoints is not None:  # read by depth-train's Ctrl-C line ("rerun ... to resume from step N")
+            exc.resume_step = last_saved
+            exc.checkpoint_dir = str(checkpoints.directory)
         raise
     finally:
         monitor.flush()
