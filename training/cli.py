@@ -16,6 +16,8 @@ SUBCOMMAND_MODULES: list[str] = [
     "depth_training.sim.cli",
     "depth_training.modes.cli",
     "depth_training.evaluation.cli",
+    "depth_training.modes.descriptors",
+    "depth_training.evaluation.descriptors_cli",
 ]
 
 

@@ -181,12 +181,41 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_descriptors(args: argparse.Namespace, out: Path) -> int:
+    """``depth-train export`` of a descriptor model (output ``descriptors``, B x D x H x W)."""
+    from depth_training.evaluation.export import ExportVerificationError, export_descriptor_onnx
+    from depth_training.models.descriptor import DescriptorModelError, load_descriptor_model
+
+    if args.output not in (None, "descriptors"):
+        raise UserError(f"{args.model}: a descriptor model has one output, descriptors (not --output {args.output})")
+    try:
+        net, config = load_descriptor_model(args.model)
+        result = export_descriptor_onnx(net, config, out, height=args.height, width=args.width, opset=args.opset,
+                                        source=str(args.model))
+    except (DescriptorModelError, ValueError) as exc:
+        raise UserError(f"{out}: {exc}") from None
+    except ExportVerificationError as exc:
+        print(f"depth-train export: error: {exc}", file=sys.stderr)
+        return 1
+    side = result.sidecar
+    print(f"wrote ONNX     {result.onnx_path} (opset {side['opset']}; input image Bx3x{side['height']}x{side['width']} "
+          f"float32 RGB in [0, 1], output descriptors Bx{side['descriptor_dim']}x{side['height']}x{side['width']})")
+    print(f"wrote sidecar  {result.sidecar_path} (source_model_sha256 {side['source_model_sha256']})")
+    print(f"verified       onnxruntime vs torch: max |diff| {result.max_abs_diff:.3g} "
+          f"(relative {result.max_rel_diff:.3g})")
+    return 0
+
+
 def run_export(args: argparse.Namespace) -> int:
     from depth_training.evaluation.export import ExportVerificationError, export_onnx
 
     out = Path(args.onnx)
     if out.suffix != ".onnx":
         raise UserError(f"{out}: the output must end in .onnx (the sidecar goes to {out.with_suffix('.json').name})")
+    from depth_training.models.descriptor import is_descriptor_model
+
+    if is_descriptor_model(args.model):
+        return _export_descriptors(args, out)
     net, config = _load_model(args.model)
     try:
         result = export_onnx(net, config, out, output=args.output, height=args.height, width=args.width,
@@ -270,7 +299,7 @@ def register(subparsers) -> None:
     e.add_argument("--onnx", required=True, metavar="OUT.onnx", help="ONNX file to write (sidecar: OUT.json)")
     e.add_argument("--height", type=int, default=None, help="input height, a multiple of 32 (default: the model's)")
     e.add_argument("--width", type=int, default=None, help="input width, a multiple of 32 (default: the model's)")
-    e.add_argument("--output", choices=("depth", "disparity"), default=None,
+    e.add_argument("--output", choices=("depth", "disparity", "descriptors"), default=None,
                    help="graph output (default: disparity for a relative_disparity model, else depth)")
     e.add_argument("--opset", type=int, default=17, help="ONNX opset, >= 17 (default 17)")
     e.set_defaults(func=run_export)

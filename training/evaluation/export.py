@@ -35,7 +35,7 @@ from depth_training.engine.checkpoint import atomic_write_bytes
 from depth_training.models.depth_decoder import DepthInference
 
 __all__ = ["SIDECAR_FORMAT", "MIN_OPSET", "ExportResult", "ExportVerificationError", "default_output",
-           "sidecar_path", "export_onnx", "verify_onnx"]
+           "sidecar_path", "export_onnx", "verify_onnx", "export_descriptor_onnx"]
 
 SIDECAR_FORMAT = "depth_nodes.onnx_depth/1"
 MIN_OPSET = 17
@@ -149,6 +149,69 @@ def export_onnx(net: torch.nn.Module, config: Mapping[str, Any], out: str | Path
             "opset": opset,
             "model": dict(config),
             "source_model": source,
+            "source_model_sha256": _sha256(Path(source)) if source and Path(source).is_file() else None,
+            "verification": {"input_shape": [2, 3, height, width], "max_abs_diff": max_abs,
+                             "max_rel_diff": max_rel, "rtol": rtol, "onnxruntime": ort.__version__,
+                             "torch": torch.__version__},
+        }
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    side = sidecar_path(out)
+    atomic_write_bytes(side, (json.dumps(sidecar, indent=2, default=str) + "\n").encode())
+    return ExportResult(out, side, max_abs, max_rel, sidecar)
+
+
+def export_descriptor_onnx(net: torch.nn.Module, config: Mapping[str, Any], out: str | Path, *,
+                           height: int | None = None, width: int | None = None, opset: int = MIN_OPSET,
+                           rtol: float = 1e-4, source: str | None = None) -> ExportResult:
+    """Export a :class:`~depth_training.models.descriptor.DescriptorNet` to ``out`` (same checks as
+    :func:`export_onnx`): input ``image`` ``(B, 3, H, W)`` float32 RGB in ``[0, 1]``, output
+    ``descriptors`` ``(B, D, H, W)`` float32; the sidecar has ``output.kind = "descriptors"``,
+    ``descriptor_dim`` and ``source_model_sha256`` (SHA-256 of the exported model file, what keypoint
+    reference files are checked against)."""
+    import onnx
+    import onnxruntime as ort
+
+    out = Path(out)
+    height = int(config["height"] if height is None else height)
+    width = int(config["width"] if width is None else width)
+    if height <= 0 or width <= 0 or height % 32 or width % 32:
+        raise ValueError(f"height/width: must be positive multiples of 32, got {height}x{width}")
+    if opset < MIN_OPSET:
+        raise ValueError(f"opset: must be >= {MIN_OPSET}, got {opset}")
+    module = net.cpu().eval()
+    dim = int(config["descriptor_dim"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    name = "descriptors"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, (torch.rand(1, 3, height, width),), str(tmp), opset_version=opset,
+                              dynamo=False, input_names=[INPUT_NAME], output_names=[name],
+                              dynamic_axes={INPUT_NAME: {0: "batch"}, name: {0: "batch"}})
+        onnx.checker.check_model(onnx.load(str(tmp)))
+        max_abs, max_rel = verify_onnx(tmp, module, height, width)
+        if not max_rel <= rtol:
+            raise ExportVerificationError(
+                f"{out}: onnxruntime and torch differ by {max_abs:.3g} (relative {max_rel:.3g} > {rtol:g}); "
+                f"export discarded")
+        sidecar = {
+            "format": SIDECAR_FORMAT,
+            "onnx": out.name,
+            "onnx_sha256": _sha256(tmp),
+            "input": {"name": INPUT_NAME, "shape": ["batch", 3, height, width], "dtype": "float32",
+                      "layout": "NCHW", "channels": "RGB", "range": [0.0, 1.0]},
+            "output": {"name": name, "kind": "descriptors", "shape": ["batch", dim, height, width],
+                       "dtype": "float32"},
+            "height": height, "width": width,
+            "descriptor_dim": dim,
+            "model_output": "descriptors",
+            "opset": opset,
+            "model": dict(config),
+            "source_model": source,
+            "source_model_sha256": _sha256(Path(source)) if source and Path(source).is_file() else None,
             "verification": {"input_shape": [2, 3, height, width], "max_abs_diff": max_abs,
                              "max_rel_diff": max_rel, "rtol": rtol, "onnxruntime": ort.__version__,
                              "torch": torch.__version__},

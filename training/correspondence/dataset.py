@@ -1,0 +1,115 @@
+"""Training samples: a frame pair of one scene with sampled matches and non-matches, augmented.
+
+``PairDataset(scene, scene_id, config)[(i, seed)]`` -> dict of arrays (fixed shapes, so the default
+collate works):
+
+=====================  ============  =====================================================
+key                    shape         meaning
+=====================  ============  =====================================================
+``image_a, image_b``   (H, W, 3) u8  the two frames (augmented)
+``match_a, match_b``   (N,) int64    flat indices ``v W + u`` of the matches in A and B
+``nonmatch_obj``       (N, k_o)      object non-matches in B, ``nonmatch_obj_valid`` bool
+``nonmatch_bg``        (N, k_b)      background non-matches in B, ``nonmatch_bg_valid`` bool
+``obj_a, obj_b``       (n,) int64    object pixels of A and B (cross-object term)
+``scene``              () int64      scene id (different objects <=> different scenes)
+=====================  ============  =====================================================
+
+Matches are drawn from the object-mask correspondences of the pair (rounded to B's pixel grid by
+:func:`.geometry.round_pixels`). Augmentation, each with its probability: background
+randomisation (pixels outside the object mask replaced by a random smooth texture, per image),
+colour jitter (:func:`depth_training.data.augment.color_jitter`, per image) and a horizontal flip
+of both images with every index transformed, ``u -> W - 1 - u``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from torch.utils.data import Dataset
+
+from depth_training.data.augment import color_jitter, jitter_transform
+
+from .geometry import find_correspondences
+from .sampling import flat_to_uv, sample_matches, sample_nonmatches
+from .scenes import Scene
+
+__all__ = ["SampleConfig", "PairDataset", "flip_flat", "random_background"]
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    matches: int = 256
+    nonmatch_object: int = 16
+    nonmatch_background: int = 16
+    cross_pixels: int = 64
+    min_nonmatch_distance: float = 5.0
+    background_p: float = 0.5
+    jitter_p: float = 0.5
+    flip_p: float = 0.5
+    abs_tol: float = 0.004
+    rel_tol: float = 0.01
+
+
+def flip_flat(idx: np.ndarray, width: int) -> np.ndarray:
+    """Flat indices after a horizontal flip: ``(u, v) -> (W - 1 - u, v)``."""
+    v, u = np.divmod(idx, width)
+    return v * width + (width - 1 - u)
+
+
+def random_background(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """``(h, w, 3)`` uint8 smooth random texture: coarse noise (2..16 cells per side) upsampled."""
+    cells = int(rng.integers(2, 17))
+    small = rng.integers(0, 256, size=(cells, max(2, cells * w // h), 3), dtype=np.uint8)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR if rng.random() < 0.7 else cv2.INTER_NEAREST)
+
+
+class PairDataset(Dataset):
+    """The accepted pairs of one :class:`Scene` as training samples (module docstring)."""
+
+    accepts_seeded_keys = True
+
+    def __init__(self, scene: Scene, scene_id: int, config: SampleConfig = SampleConfig(), augment: bool = True):
+        self.scene, self.scene_id, self.config, self.augment = scene, int(scene_id), config, augment
+        self.name = scene.name
+
+    def __len__(self) -> int:
+        return len(self.scene.pairs)
+
+    def __getitem__(self, key):
+        index, seed = key if isinstance(key, tuple) else (key, None)
+        rng = np.random.default_rng(seed if seed is not None else np.random.randint(0, 2**31))
+        i, j = (int(x) for x in self.scene.pairs[int(index)])
+        return self.sample(i, j, rng)
+
+    def sample(self, i: int, j: int, rng: np.random.Generator) -> dict:
+        s, cfg = self.scene, self.config
+        h, w = s.shape
+        c = find_correspondences(s.depth[i], s.depth[j], s.K[i], s.K[j], s.poses[i], s.poses[j], mask_a=s.masks[i],
+                                 abs_tol=cfg.abs_tol, rel_tol=cfg.rel_tol)
+        pick = sample_matches(cfg.matches, c.count, rng)
+        ma, mb = c.idx_a[pick], c.idx_b[pick]
+        mask_b = s.masks[j].reshape(-1)
+        obj_pool = np.flatnonzero(mask_b)
+        bg_pool = np.flatnonzero(~mask_b)
+        uv_b = flat_to_uv(mb, w)
+        no, nov = sample_nonmatches(uv_b, obj_pool, w, cfg.nonmatch_object, rng, min_distance=cfg.min_nonmatch_distance)
+        nb, nbv = sample_nonmatches(uv_b, bg_pool, w, cfg.nonmatch_background, rng,
+                                    min_distance=cfg.min_nonmatch_distance)
+        obj_a = rng.choice(np.flatnonzero(s.masks[i].reshape(-1)), cfg.cross_pixels)
+        obj_b = rng.choice(obj_pool, cfg.cross_pixels)
+        img_a, img_b = s.images[i].copy(), s.images[j].copy()
+        if self.augment:
+            for img, m in ((img_a, s.masks[i]), (img_b, s.masks[j])):
+                if rng.random() < cfg.background_p:
+                    img[~m] = random_background(h, w, rng)[~m]
+                if rng.random() < cfg.jitter_p:
+                    M, con = jitter_transform(rng.uniform(0.7, 1.3), rng.uniform(0.7, 1.3), rng.uniform(0.7, 1.3),
+                                              rng.uniform(-0.05, 0.05))
+                    img[...] = color_jitter(img, M, con)
+            if rng.random() < cfg.flip_p:
+                img_a, img_b = np.ascontiguousarray(img_a[:, ::-1]), np.ascontiguousarray(img_b[:, ::-1])
+                ma, mb, no, nb, obj_a, obj_b = (flip_flat(x, w) for x in (ma, mb, no, nb, obj_a, obj_b))
+        return {"image_a": img_a, "image_b": img_b, "match_a": ma.astype(np.int64), "match_b": mb.astype(np.int64),
+                "nonmatch_obj": no, "nonmatch_obj_valid": nov, "nonmatch_bg": nb, "nonmatch_bg_valid": nbv,
+                "obj_a": obj_a.astype(np.int64), "obj_b": obj_b.astype(np.int64), "scene": np.int64(self.scene_id)}

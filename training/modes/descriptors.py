@@ -1,0 +1,306 @@
+"""``depth-train descriptors``: dense descriptors learnt from the arm's kinematics (Dense Object Nets).
+
+Example (two scenes mixed 70/30, a held-out scene for validation, 16-dim descriptors)::
+
+    depth-train descriptors --dataset sim/ep1:0.7 --dataset sim/ep2:0.3 --val-bag sim/ep9 \\
+        --pose-source tf --descriptor-dim 16 --height 96 --width 128 --out runs/desc
+
+Each recording (colour + registered depth + camera poses from ``/tf`` or joint states + URDF) is
+decoded once into the frame cache and turned into a scene: table plane by RANSAC, object masks from
+the geometry, frame pairs chosen for viewpoint diversity and a static scene
+(:mod:`depth_training.correspondence`). A training sample is one pair with sampled matches and
+non-matches (:mod:`depth_training.correspondence.dataset`: background randomisation, colour
+jitter, flips with the indices transformed). The loss is the pixel-contrastive loss
+(:mod:`depth_training.losses.pixel_contrastive`): match term, squared hinge with margin ``M`` on
+object and background non-matches, hard-negative scaling, and a cross-object term between samples
+of different scenes in the batch. The run uses the shared engine: resume from ``OUT/checkpoints``,
+TensorBoard in ``OUT/tb`` (loss terms, validation median error / PCK, a PCA colour image of the
+descriptors every ``--image-every`` steps), progress, torchrun. ``OUT/model.pt`` is a descriptor
+model file (:mod:`depth_training.models.descriptor`); export it with ``depth-train export``.
+
+Validation (``--val-bag``, whole recordings): best-match pixel error over the whole image B on
+fixed pairs (:mod:`depth_training.evaluation.descriptors`); ``--val-fraction`` is not used by this
+mode (held-out *scenes* are what measures generalisation).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from depth_training.bags import StreamSpec, TopicConfig
+from depth_training.cli import UserError
+
+__all__ = ["register", "run_descriptors", "DescriptorModel", "descriptor_step", "pca_image", "plan_descriptor_recording"]
+
+LOG = logging.getLogger("depth_training.modes")
+
+
+class DescriptorModel(nn.Module):
+    """Holds the network as ``.net`` (checkpoints' ``net.`` prefix). ``forward(image) -> (B, D, H, W)``."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.net(image)
+
+
+def _images(batch_images: torch.Tensor) -> torch.Tensor:
+    return batch_images.permute(0, 3, 1, 2).float().div(255.0)
+
+
+def descriptor_step(model: nn.Module, batch, weights) -> tuple[torch.Tensor, dict]:
+    """One step: both images through the network in one batch, then the loss terms."""
+    from depth_training.losses.pixel_contrastive import cross_object_loss, pixel_contrastive_loss
+
+    b = batch["image_a"].shape[0]
+    desc = model(torch.cat([_images(batch["image_a"]), _images(batch["image_b"])]))
+    da, db = desc[:b], desc[b:]
+    terms = pixel_contrastive_loss(da, db, batch["match_a"], batch["match_b"], batch["nonmatch_obj"],
+                                   batch["nonmatch_obj_valid"], batch["nonmatch_bg"], batch["nonmatch_bg_valid"],
+                                   weights)
+    cross, hard = cross_object_loss(da, db, batch["obj_a"], batch["obj_b"], batch["scene"], weights.margin)
+    total = terms["total"] + weights.cross_object * cross
+    logs = {"match": terms["match"].detach(), "nonmatch_object": terms["object"].detach(),
+            "nonmatch_background": terms["background"].detach(), "cross_object": cross.detach(),
+            "hard_object": terms["hard_object"].float(), "hard_background": terms["hard_background"].float(),
+            "hard_cross": hard.float()}
+    return total, logs
+
+
+def pca_image(desc: torch.Tensor) -> np.ndarray:
+    """``(D, H, W)`` descriptors -> ``(H, W, 3)`` uint8: the first three principal components, each
+    stretched to its 1st..99th percentile (D < 3: zero-padded)."""
+    d, h, w = desc.shape
+    x = desc.reshape(d, -1).T.double()
+    x = x - x.mean(0)
+    if d >= 3:
+        _, _, V = torch.linalg.svd(x, full_matrices=False)
+        y = x @ V[:3].T
+    else:
+        y = torch.cat([x, torch.zeros(x.shape[0], 3 - d, dtype=x.dtype)], 1)
+    y = y.numpy()
+    lo, hi = np.percentile(y, 1, axis=0), np.percentile(y, 99, axis=0)
+    y = np.clip((y - lo) / np.maximum(hi - lo, 1e-9), 0, 1)
+    return (y.reshape(h, w, 3) * 255).astype(np.uint8)
+
+
+def plan_descriptor_recording(path: Path, topics: TopicConfig, pose: str, urdf: Path | None):
+    """Check a bag for descriptor training: colour + camera_info, registered depth, poses (tf/fk)."""
+    from .recordings import plan_recording, registered_depth
+
+    def check_depth(bag) -> None:
+        depth, why = registered_depth(bag, topics.depth, topics.color)
+        if depth is None:
+            raise UserError(f"{why}; descriptor training needs depth registered to the colour image "
+                            f"(--topics depth=TOPIC)")
+
+    return plan_recording(path, [StreamSpec("image", topics.color, "color", topics.color_info),
+                                 StreamSpec("depth", topics.depth, "depth")],
+                          camera_role="image", pose=pose, topics=topics, urdf=urdf, check=check_depth)
+
+
+def rules_from_args(args):
+    from depth_training.correspondence.masks import Plane
+    from depth_training.correspondence.pairs import PairRules
+    from depth_training.correspondence.scenes import MaskRules
+
+    try:
+        plane = Plane.parse(args.table_plane) if args.table_plane else None
+    except ValueError as exc:
+        raise UserError(f"--table-plane: {exc}") from None
+    masks = MaskRules(plane=plane, min_height=args.min_height, workspace_radius=args.workspace_radius)
+    pairs = PairRules(min_rotation_deg=args.min_rotation, min_translation_m=args.min_translation,
+                      min_matches=args.min_matches, max_violation=args.max_violation, abs_tol=args.occlusion_tol,
+                      rel_tol=args.occlusion_rel_tol)
+    return masks, pairs
+
+
+def load_scenes_for(paths, args, cache_root: Path, need_pairs: bool = True):
+    from depth_training.correspondence.scenes import build_scene
+    from .recordings import DecodeOptions
+
+    masks, pairs = rules_from_args(args)
+    options = DecodeOptions(args.width, args.height, args.sync_tolerance, args.max_gap,
+                            "skip" if args.skip_bad_frames else "raise")
+    recordings = [plan_descriptor_recording(Path(p), args.topic_config, args.pose_source, args.urdf) for p in paths]
+    return [build_scene(r, options, cache_root, masks, pairs, args.seed, need_pairs) for r in recordings]
+
+
+def model_config(args) -> dict[str, Any]:
+    return {"kind": "descriptors", "encoder": args.encoder, "descriptor_dim": int(args.descriptor_dim),
+            "decoder_channels": list(args.decoder_channels), "height": int(args.height), "width": int(args.width),
+            "mode": "descriptors", "margin": float(args.margin), "pose_source": args.pose_source,
+            "bags": [str(s.path) for s in args.dataset], "weights": [float(s.weight) for s in args.dataset]}
+
+
+def run_descriptors(args: argparse.Namespace) -> int:
+    from depth_training.correspondence.dataset import PairDataset, SampleConfig
+    from depth_training.data.loader import EpochLoader
+    from depth_training.data.mixing import MixedDataset, MixingSampler, parse_dataset_specs
+    from depth_training.engine.checkpoint import CheckpointManager, atomic_write_bytes, unwrap
+    from depth_training.engine.distributed import barrier, init_distributed, main_process_first, teardown, wrap_model
+    from depth_training.engine.loop import train
+    from depth_training.engine.monitor import Monitor, ensure_log_handler
+    from depth_training.engine.seeding import seed_everything
+    from depth_training.evaluation.descriptors import evaluate_methods, network_describer
+    from depth_training.losses.pixel_contrastive import LossWeights
+    from depth_training.models.descriptor import DescriptorNet, save_descriptor_model
+
+    from .cli import check_args
+
+    check_args(args)
+    if args.pose_source not in ("tf", "fk"):
+        raise UserError("--pose-source: descriptors need recorded camera poses: tf or fk")
+    ensure_log_handler()
+    out = Path(args.out)
+    cfg = model_config(args)
+    specs = parse_dataset_specs(args.dataset, must_exist=True)
+    for p in args.val_bag or []:
+        if not Path(p).exists():
+            raise UserError(f"{p}: no such file or directory (--val-bag)")
+    run_file = out / "run.json"
+    if run_file.is_file():
+        try:
+            prev = json.loads(run_file.read_text()).get("model", {})
+        except ValueError:
+            prev = {}
+        changed = [k for k in ("encoder", "descriptor_dim", "decoder_channels", "height", "width")
+                   if k in prev and prev[k] != cfg[k]]
+        if changed:
+            raise UserError(f"{out}: holds a run with other settings ({', '.join(changed)}); use another --out")
+    ctx = init_distributed("cpu" if args.cpu else None)
+    try:
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        seed_everything(args.seed, ctx.rank)
+        cache_root = Path(args.cache_dir) if args.cache_dir else out / "cache"
+        if ctx.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(run_file, json.dumps({"model": cfg, "args": {k: str(v) for k, v in vars(args).items()
+                                                                            if k not in ("func",)}}, indent=1).encode())
+        with main_process_first(ctx):
+            scenes = load_scenes_for([s.path for s in specs], args, cache_root)
+            val_scenes = load_scenes_for(args.val_bag or [], args, cache_root)
+        sample_cfg = SampleConfig(matches=args.matches, nonmatch_object=args.nonmatches_object,
+                                  nonmatch_background=args.nonmatches_background,
+                                  min_nonmatch_distance=args.min_nonmatch_distance, background_p=args.background_p,
+                                  jitter_p=args.jitter_p, flip_p=args.flip_p, abs_tol=args.occlusion_tol,
+                                  rel_tol=args.occlusion_rel_tol)
+        train_set = MixedDataset([PairDataset(s, k, sample_cfg) for k, s in enumerate(scenes)])
+        weights = [float(s.weight) for s in specs]
+        sampler = MixingSampler.for_mixed(train_set, weights, args.epoch_samples, seed=args.seed, rank=ctx.rank,
+                                          world_size=ctx.world_size)
+        loader = EpochLoader(train_set, sampler, batch_size=args.batch_size, num_workers=args.workers, seed=args.seed)
+        if loader.batches_per_epoch == 0:
+            raise UserError(f"--epoch-samples {args.epoch_samples} gives no full batch of {args.batch_size} per rank")
+        torch.manual_seed(args.seed)
+        model = wrap_model(DescriptorModel(DescriptorNet(args.encoder, args.descriptor_dim,
+                                                         tuple(args.decoder_channels))), ctx)
+        optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=1e-4)
+        drop = max(1, int(round(args.lr_drop_at * args.steps)))
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=drop, gamma=0.1)
+        checkpoints = CheckpointManager(out / "checkpoints", keep_last=3)
+        lw = LossWeights(margin=args.margin, object=args.weight_object, background=args.weight_background,
+                         cross_object=args.weight_cross)
+
+        def step(m, batch):
+            return descriptor_step(m, batch, lw)
+
+        val_fn = None
+        if val_scenes and ctx.is_main:
+            def val_fn(net, step_no):
+                inner = net.net if hasattr(net, "net") else net
+                rep = evaluate_methods(val_scenes, {"net": network_describer(inner, ctx.device)},
+                                       pairs_per_scene=args.val_pairs, points=50, seed=0)
+                s = rep["methods"]["net"]["same_object"]
+                values = {"median_px": s["median_px"], "pck@5": s["pck@5"], "pck@10": s["pck@10"]}
+                with open(out / "validation.jsonl", "a") as f:
+                    f.write(json.dumps({"step": int(step_no), **values}) + "\n")
+                return values
+
+        preview_scene = (val_scenes or scenes)[0]
+
+        def preview(net, batch):
+            inner = net.net if hasattr(net, "net") else net
+            img = preview_scene.images[0]
+            x = torch.from_numpy(img).permute(2, 0, 1)[None].float().div(255).to(next(inner.parameters()).device)
+            return {"sample/image": img, "sample/descriptors_pca": pca_image(inner(x)[0].detach().cpu())}
+
+        monitor = Monitor(out / "tb", is_main=ctx.is_main, rank=ctx.rank, progress=None if args.progress else False)
+        if val_fn is not None and not checkpoints.list():
+            unwrap(model).eval()
+            with torch.no_grad():
+                v0 = val_fn(unwrap(model), 0)
+            unwrap(model).train()
+            monitor.scalars(0, v0, prefix="val/")
+            monitor.info("validation before training: " + " ".join(f"{k}={v:.4g}" for k, v in v0.items()))
+        barrier(ctx)
+        t0 = time.perf_counter()
+        result = train(model, optimizer, step, loader, max_steps=args.steps, ctx=ctx, scheduler=scheduler,
+                       precision=args.amp, grad_clip=args.grad_clip or None, checkpoints=checkpoints,
+                       ckpt_every=args.ckpt_every, val_fn=val_fn, val_every=args.val_every, image_fn=preview,
+                       image_every=args.image_every, monitor=monitor, log_every=args.log_every,
+                       config={"model": cfg})
+        if ctx.is_main:
+            final = {**cfg, "step": result.step, "val": result.last_val,
+                     "train_seconds_this_process": round(time.perf_counter() - t0, 1)}
+            save_descriptor_model(out / "model.pt", unwrap(model).net, final)
+            LOG.info("wrote %s (descriptors D=%d, step %d%s)", out / "model.pt", args.descriptor_dim, result.step,
+                     f", validation {result.last_val}" if result.last_val else "")
+        barrier(ctx)
+        return 0
+    finally:
+        teardown(ctx)
+
+
+def add_scene_arguments(p: argparse.ArgumentParser) -> None:
+    """Pose source, masks, pairs and occlusion test (shared by descriptors, eval-descriptors, keypoints)."""
+    g = p.add_argument_group("correspondences")
+    g.add_argument("--pose-source", choices=("tf", "fk"), default="tf",
+                   help="camera poses from the bag's TF tree or joint states + URDF (default tf)")
+    g.add_argument("--urdf", type=Path, default=None, help="URDF for --pose-source fk (default: the bag's)")
+    g.add_argument("--table-plane", default=None, metavar="A,B,C,D",
+                   help="table plane a x + b y + c z + d = 0 in the pose frame (default: RANSAC)")
+    g.add_argument("--min-height", type=float, default=0.008, help="object points start this far above the table, m")
+    g.add_argument("--workspace-radius", type=float, default=0.3, help="object points lie within this radius, m")
+    g.add_argument("--min-rotation", type=float, default=8.0, help="pairs differ by this rotation, degrees ...")
+    g.add_argument("--min-translation", type=float, default=0.04, help="... or this camera translation, m")
+    g.add_argument("--min-matches", type=int, default=50, help="pairs with fewer object matches are skipped")
+    g.add_argument("--max-violation", type=float, default=0.03,
+                   help="pairs whose static-scene violation fraction exceeds this are skipped (moving things)")
+    g.add_argument("--occlusion-tol", type=float, default=0.004, help="occlusion test tolerance, m (plus ...)")
+    g.add_argument("--occlusion-rel-tol", type=float, default=0.01, help="... this fraction of the depth")
+
+
+def register(subparsers) -> None:
+    from .cli import _common, _positive_int
+
+    p = subparsers.add_parser("descriptors", help="dense descriptors from camera motion (Dense Object Nets)",
+                              description=__doc__.split("\n\n")[0])
+    _common(p)
+    add_scene_arguments(p)
+    g = p.add_argument_group("descriptors")
+    g.add_argument("--descriptor-dim", type=_positive_int, default=16, help="D (3 for pictures, 16 for tracking)")
+    g.add_argument("--margin", type=float, default=0.5, help="non-match margin M (default 0.5)")
+    g.add_argument("--matches", type=_positive_int, default=256, help="matches per pair (default 256)")
+    g.add_argument("--nonmatches-object", type=int, default=16, help="object non-matches per match (default 16)")
+    g.add_argument("--nonmatches-background", type=int, default=16, help="background non-matches per match")
+    g.add_argument("--min-nonmatch-distance", type=float, default=5.0, help="pixels from the true match (default 5)")
+    g.add_argument("--weight-object", type=float, default=1.0, help="object non-match weight")
+    g.add_argument("--weight-background", type=float, default=1.0, help="background non-match weight")
+    g.add_argument("--weight-cross", type=float, default=1.0, help="cross-object non-match weight")
+    g.add_argument("--background-p", type=float, default=0.5, help="background randomisation probability")
+    g.add_argument("--jitter-p", type=float, default=0.5, help="colour jitter probability")
+    g.add_argument("--flip-p", type=float, default=0.5, help="horizontal flip probability (both images)")
+    g.add_argument("--val-pairs", type=int, default=8, help="validation pairs per --val-bag scene")
+    p.set_defaults(func=run_descriptors)
