@@ -23,7 +23,9 @@ def test_relative_model_is_refused_as_metric():
     for mode in ("metric", "fixed", "align", "relative"):
         check_scale_mode(mode, "metric_depth")
     for mode in ("fixed", "align", "relative"):
-        check_scale_mode(mode, "disparity")
+        check_scale_mode(mode, "relative_inverse_depth")
+    with pytest.raises(ScaleModeError, match="stereo baseline"):
+        check_scale_mode("fixed", "disparity")
 
 
 def test_align_recovers_scale_and_shift_despite_outliers():
@@ -51,7 +53,7 @@ def test_align_reports_too_few_references_and_scale_only_fit():
     fit = fit_inverse_depth(1.0 / z, ref)
     assert not fit.ok and "only 5 valid" in fit.reason
     with pytest.raises(ValueError, match="no usable"):
-        to_metric_depth(1.0 / z, "disparity", "align", fit=fit)
+        to_metric_depth(1.0 / z, "relative_inverse_depth", "align", fit=fit)
     rel = 2.0 * z  # a relative depth model off by 2: 1/z = 2 * (1/rel)
     fit = fit_inverse_depth(inverse_depth_of(rel, "relative_depth"), z, with_shift=False)
     assert fit.ok and fit.shift == 0 and fit.scale == pytest.approx(2.0, rel=1e-5)
@@ -60,7 +62,7 @@ def test_align_reports_too_few_references_and_scale_only_fit():
 def test_fixed_and_metric_modes():
     z = _scene()
     np.testing.assert_allclose(to_metric_depth(z / 2, "relative_depth", "fixed", scale_factor=2.0), z, rtol=1e-6)
-    np.testing.assert_allclose(to_metric_depth(3.0 / z, "disparity", "fixed", scale_factor=3.0), z, rtol=1e-6)
+    np.testing.assert_allclose(to_metric_depth(3.0 / z, "relative_inverse_depth", "fixed", scale_factor=3.0), z, rtol=1e-6)
     out = z.copy()
     out[0, 0], out[0, 1], out[0, 2] = 0.0, np.inf, -1.0
     d = to_metric_depth(out, "metric_depth", "metric")

@@ -4,8 +4,10 @@ A model's description says what its output is (``output.kind``):
 
 * ``metric_depth``            depth in metres;
 * ``relative_depth``          depth up to an unknown scale;
-* ``relative_inverse_depth``  / ``disparity``: inverse depth up to an unknown scale (and, for
-  MiDaS-style models, shift).
+* ``relative_inverse_depth``  inverse depth up to an unknown scale (and, for MiDaS-style models,
+  shift).
+
+(``disparity``, stereo disparity in pixels, needs a baseline and is refused here.)
 
 Scale modes (parameter ``scale_mode``):
 
@@ -29,7 +31,7 @@ __all__ = ["SCALE_MODES", "DEPTH_KINDS", "INVERSE_KINDS", "ScaleModeError", "che
 
 SCALE_MODES = ("metric", "fixed", "align", "relative")
 DEPTH_KINDS = ("metric_depth", "relative_depth")
-INVERSE_KINDS = ("relative_inverse_depth", "disparity")
+INVERSE_KINDS = ("relative_inverse_depth",)
 
 
 class ScaleModeError(ValueError):
@@ -40,6 +42,9 @@ def check_scale_mode(mode: str, kind: str, model: str = "the model") -> None:
     """Raise :class:`ScaleModeError` unless ``mode`` is allowed for a model of output ``kind``."""
     if mode not in SCALE_MODES:
         raise ScaleModeError(f"scale_mode: {mode!r} is not one of {', '.join(SCALE_MODES)}")
+    if kind == "disparity":
+        raise ScaleModeError(f"{model} outputs stereo disparity (pixels), which needs a stereo baseline; "
+                             "a single-view node needs a metric_depth, relative_depth or relative_inverse_depth model")
     if kind not in DEPTH_KINDS + INVERSE_KINDS:
         raise ScaleModeError(f"{model}: output kind {kind!r} is not a depth output "
                              f"(expected one of {', '.join(DEPTH_KINDS + INVERSE_KINDS)})")

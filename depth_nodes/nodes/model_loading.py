@@ -1,0 +1,35 @@
+"""Loading a node's network and its description at start-up, with one clear error.
+
+Shared by ``mono_depth_node`` and ``descriptor_tracker_node``: every problem (no path, missing
+or corrupt file, unknown backend, absent runtime, bad description) becomes a
+:class:`~depth_nodes.ros.params.ParameterError` naming the parameter and the file, which the
+node's ``main`` prints as one line before exiting with status 2.
+"""
+from __future__ import annotations
+
+from depth_nodes.backends.base import BackendError
+from depth_nodes.backends.description import ModelDescription, load_description
+from depth_nodes.backends.inference import load_backend
+from depth_nodes.ros.params import ParameterError
+
+__all__ = ["load_model"]
+
+
+def load_model(model_path: str, description_path: str, backend: str, device: str):
+    """``(backend, description)`` for the node's ``model_path`` parameters; warmed up."""
+    if not model_path:
+        raise ParameterError("invalid parameters:\n  model_path: required (a .onnx, .engine/.plan or .pt2 file)")
+    try:
+        desc: ModelDescription = load_description(model_path, description_path or None)
+    except BackendError as exc:
+        raise ParameterError(f"invalid parameters:\n  description_path: {exc}") from exc
+    try:
+        net = load_backend(model_path, backend, device)
+    except BackendError as exc:
+        raise ParameterError(f"invalid parameters:\n  model_path: {exc}") from exc
+    try:
+        net.warmup()
+    except BackendError as exc:
+        net.close()
+        raise ParameterError(f"invalid parameters:\n  model_path: {exc}") from exc
+    return net, desc

@@ -1,0 +1,299 @@
+"""mono_depth_node: one camera image -> learned depth image, point cloud and colour preview.
+
+Subscribes (sensor-data QoS by default):
+    image               sensor_msgs/Image (rgb8, bgr8, rgba8, bgra8, mono8)
+    camera_info         sensor_msgs/CameraInfo of the image (latest one is used; needed for the cloud)
+    sparse_depth        sensor_msgs/Image 32FC1 metres or 16UC1 mm registered to the image
+                        (scale_mode ``align`` only: depth camera, projected lidar)
+Publishes (reliable by default; input stamp and frame_id kept; built only when subscribed):
+    depth/image         32FC1 metres, NaN = no reading (REP 118)           [not in relative mode]
+    depth/camera_info   the camera_info with the depth image's header      [not in relative mode]
+    depth/points        PointCloud2, organized, x y z rgb, is_dense false  [not in relative mode]
+    depth/colorized     bgr8 preview (turbo colormap, near = warm; fixed or automatic range)
+    depth/relative_inverse  32FC1 relative inverse depth (unitless)      [relative mode only]
+
+The network (``model_path``: ``.onnx``, ``.engine``/``.plan``, ``.pt2``) runs through
+:func:`depth_nodes.backends.inference.load_backend`; its description (the export sidecar next to
+it, or ``description_path``) says what it outputs, and ``scale_mode`` how that becomes metres
+(see :mod:`depth_nodes.pipelines.mono_scale`): a relative model is refused as ``metric``.
+In ``align`` mode every frame's fit (scale, shift, residual, inliers) is logged once per
+``report_period_s``.
+
+With ``--ros-args --log-level mono_depth_node:=debug`` every frame logs its stage times.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.logging import LoggingSeverity
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+
+from depth_nodes.backends.base import BackendError
+from depth_nodes.backends.inference import BACKENDS, DEVICES
+from depth_nodes.geometry.camera import CameraModelCache, CameraModelError
+from depth_nodes.image_encodings import ImageConversionError, depth_to_metres
+from depth_nodes.pipelines.depth_io import DepthIOError
+from depth_nodes.pipelines.mono_depth import MonoDepthPipeline, MonoFrame, MonoInputError
+from depth_nodes.pipelines.mono_scale import SCALE_MODES, ScaleModeError
+from depth_nodes.pipelines.worker import LatestFrameWorker
+from depth_nodes.process_memory import keep_large_buffers
+from depth_nodes.ros.image_conversion import image_to_numpy, numpy_to_image
+from depth_nodes.ros.messages import MessageBuffer, camera_info_for, cloud_to_msg
+from depth_nodes.nodes.model_loading import load_model
+from depth_nodes.ros.params import ParamSpec, ParameterError, declare_parameters, make_on_set_callback
+from depth_nodes.ros.qos import QOS_CHOICES, make_qos
+from depth_nodes.ros.throttle import ThrottledReporter
+
+PARAMS: tuple[ParamSpec, ...] = (
+    # --- model
+    ParamSpec("model_path", "", "Depth network file: .onnx, .engine/.plan (TensorRT) or .pt2 (required)."),
+    ParamSpec("description_path", "", "Model description (.json sidecar or .yaml); empty = X.json next to the model."),
+    ParamSpec("backend", "auto", "Inference backend (auto = by file suffix).", choices=BACKENDS),
+    ParamSpec("device", "cpu", "Device to run the network on.", choices=DEVICES),
+    # --- scale
+    ParamSpec("scale_mode", "metric",
+              "metric: the model outputs metres; fixed: multiply by scale_factor; align: fit scale+shift of "
+              "inverse depth to sparse_depth every frame; relative: publish relative inverse depth only.",
+              choices=SCALE_MODES),
+    ParamSpec("scale_factor", 1.0, "fixed mode: depth = scale_factor * output (or scale_factor / output for "
+              "inverse-depth models).", 1e-6, 1e6, dynamic=True),
+    ParamSpec("align_with_shift", True, "align mode: fit a shift as well as a scale (MiDaS-style models).",
+              dynamic=True),
+    ParamSpec("align_min_samples", 20, "align mode: fewest valid sparse depths (and inliers) for a fit.",
+              3, 1000000, dynamic=True),
+    ParamSpec("align_max_age_s", 0.5, "align mode: largest stamp difference between image and sparse_depth (s).",
+              0.0, 3600.0, dynamic=True),
+    # --- outputs
+    ParamSpec("min_depth", 0.0, "Depth below this is published as NaN (metres).", 0.0, 1e4, dynamic=True),
+    ParamSpec("max_depth", 100.0, "Depth above this is published as NaN (metres).", 0.0, 1e6, dynamic=True),
+    ParamSpec("point_decimation", 1, "Keep every n-th row and column in depth/points.", 1, 16, dynamic=True),
+    ParamSpec("colorize_points", True, "Add the image's colour to depth/points (rgb field).", dynamic=True),
+    ParamSpec("colorize_min", 0.0, "depth/colorized: value shown coldest..", 0.0, 1e6, dynamic=True),
+    ParamSpec("colorize_max", 0.0, "..and warmest end of the colormap (both 0 = 2nd/98th percentile per frame).",
+              0.0, 1e6, dynamic=True),
+    # --- QoS
+    ParamSpec("input_qos", "sensor_data", "QoS of the camera subscriptions.", choices=QOS_CHOICES),
+    ParamSpec("input_qos_depth", 2, "History depth of the camera subscriptions.", 1, 100),
+    ParamSpec("output_qos", "reliable", "QoS of the published topics.", choices=QOS_CHOICES),
+    ParamSpec("output_qos_depth", 2, "History depth of the published topics.", 1, 100),
+    ParamSpec("report_period_s", 2.0, "At most one log line per kind of problem per this period (seconds).",
+              0.0, 3600.0, dynamic=True),
+    ParamSpec("camera_info_timeout_s", 3.0,
+              "Warn when images arrive but no camera_info has been received for this long (seconds).", 0.1, 3600.0),
+)
+
+
+def _stamp_ns(msg) -> int:
+    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+
+
+class MonoDepthNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__("mono_depth_node", **kwargs)
+        self.values = v = declare_parameters(self, PARAMS)
+        self._check_ranges(v)
+        backend, desc = load_model(v["model_path"], v["description_path"], v["backend"], v["device"])
+        try:
+            self.pipeline = MonoDepthPipeline(backend, desc, v["scale_mode"])
+        except ScaleModeError as exc:
+            backend.close()
+            raise ParameterError(f"invalid parameters:\n  scale_mode: {exc}") from exc
+        self.backend = backend
+        self._configure(v)
+        self.reporter = ThrottledReporter(self.get_logger().warning, v["report_period_s"])
+        # (a lambda: rclpy fixes one severity per call site, and the reporter's call site logs warnings)
+        self.fit_reporter = ThrottledReporter(lambda text: self.get_logger().info(text), v["report_period_s"])
+        self.relative = v["scale_mode"] == "relative"
+
+        out_qos = make_qos(v["output_qos"], v["output_qos_depth"])
+        if self.relative:
+            self.pub_relative = self.create_publisher(Image, "depth/relative_inverse", out_qos)
+            self.pub_depth = self.pub_info = self.pub_points = None
+        else:
+            self.pub_relative = None
+            self.pub_depth = self.create_publisher(Image, "depth/image", out_qos)
+            self.pub_info = self.create_publisher(CameraInfo, "depth/camera_info", out_qos)
+            self.pub_points = self.create_publisher(PointCloud2, "depth/points", out_qos)
+        self.pub_colorized = self.create_publisher(Image, "depth/colorized", out_qos)
+
+        self.cameras = CameraModelCache()  # worker thread only
+        self.cloud_buffer = MessageBuffer()  # worker thread only
+        self._info: CameraInfo | None = None
+        self._info_time: float | None = None
+        self._image_time: float | None = None
+        self._sparse: Image | None = None
+        self._last_stamp = -1  # newest stamp processed (worker thread)
+        self._dropped_seen = 0
+        self.worker = LatestFrameWorker(self._process, self._on_worker_error, name="mono-depth")
+        in_qos = make_qos(v["input_qos"], v["input_qos_depth"])
+        self.create_subscription(Image, "image", self._on_image, in_qos)
+        self.create_subscription(CameraInfo, "camera_info", self._on_info, in_qos)
+        if v["scale_mode"] == "align":
+            self.create_subscription(Image, "sparse_depth", self._on_sparse, in_qos)
+        self.create_timer(1.0, self._check_inputs)
+        self.add_on_set_parameters_callback(make_on_set_callback(PARAMS, self.values, self._apply_params))
+        self.get_logger().info(
+            f"running {desc.name or v['model_path']} ({desc.output_kind}, input {desc.height}x{desc.width}) with "
+            f"{getattr(backend, 'name', v['backend'])} on {v['device']}; scale_mode {v['scale_mode']}")
+
+    # ---------------------------------------------------------------- parameters
+    @staticmethod
+    def _check_ranges(v: dict) -> None:
+        if v["max_depth"] <= v["min_depth"]:
+            raise ParameterError(f"invalid parameters:\n  max_depth ({v['max_depth']}) must exceed min_depth "
+                                 f"({v['min_depth']})")
+        if v["colorize_max"] < v["colorize_min"]:
+            raise ParameterError(f"invalid parameters:\n  colorize_max ({v['colorize_max']}) is below colorize_min "
+                                 f"({v['colorize_min']})")
+
+    def _configure(self, v: dict) -> None:
+        p = self.pipeline
+        p.scale_factor, p.align_with_shift, p.align_min_samples = v["scale_factor"], v["align_with_shift"], \
+            v["align_min_samples"]
+        p.min_depth, p.max_depth = v["min_depth"], v["max_depth"]
+        p.decimation, p.colorize_points = v["point_decimation"], v["colorize_points"]
+        p.colorize_min, p.colorize_max = v["colorize_min"], v["colorize_max"]
+
+    def _apply_params(self, proposed: dict) -> str | None:
+        try:
+            self._check_ranges(proposed)
+        except ParameterError as exc:
+            return str(exc).replace("invalid parameters:\n  ", "")
+        self._configure(proposed)
+        self.reporter.period_s = self.fit_reporter.period_s = proposed["report_period_s"]
+        return None
+
+    # ---------------------------------------------------------------- inputs
+    def _on_image(self, msg: Image) -> None:
+        self._image_time = time.monotonic()
+        self.worker.submit((msg, self._info, self._sparse, time.perf_counter()))
+
+    def _on_info(self, msg: CameraInfo) -> None:
+        self._info, self._info_time = msg, time.monotonic()
+
+    def _on_sparse(self, msg: Image) -> None:
+        self._sparse = msg
+
+    def _check_inputs(self) -> None:
+        now = time.monotonic()
+        timeout = self.values["camera_info_timeout_s"]
+        if self._image_time is not None and now - self._image_time < timeout and not self.relative:
+            if self._info_time is None or now - self._info_time > timeout:
+                self.reporter.report("missing:camera_info",
+                                     f"images arrive but no {self.resolve_topic_name('camera_info')} for "
+                                     f"{timeout:.1f} s: publishing depth without depth/points and depth/camera_info")
+        dropped = self.worker.dropped
+        if dropped > self._dropped_seen:
+            self.reporter.report("dropped", f"{dropped - self._dropped_seen} frames dropped (the model is slower than "
+                                 "the camera; only the newest frame is processed)")
+            self._dropped_seen = dropped
+
+    # ---------------------------------------------------------------- processing
+    def _process(self, item) -> None:
+        msg, info, sparse, t_arrival = item
+        t_start = time.perf_counter()
+        stamp = _stamp_ns(msg)
+        if stamp < self._last_stamp:
+            raise MonoInputError(f"out-of-order stamp ({(self._last_stamp - stamp) / 1e9:.3f} s older than the "
+                                 "last frame processed)")
+        image = image_to_numpy(msg)
+        camera = None
+        if info is not None and not self.relative:
+            camera = self.cameras.get(info)
+            if not camera.matches(msg.width, msg.height):
+                self.reporter.report("camera_info_size", f"camera_info is {camera.width}x{camera.height} but the "
+                                     f"image {msg.width}x{msg.height}: no depth/points or depth/camera_info")
+                camera, info = None, None
+        ref = None
+        if self.values["scale_mode"] == "align":
+            if sparse is None:
+                raise MonoInputError(f"align: no {self.resolve_topic_name('sparse_depth')} received yet")
+            age = abs(_stamp_ns(sparse) - stamp) / 1e9
+            if age > self.values["align_max_age_s"]:
+                raise MonoInputError(f"align: the latest sparse_depth is {age:.3f} s from the image "
+                                     f"(align_max_age_s {self.values['align_max_age_s']})")
+            ref = depth_to_metres(image_to_numpy(sparse), sparse.encoding)
+        want_points = self.pub_points is not None and camera is not None and \
+            self.pub_points.get_subscription_count() > 0
+        want_colour = self.pub_colorized.get_subscription_count() > 0
+        frame = MonoFrame(image, msg.encoding, camera, ref)
+        cloud_out = self.cloud_buffer.view(self.pipeline.cloud_shape(msg.height, msg.width)) if want_points else None
+        t_decoded = time.perf_counter()
+        result = self.pipeline.process(frame, with_cloud=want_points, with_colorized=want_colour, cloud_out=cloud_out)
+        t_processed = time.perf_counter()
+        self._last_stamp = stamp
+        header = msg.header
+        if result.cloud is not None:
+            self.pub_points.publish(cloud_to_msg(result.cloud, header, self.cloud_buffer))
+        if result.depth is not None and self.pub_depth.get_subscription_count() > 0:
+            self.pub_depth.publish(numpy_to_image(result.depth, "32FC1", header))
+        if info is not None and self.pub_info is not None and self.pub_info.get_subscription_count() > 0:
+            self.pub_info.publish(camera_info_for(info, header))
+        if result.relative_inverse is not None and self.pub_relative.get_subscription_count() > 0:
+            self.pub_relative.publish(numpy_to_image(result.relative_inverse, "32FC1", header))
+        if result.colorized is not None:
+            self.pub_colorized.publish(numpy_to_image(result.colorized, "bgr8", header))
+        if result.fit is not None:
+            f = result.fit
+            self.fit_reporter.report("fit", f"align: scale {f.scale:.6g} shift {f.shift:.6g} residual "
+                                     f"{f.residual:.3g} 1/m inliers {f.inliers}/{f.samples}")
+        if self.get_logger().is_enabled_for(LoggingSeverity.DEBUG):
+            t = result.timings
+            self.get_logger().debug(
+                f"frame {header.stamp.sec}.{header.stamp.nanosec:09d}: decode {1e3 * (t_decoded - t_start):.2f} ms, "
+                f"preprocess {1e3 * t['preprocess']:.2f} ms, inference {1e3 * t['inference']:.2f} ms, "
+                f"postprocess {1e3 * t['postprocess']:.2f} ms, cloud {1e3 * t['cloud']:.2f} ms, "
+                f"colorize {1e3 * t['colorize']:.2f} ms, publish {1e3 * (time.perf_counter() - t_processed):.2f} ms, "
+                f"total {1e3 * (time.perf_counter() - t_arrival):.2f} ms")
+
+    def _on_worker_error(self, exc: BaseException, item) -> None:
+        stamp = item[0].header.stamp
+        when = f"frame {stamp.sec}.{stamp.nanosec:09d}"
+        if isinstance(exc, (ImageConversionError, DepthIOError)):
+            self.reporter.report("image", f"skipping {when}: bad image: {exc}")
+        elif isinstance(exc, CameraModelError):
+            self.reporter.report("camera_info", f"skipping {when}: bad camera_info: {exc}")
+        elif isinstance(exc, MonoInputError):
+            self.reporter.report("input", f"skipping {when}: {exc}")
+        elif isinstance(exc, BackendError):
+            self.reporter.report("backend", f"skipping {when}: inference failed: {exc}")
+        else:
+            self.reporter.report("internal", f"skipping {when}: unexpected {type(exc).__name__}: {exc}")
+
+    def destroy_node(self):
+        worker = getattr(self, "worker", None)
+        if worker is not None:
+            worker.stop()
+        backend = getattr(self, "backend", None)
+        if backend is not None:
+            backend.close()
+        return super().destroy_node()
+
+
+def main(args=None) -> int:
+    malloc_note = keep_large_buffers()
+    rclpy.init(args=args)
+    try:
+        node = MonoDepthNode()
+    except ParameterError as exc:
+        print(f"mono_depth_node: {exc}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    node.get_logger().info(malloc_note)
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

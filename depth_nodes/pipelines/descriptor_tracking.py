@@ -1,0 +1,135 @@
+"""Dense descriptors -> tracked reference keypoints, in camera pixels and 3D (ROS-free).
+
+Per frame::
+
+    x, lb = preprocess(image, encoding, desc)               # depth_io (the network's input conventions)
+    F     = crop_output(backend.infer(x)[desc.output_name]) # (D, h_r, w_r): the image's window
+    track = KeypointTracker.update(F as (h_r, w_r, D))      # keypoint_tracking, network pixels
+    u_cam = (u_net + 0.5) / s_x - 0.5,  v_cam = (v_net + 0.5) / s_y - 0.5   (pixel-centre convention)
+    X     = z(u_cam, v_cam) * K^-1 [u_cam, v_cam, 1]^T     # with a registered depth image, else NaN
+
+The search radius and the lost threshold are in network pixels and descriptor units.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from depth_nodes.backends.description import ModelDescription
+from depth_nodes.geometry.camera import PinholeCamera
+from depth_nodes.pipelines.depth_io import crop_output, preprocess, to_channels
+from depth_nodes.pipelines.keypoint_tracking import DescriptorPCA, KeypointTracker, TrackerConfig, TrackResult
+
+__all__ = ["TrackerInputError", "TrackedKeypoints", "DescriptorTrackingPipeline", "keypoints_3d", "draw_keypoints"]
+
+
+class TrackerInputError(ValueError):
+    """A frame that cannot be processed (depth or camera_info inconsistent with the image)."""
+
+
+@dataclass
+class TrackedKeypoints:
+    """``track`` in network pixels; ``pixels`` ``(K, 2)`` camera ``u, v`` (NaN lost); ``xyz`` ``(K, 3)``
+    metres in the camera's optical frame (NaN without depth); ``features`` the ``(h_r, w_r, D)``
+    descriptor window (for the colour view)."""
+
+    track: TrackResult
+    pixels: np.ndarray
+    xyz: np.ndarray
+    features: np.ndarray
+    timings: dict = field(default_factory=dict)
+
+
+def keypoints_3d(pixels: np.ndarray, depth: np.ndarray | None, camera: PinholeCamera | None) -> np.ndarray:
+    """``(K, 2)`` camera pixels -> ``(K, 3)`` points ``z K^-1 [u, v, 1]`` with ``z`` the depth at the
+    nearest pixel; NaN where lost, outside the image, without depth, or without a camera."""
+    k = len(pixels)
+    out = np.full((k, 3), np.nan, np.float32)
+    if depth is None or camera is None:
+        return out
+    if not camera.matches(depth.shape[1], depth.shape[0]):
+        raise TrackerInputError(f"depth image is {depth.shape[1]}x{depth.shape[0]} but camera_info is "
+                                f"{camera.width}x{camera.height}")
+    ok = np.isfinite(pixels).all(axis=1)
+    ui = np.rint(np.where(ok, pixels[:, 0], -1)).astype(np.int64)
+    vi = np.rint(np.where(ok, pixels[:, 1], -1)).astype(np.int64)
+    ok &= (ui >= 0) & (ui < depth.shape[1]) & (vi >= 0) & (vi < depth.shape[0])
+    z = np.full(k, np.nan, np.float32)
+    z[ok] = depth[vi[ok], ui[ok]]
+    ok &= np.isfinite(z) & (z > 0)
+    out[ok, 0] = (pixels[ok, 0] - camera.cx) / camera.fx * z[ok]
+    out[ok, 1] = (pixels[ok, 1] - camera.cy) / camera.fy * z[ok]
+    out[ok, 2] = z[ok]
+    return out
+
+
+def draw_keypoints(image_rgb: np.ndarray, pixels: np.ndarray, ids: np.ndarray, names: list[str] | None = None,
+                   radius: int = 5) -> np.ndarray:
+    """Overlay ``(H, W, 3)`` uint8 RGB: a circle and the id (or name) at every tracked keypoint."""
+    out = np.ascontiguousarray(image_rgb).copy()
+    for i, (p, kid) in enumerate(zip(pixels, ids)):
+        if not np.isfinite(p).all():
+            continue
+        hue = int(kid) * 47 % 180
+        colour = cv2.cvtColor(np.uint8([[[hue, 255, 255]]]), cv2.COLOR_HSV2RGB)[0, 0].tolist()
+        c = (int(round(p[0])), int(round(p[1])))
+        cv2.circle(out, c, radius, colour, 2, cv2.LINE_AA)
+        label = names[i] if names else str(int(kid))
+        cv2.putText(out, label, (c[0] + radius + 2, c[1] - radius), cv2.FONT_HERSHEY_SIMPLEX, 0.4, colour, 1,
+                    cv2.LINE_AA)
+    return out
+
+
+class DescriptorTrackingPipeline:
+    """See module docstring."""
+
+    def __init__(self, backend, desc: ModelDescription, references: np.ndarray, config: TrackerConfig | None = None):
+        if desc.output_kind != "descriptors":
+            raise ValueError(f"{desc.source or desc.name}: output kind is {desc.output_kind}, not descriptors")
+        self.backend, self.desc = backend, desc
+        self.tracker = KeypointTracker(references, config)
+        self.pca = DescriptorPCA()
+        self._input = None
+
+    @property
+    def config(self) -> TrackerConfig:
+        return self.tracker.config
+
+    def process(self, image: np.ndarray, encoding: str, *, depth: np.ndarray | None = None,
+                camera: PinholeCamera | None = None) -> TrackedKeypoints:
+        t0 = time.perf_counter()
+        x, lb = preprocess(image, encoding, self.desc, out=self._input)
+        self._input = x
+        t1 = time.perf_counter()
+        outputs = self.backend.infer({self.desc.input_name: x})
+        if self.desc.output_name not in outputs:
+            raise TrackerInputError(f"model has no output {self.desc.output_name!r} (outputs: {sorted(outputs)})")
+        t2 = time.perf_counter()
+        window = crop_output(outputs[self.desc.output_name], lb)
+        if window.ndim != 3 or window.shape[0] != self.tracker.references.shape[1]:
+            raise TrackerInputError(f"model output has {window.shape[0] if window.ndim == 3 else 1} channels, the "
+                                    f"reference descriptors {self.tracker.references.shape[1]}")
+        features = np.ascontiguousarray(np.moveaxis(window, 0, -1), dtype=np.float32)
+        track = self.tracker.update(features)
+        pixels = np.empty_like(track.pixels)
+        pixels[:, 0] = (track.pixels[:, 0] + 0.5) / lb.scale_x - 0.5
+        pixels[:, 1] = (track.pixels[:, 1] + 0.5) / lb.scale_y - 0.5
+        xyz = keypoints_3d(pixels, depth, camera)
+        t3 = time.perf_counter()
+        return TrackedKeypoints(track, pixels, xyz, features,
+                                {"preprocess": t1 - t0, "inference": t2 - t1, "tracking": t3 - t2})
+
+    def descriptor_image(self, features: np.ndarray, height: int, width: int) -> np.ndarray:
+        """PCA colour view (RGB uint8) of ``features`` at camera resolution."""
+        rgb = self.pca.colorize(features)
+        if rgb.shape[:2] != (height, width):
+            rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_NEAREST)
+        return rgb
+
+    @staticmethod
+    def rgb_of(image: np.ndarray, encoding: str) -> np.ndarray:
+        img = to_channels(image, encoding, "RGB")
+        return img if img.ndim == 3 else cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
