@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import deque
 
 import numpy as np
 import rclpy
@@ -165,7 +166,7 @@ class DescriptorTrackerNode(Node):
         self.pub_overlay = self.create_publisher(Image, "keypoints/image", out_qos)
         self.pub_descriptors = self.create_publisher(Image, "descriptors/image", out_qos)
         self.cameras = CameraModelCache()
-        self._depth: Image | None = None
+        self._depths: deque[Image] = deque(maxlen=5)  # recent depth images; the nearest stamp is used
         self._info: CameraInfo | None = None
         self._last_stamp = -1
         self._dropped_seen = 0
@@ -189,10 +190,12 @@ class DescriptorTrackerNode(Node):
         return None
 
     def _on_image(self, msg: Image) -> None:
-        self.worker.submit((msg, self._depth, self._info, time.perf_counter()))
+        stamp = _stamp_ns(msg)
+        depth = min(self._depths, key=lambda d: abs(_stamp_ns(d) - stamp)) if self._depths else None
+        self.worker.submit((msg, depth, self._info, time.perf_counter()))
 
     def _on_depth(self, msg: Image) -> None:
-        self._depth = msg
+        self._depths.append(msg)
 
     def _on_info(self, msg: CameraInfo) -> None:
         self._info = msg
