@@ -47,6 +47,7 @@ def _fake_launch_modules():
         "launch.conditions": ["IfCondition", "UnlessCondition"],
         "launch.substitutions": ["LaunchConfiguration", "PathJoinSubstitution", "TextSubstitution"],
         "launch_ros.actions": ["Node", "PushRosNamespace"],
+        "launch_ros.parameter_descriptions": ["ParameterValue"],
         "launch_ros.substitutions": ["FindPackageShare"],
     }.items():
         m = types.ModuleType(name)
@@ -130,7 +131,8 @@ def stereo_node_topics():
     return subs, pubs
 
 
-LAUNCH_FILES = sorted((REPO / "launch").glob("*.launch.py"))
+# perception.launch.py (three nodes, per-node config arguments) has its own checks in test_perception_launch.py
+LAUNCH_FILES = sorted(p for p in (REPO / "launch").glob("*.launch.py") if p.name != "perception.launch.py")
 
 
 def test_there_is_a_stereo_launch_file():
@@ -169,7 +171,8 @@ def test_launch_file_names_only_things_that_exist(path, stereo_node_topics):
             assert {src for src, _ in node.kw["remappings"]} == subs, "every input should be remappable"
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "rviz").glob("*.rviz")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [REPO / "rviz/stereo_depth.rviz"], ids=lambda p: p.name)  # perception.rviz: see
+# test_perception_launch.py
 def test_rviz_config_shows_topics_that_exist(path, stereo_node_topics):
     subs, pubs = stereo_node_topics
     cfg = yaml.safe_load(path.read_text())
