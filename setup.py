@@ -28,6 +28,7 @@ setup(
         ("share/" + PACKAGE, ["package.xml"]),
         ("share/" + PACKAGE + "/launch", glob("launch/*.launch.py")),
         ("share/" + PACKAGE + "/config", glob("config/*.yaml") + glob("config/*.xml")),
+        ("share/" + PACKAGE + "/config/models", glob("config/models/*.yaml")),
         ("share/" + PACKAGE + "/rviz", glob("rviz/*.rviz")),
     ],
     install_requires=["setuptools"],

@@ -70,7 +70,8 @@ class ModelDescription:
         keep_aspect: letterbox (resize keeping aspect, then pad) instead of stretching.
         channels: ``"RGB"`` or ``"BGR"``, the colour order the network takes.
         scale, mean, std: ``x = (pixel * scale - mean) / std`` per channel.
-        input_name, output_name: tensor names in the network.
+        input_name, output_name: tensor names in the network (``""`` in a YAML: the network's
+            only input / output, see :func:`~depth_nodes.backends.inference.bind_description`).
         output_kind: one of :data:`OUTPUT_KINDS`.
         min_depth, max_depth: valid depth range, metres (``None`` = unbounded); for metric kinds
             depth outside it becomes NaN.
@@ -197,8 +198,8 @@ def description_from_mapping(doc: Mapping[str, Any], where: str = "model descrip
             multiple=int(inp.get("multiple", 1)), dynamic=bool(inp.get("dynamic", False)),
             keep_aspect=bool(inp.get("keep_aspect", True)), channels=str(inp.get("channels", "RGB")).upper(),
             scale=float(inp.get("scale", 1.0 / 255.0)), mean=_floats3(inp.get("mean", (0, 0, 0)), where, "mean"),
-            std=_floats3(inp.get("std", (1, 1, 1)), where, "std"), input_name=str(inp.get("name", "image")),
-            output_name=str(out.get("name", "depth")),
+            std=_floats3(inp.get("std", (1, 1, 1)), where, "std"), input_name=str(inp.get("name") or ""),
+            output_name=str(out.get("name") or ""),
             min_depth=None if out.get("min_depth") is None else float(out["min_depth"]),
             max_depth=None if out.get("max_depth") is None else float(out["max_depth"]),
             descriptor_dim=None if out.get("descriptor_dim") is None else int(out["descriptor_dim"]),

@@ -36,6 +36,7 @@ __all__ = [
     "TensorSpec",
     "InferenceBackend",
     "backend_for_path",
+    "bind_description",
     "check_feeds",
     "check_input_size",
     "load_backend",
@@ -123,6 +124,40 @@ def check_input_size(where: str, spec: TensorSpec, height: int, width: int, mult
             raise BackendError(f"{where}: network input {spec} has {label} {fixed}, configured {label} is {size}")
         if fixed is None and multiple > 1 and size % multiple:
             raise BackendError(f"{where}: {label} {size} is not a multiple of {multiple} (network input {spec})")
+
+
+def _pick(where: str, kind: str, wanted: str, specs: Sequence[TensorSpec]) -> TensorSpec:
+    by_name = {s.name: s for s in specs}
+    if wanted in by_name:
+        return by_name[wanted]
+    if len(specs) == 1:  # unnamed in the description, or a public model naming it differently
+        return specs[0]
+    raise BackendError(f"{where}: the description names {kind} {wanted!r}, the network has {sorted(by_name)}")
+
+
+def bind_description(backend: InferenceBackend, desc, where: str | None = None) -> tuple[TensorSpec, TensorSpec]:
+    """``(input spec, output spec)`` of ``backend`` that ``desc`` (a ModelDescription) refers to.
+
+    Names are matched exactly; a network with a single input (output) uses it whatever the
+    description calls it. Raises :class:`BackendError` when the network's fixed input size is
+    not the description's, when a dynamic description meets a fixed-size network, or when the
+    output is not 4-D/3-D.
+    """
+    where = where or str(getattr(backend, "path", backend.name))
+    inp = _pick(where, "input", desc.input_name, backend.inputs)
+    out = _pick(where, "output", desc.output_name, backend.outputs)
+    if len(inp.shape) != 4:
+        raise BackendError(f"{where}: network input {inp} is not NCHW")
+    fixed = (inp.fixed(2), inp.fixed(3))
+    if desc.dynamic and fixed != (None, None):
+        raise BackendError(f"{where}: the description says dynamic size, network input {inp} is fixed")
+    if not desc.dynamic:
+        check_input_size(where, inp, desc.height, desc.width, desc.multiple)
+    if inp.fixed(1) not in (None, 3):
+        raise BackendError(f"{where}: network input {inp} does not take 3 channels")
+    if len(out.shape) not in (3, 4):
+        raise BackendError(f"{where}: network output {out} is not (B, C, H, W) or (B, H, W)")
+    return inp, out
 
 
 def backend_for_path(path: str | os.PathLike, backend: str = "auto") -> str:

@@ -61,6 +61,7 @@ class OnnxRuntimeBackend:
         import onnxruntime as ort
 
         self.path = Path(path)
+        self.providers: list[str] = []
         where = str(self.path)
         if not self.path.is_file():
             raise BackendError(f"{where}: no such model file")
