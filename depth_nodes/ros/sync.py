@@ -13,6 +13,7 @@ Messages that leave a queue without ever being matched are counted per input
 """
 from __future__ import annotations
 
+import collections
 import itertools
 import threading
 import time
@@ -111,54 +112,119 @@ class TimeSynchronizer:
 
 
 class _Subscriptions:
-    """Holds the subscriptions and the synchroniser; exposes the counters for health checks."""
+    """Holds the subscriptions and the synchroniser; exposes the counters for health checks.
+
+    Per input: ``received`` (count), ``last_received_monotonic`` and ``last_stamp_ns`` (of the
+    latest message; ``None`` until one arrives), ``recent_stamps_ns`` (the last 8 stamps),
+    ``last_size`` (``(width, height)`` of the latest message that has them: images, camera_info),
+    ``qos`` (the profile subscribed with).
+    :meth:`resubscribe` replaces the subscriptions with new QoS profiles, keeping the counters
+    and the synchroniser's queues (used by ``input_qos: auto`` when publishers change).
+    """
 
     def __init__(self, topics: Sequence[str]):
         self.topics = list(topics)
         self.received = [0] * len(topics)
         self.last_received_monotonic: list[float | None] = [None] * len(topics)
+        self.last_stamp_ns: list[int | None] = [None] * len(topics)
+        self.recent_stamps_ns: list[collections.deque] = [collections.deque(maxlen=8) for _ in topics]
+        self.last_size: list[tuple[int, int] | None] = [None] * len(topics)
         self.handles: list = []
         self.sync: TimeSynchronizer | None = None
         self.using_message_filters = False
+        self.qos: list = []
+        self._subscribe: Callable[[list], None] | None = None
+        self._destroy: Callable[[], None] | None = None
 
-    def mark(self, index: int) -> None:
+    def mark(self, index: int, msg=None) -> None:
         self.received[index] += 1
         self.last_received_monotonic[index] = time.monotonic()
+        if msg is not None:
+            self.last_stamp_ns[index] = stamp_ns(msg)
+            self.recent_stamps_ns[index].append(self.last_stamp_ns[index])
+            width, height = getattr(msg, "width", 0), getattr(msg, "height", 0)
+            if width and height:
+                self.last_size[index] = (int(width), int(height))
 
     @property
     def unmatched(self) -> list[int] | None:
         return self.sync.unmatched if self.sync is not None else None
 
+    def resubscribe(self, qos) -> None:
+        """Destroy the subscriptions and subscribe again with ``qos`` (one profile or one per input)."""
+        qos_list = _per_input(qos, len(self.topics))
+        if self._destroy is not None:
+            self._destroy()
+        self._subscribe(qos_list)
+
+
+def _per_input(qos, n: int) -> list:
+    if isinstance(qos, (list, tuple)):
+        if len(qos) != n:
+            raise ValueError(f"need one QoS profile per input ({n}), got {len(qos)}")
+        return list(qos)
+    return [qos] * n
+
 
 def subscribe_synchronized(node, inputs: Sequence[tuple[type, str]], qos, callback, *, queue_size: int,
-                           slop_s: float | None, prefer_message_filters: bool = True) -> _Subscriptions:
+                           slop_s: float | None, prefer_message_filters: bool = True,
+                           event_callbacks: Callable[[int], object] | None = None) -> _Subscriptions:
     """Subscribe to ``inputs`` (``(msg_type, topic)`` pairs) and call ``callback`` with matched sets.
 
-    ``slop_s=None`` selects exact-time matching. Uses message_filters when importable (and
-    ``prefer_message_filters``), otherwise :class:`TimeSynchronizer`.
+    ``qos`` is one profile for every input or a sequence with one per input. ``slop_s=None``
+    selects exact-time matching. ``event_callbacks(i)``, if given, returns the
+    ``SubscriptionEventCallbacks`` for input ``i`` (e.g. incompatible-QoS reports). Uses
+    message_filters when importable (and ``prefer_message_filters``), otherwise
+    :class:`TimeSynchronizer`.
     """
     subs = _Subscriptions([t for _, t in inputs])
+
+    def extra(i: int) -> dict:
+        return {} if event_callbacks is None else {"event_callbacks": event_callbacks(i)}
+
+    def destroy() -> None:
+        from rclpy.subscription import Subscription
+
+        for handle in subs.handles:
+            if isinstance(handle, Subscription):
+                node.destroy_subscription(handle)
+            elif isinstance(getattr(handle, "sub", None), Subscription):  # pragma: no cover - message_filters
+                node.destroy_subscription(handle.sub)
+        subs.handles = []
+
+    subs._destroy = destroy
     if _message_filters is not None and prefer_message_filters:  # pragma: no cover - no message_filters here
-        filters = []
-        for i, (msg_type, topic) in enumerate(inputs):
-            f = _message_filters.Subscriber(node, msg_type, topic, qos_profile=qos)
-            f.registerCallback(lambda _msg, i=i: subs.mark(i))
-            filters.append(f)
-        if slop_s is None:
-            sync = _message_filters.TimeSynchronizer(filters, queue_size)
-        else:
-            sync = _message_filters.ApproximateTimeSynchronizer(filters, queue_size, slop_s)
-        sync.registerCallback(callback)
-        subs.handles = filters + [sync]
+        def subscribe_mf(qos_list: list) -> None:
+            filters = []
+            for i, (msg_type, topic) in enumerate(inputs):
+                f = _message_filters.Subscriber(node, msg_type, topic, qos_profile=qos_list[i], **extra(i))
+                f.registerCallback(lambda msg, i=i: subs.mark(i, msg))
+                filters.append(f)
+            if slop_s is None:
+                sync = _message_filters.TimeSynchronizer(filters, queue_size)
+            else:
+                sync = _message_filters.ApproximateTimeSynchronizer(filters, queue_size, slop_s)
+            sync.registerCallback(callback)
+            subs.handles = filters + [sync]
+            subs.qos = qos_list
+
+        subs._subscribe = subscribe_mf
         subs.using_message_filters = True
+        subscribe_mf(_per_input(qos, len(inputs)))
         return subs
 
     slop_ns = None if slop_s is None else int(round(slop_s * 1e9))
     sync = TimeSynchronizer(len(inputs), queue_size, slop_ns, callback)
     subs.sync = sync
-    for i, (msg_type, topic) in enumerate(inputs):
-        def on_msg(msg, i=i):
-            subs.mark(i)
-            sync.add(i, msg)
-        subs.handles.append(node.create_subscription(msg_type, topic, on_msg, qos))
+
+    def subscribe(qos_list: list) -> None:
+        for i, (msg_type, topic) in enumerate(inputs):
+            def on_msg(msg, i=i):
+                subs.mark(i, msg)
+                sync.add(i, msg)
+            subs.handles.append(node.create_subscription(msg_type, topic, on_msg, qos_list[i], **extra(i)))
+        subs.qos = qos_list
+
+    subs._subscribe = subscribe
+    subscribe(_per_input(qos, len(inputs)))
     return subs
