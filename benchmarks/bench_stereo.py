@@ -29,6 +29,17 @@ Rows (``ratio = value / baseline``; targets from issue #2):
   (e.g. ``-p input_qos:=reliable``). This process calls
   :func:`depth_nodes.process_memory.keep_large_buffers` as the node does, so that the bare SGBM
   calls here run with the same allocator settings as those inside the node.
+* ``node_e2e_vs_bare_mode_sgbm_640x480`` and ``..._1280x720``: the node's median end-to-end latency
+  (publish -> ``points2`` received, default parameters of ``config/stereo_depth.yaml``) vs the median
+  of a bare ``cv2.StereoSGBM`` call in ``MODE_SGBM`` (the node's former default) with the same
+  disparity range, window and penalties on the same grey pair, alternated with the node runs.
+  Target: ratio < 1 (the node end to end beats the bare call it used to make).
+* ``sgbm_<mode>_<W>x<H>`` (time; baseline: ``sgbm``) and ``sgbm_<mode>_bad2_<W>x<H>`` /
+  ``sgbm_<mode>_median_err_<W>x<H>`` (accuracy against the scene's exact disparity; baseline: the
+  ``sgbm`` mode): every ``sgbm_mode`` and ``3way`` with ``downscale`` 2, on the demo's scene
+  (:func:`depth_nodes.synthetic.default_scene`), so the default is chosen on speed and accuracy.
+  bad-2 is the fraction of pixels with ground truth (right of the search range) whose disparity is
+  missing or more than 2 px off; median error is over the matched ones (pixels).
 * ``points2_serialize_640x480``: serialising one 640x480 ``points2`` message (4.9 MB, as
   ``publish`` does) in a process with ``keep_large_buffers`` vs one with glibc's defaults
   (value = tuned ms, baseline = default ms; info: why the node tunes ``malloc``).
@@ -120,7 +131,45 @@ def _config_values() -> dict:
     return yaml.safe_load((REPO / "config/stereo_depth.yaml").read_text())["/**"]["ros__parameters"]
 
 
-def bench_node_overhead(pairs: int) -> list[dict]:
+def _bare_mode_sgbm(values: dict):
+    """A bare ``cv2.StereoSGBM`` in ``MODE_SGBM`` with the node's range, window and penalties."""
+    import cv2
+
+    w = values["correlation_window_size"]
+    m = cv2.StereoSGBM_create(minDisparity=values["min_disparity"], numDisparities=values["disparity_range"],
+                              blockSize=w, P1=int(values["P1"]) or 8 * w * w, P2=int(values["P2"]) or 32 * w * w,
+                              disp12MaxDiff=values["disp12_max_diff"], preFilterCap=values["prefilter_cap"],
+                              uniquenessRatio=int(values["uniqueness_ratio"]), speckleWindowSize=values["speckle_size"],
+                              speckleRange=values["speckle_range"], mode=cv2.StereoSGBM_MODE_SGBM)
+    return m
+
+
+def bench_sgbm_modes(repeats: int) -> list[dict]:
+    from depth_nodes.backends.sgbm import SGBM_MODES, SgbmMatcher, SgbmParams
+    from depth_nodes.synthetic import default_scene
+
+    rows = []
+    for w, h in ((640, 480), (1280, 720)):
+        scene = default_scene(w, h, seed=0)
+        gt = scene.disparity
+        results = {}
+        for mode, s in [(m, 1) for m in SGBM_MODES] + [("3way", 2)]:
+            matcher = SgbmMatcher(SgbmParams(sgbm_mode=mode, downscale=s))
+            disp = matcher.compute(scene.left, scene.right)
+            t = _best(lambda: matcher.compute(scene.left, scene.right), repeats)
+            err = np.abs(disp[:, SgbmParams().disparity_range:] - gt[:, SgbmParams().disparity_range:])
+            bad2 = float(np.mean(~(err <= 2.0)))  # NaN (no match) counts as bad
+            results[(mode, s)] = (t, bad2, float(np.nanmedian(err)))
+        t0, b0, m0 = results[("sgbm", 1)]
+        for (mode, s), (t, bad2, med) in results.items():
+            name = mode + (f"_ds{s}" if s > 1 else "")
+            rows += [_row(f"sgbm_{name}_{w}x{h}", t * 1e3, "ms", t0 * 1e3, t / t0, "info"),
+                     _row(f"sgbm_{name}_bad2_{w}x{h}", 100 * bad2, "%", 100 * b0, bad2 / b0, "info"),
+                     _row(f"sgbm_{name}_median_err_{w}x{h}", med, "px", m0, med / m0, "info")]
+    return rows
+
+
+def bench_node_overhead(pairs: int, width: int = WIDTH, height: int = HEIGHT) -> list[dict]:
     import rclpy
     from rclpy.qos import QoSProfile
     from sensor_msgs.msg import CameraInfo, Image, PointCloud2
@@ -130,10 +179,16 @@ def bench_node_overhead(pairs: int) -> list[dict]:
     from depth_nodes.ros.harness import NodeProcess, RosIO, stamp_of, stereo_messages
     from depth_nodes.synthetic import default_scene
 
-    scene = default_scene(WIDTH, HEIGHT, seed=0)
+    import cv2
+
+    scene = default_scene(width, height, seed=0)
     matcher = SgbmMatcher(sgbm_params_from(_config_values()))
     matcher.compute(scene.left, scene.right)
     sgbm: list[float] = []
+    bare = _bare_mode_sgbm(_config_values())
+    grey = [cv2.cvtColor(im, cv2.COLOR_RGB2GRAY) for im in (scene.left, scene.right)]
+    bare.compute(*grey)
+    bare_times: list[float] = []
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_stereo_"))
     node = NodeProcess("stereo_depth_node", "--params-file", str(REPO / "config/stereo_depth.yaml"),
@@ -174,6 +229,7 @@ def bench_node_overhead(pairs: int) -> list[dict]:
         for _ in range(pairs):
             # Bare SGBM here and the node, alternately, so both see the same machine load.
             sgbm.append(_best(lambda: matcher.compute(scene.left, scene.right), 1))
+            bare_times.append(_best(lambda: bare.compute(*grey), 1))
             time.sleep(0.05)  # one pair in flight at a time: measure latency, not queueing
             stamp = time.time_ns()
             dt = send_and_wait(stamp, 5.0)
@@ -194,11 +250,14 @@ def bench_node_overhead(pairs: int) -> list[dict]:
     t_match = float(np.median([m for _, m in paired]))
     overhead = float(np.median([e - m for e, m in paired]))
     t_local = float(np.median(sgbm))
+    t_bare = float(np.median(bare_times))
+    size = f"{width}x{height}"
     return [
-        _row("node_e2e_latency_640x480", t_e2e * 1e3, "ms", t_match * 1e3, t_e2e / t_match, "info"),
-        _row("node_overhead_640x480", overhead * 1e3, "ms", t_match * 1e3, overhead / t_match, "<= 0.15"),
-        _row("node_overhead_vs_local_sgbm_640x480", (t_e2e - t_local) * 1e3, "ms", t_local * 1e3,
+        _row(f"node_e2e_latency_{size}", t_e2e * 1e3, "ms", t_match * 1e3, t_e2e / t_match, "info"),
+        _row(f"node_overhead_{size}", overhead * 1e3, "ms", t_match * 1e3, overhead / t_match, "<= 0.15"),
+        _row(f"node_overhead_vs_local_sgbm_{size}", (t_e2e - t_local) * 1e3, "ms", t_local * 1e3,
              (t_e2e - t_local) / t_local, "info"),
+        _row(f"node_e2e_vs_bare_mode_sgbm_{size}", t_e2e * 1e3, "ms", t_bare * 1e3, t_e2e / t_bare, "< 1"),
     ]
 
 
@@ -248,7 +307,9 @@ def run(quick: bool) -> list[dict]:
     keep_large_buffers()  # as the node does (see bench_node_overhead)
     repeats = 5 if quick else 15
     return (bench_pointcloud(repeats) + bench_image_conversion(repeats) + bench_serialize_cloud(repeats)
-            + bench_node_overhead(8 if quick else 30))
+            + bench_sgbm_modes(3 if quick else 7)
+            + bench_node_overhead(8 if quick else 30)
+            + bench_node_overhead(5 if quick else 15, 1280, 720))
 
 
 if __name__ == "__main__":

@@ -16,8 +16,23 @@ speckle_size                        max size of a disparity blob treated as spec
 speckle_range                       max disparity variation inside a connected blob
 disp12_max_diff                     max left-right check difference, pixels (-1 = off)
 P1, P2                              SGBM smoothness penalties (P2 > P1); 0 = 8*cn*w^2 / 32*cn*w^2
-full_dp                             SGBM: full 8-direction dynamic programming (MODE_HH)
+full_dp                             SGBM: full 8-direction dynamic programming (MODE_HH);
+                                    stereo_image_proc's name, ``true`` overrides ``sgbm_mode``
+sgbm_mode                           SGBM variant: ``sgbm`` (5 directions), ``3way`` (3 directions,
+                                    fastest), ``hh`` (8 directions, full DP), ``hh4`` (4
+                                    directions, full DP)
+downscale                           match on the pair shrunk by this integer factor (1 = full
+                                    resolution); the disparity is scaled back to full resolution
 ==================================  ==========================================================
+
+With ``downscale = s > 1`` both images are shrunk with ``cv2.INTER_AREA`` to ``W' = round(W/s)``,
+``H' = round(H/s)``, matched with the disparity range divided by ``s`` (rounded up to a multiple
+of 16, as OpenCV needs), and the disparity is brought back to ``(H, W)`` with bilinear
+interpolation and multiplied by ``W / W'``. The result keeps the full-resolution semantics
+(``u_right = u_left - d`` in full-resolution pixels, so ``z = f*B/d`` with the full-resolution
+``f`` is exact for it); a pixel is valid only where all four interpolated neighbours are, and
+values outside the requested search range ``[min_disparity, min_disparity + disparity_range - 1]``
+are NaN, so :attr:`SgbmMatcher.disparity_bounds` is the same at every ``downscale``.
 
 OpenCV returns fixed-point disparities (``int16``, 4 fractional bits); this module returns
 float32 pixels with NaN for "no match" (values below ``min_disparity``).
@@ -31,7 +46,15 @@ import numpy as np
 
 from depth_nodes.backends.base import BackendError
 
-__all__ = ["SgbmParams", "SgbmMatcher"]
+__all__ = ["SGBM_MODES", "SgbmParams", "SgbmMatcher"]
+
+#: ``sgbm_mode`` names -> OpenCV's ``StereoSGBM`` modes.
+SGBM_MODES: dict[str, int] = {
+    "sgbm": cv2.StereoSGBM_MODE_SGBM,
+    "3way": cv2.StereoSGBM_MODE_SGBM_3WAY,
+    "hh": cv2.StereoSGBM_MODE_HH,
+    "hh4": cv2.StereoSGBM_MODE_HH4,
+}
 
 
 @dataclass(frozen=True)
@@ -50,25 +73,71 @@ class SgbmParams:
     P1: float = 0.0
     P2: float = 0.0
     full_dp: bool = False
+    sgbm_mode: str = "3way"
+    downscale: int = 1
+
+    @property
+    def effective_mode(self) -> str:
+        """The SGBM variant used: ``hh`` when ``full_dp`` is set, else ``sgbm_mode``."""
+        return "hh" if self.full_dp else self.sgbm_mode
 
     def validate(self) -> None:
-        """Raise :class:`BackendError` naming the first parameter that OpenCV would reject."""
+        """Raise :class:`BackendError` naming every parameter that OpenCV would reject (one per line)."""
+        problems = self.problems()
+        if problems:
+            raise BackendError("\n".join(problems))
+
+    def problems(self) -> list[str]:
+        """Every invalid parameter, one ``"name: reason"`` string each (empty when all are valid)."""
+        out = []
+        for check in (self._check_algorithm, self._check_range, self._check_window, self._check_uniqueness,
+                      self._check_prefilter_size, self._check_prefilter_cap, self._check_penalties,
+                      self._check_speckle, self._check_mode, self._check_downscale):
+            try:
+                check()
+            except BackendError as exc:
+                out.append(str(exc))
+        return out
+
+    def _check_mode(self) -> None:
+        if self.sgbm_mode not in SGBM_MODES:
+            raise BackendError(f"sgbm_mode: must be one of {', '.join(SGBM_MODES)}, got {self.sgbm_mode!r}")
+
+    def _check_downscale(self) -> None:
+        if not 1 <= self.downscale <= 8:
+            raise BackendError(f"downscale: must be an integer factor in [1, 8], got {self.downscale}")
+
+    def _check_algorithm(self) -> None:
         if self.stereo_algorithm not in (0, 1):
             raise BackendError(f"stereo_algorithm: must be 0 (block matching) or 1 (SGBM), got {self.stereo_algorithm}")
+
+    def _check_range(self) -> None:
         if self.disparity_range <= 0 or self.disparity_range % 16:
             raise BackendError(f"disparity_range: must be a positive multiple of 16, got {self.disparity_range}")
+
+    def _check_window(self) -> None:
         w = self.correlation_window_size
         if w % 2 == 0 or w < 1 or (self.stereo_algorithm == 0 and not 5 <= w <= 255):
             raise BackendError(
                 f"correlation_window_size: must be odd (and 5..255 for block matching), got {w}")
+
+    def _check_uniqueness(self) -> None:
         if not 0 <= self.uniqueness_ratio <= 100:
             raise BackendError(f"uniqueness_ratio: must be in [0, 100], got {self.uniqueness_ratio}")
+
+    def _check_prefilter_size(self) -> None:
         if self.stereo_algorithm == 0 and not (5 <= self.prefilter_size <= 255 and self.prefilter_size % 2):
             raise BackendError(f"prefilter_size: must be odd in [5, 255], got {self.prefilter_size}")
+
+    def _check_prefilter_cap(self) -> None:
         if not 1 <= self.prefilter_cap <= 63:
             raise BackendError(f"prefilter_cap: must be in [1, 63], got {self.prefilter_cap}")
+
+    def _check_penalties(self) -> None:
         if self.P1 < 0 or self.P2 < 0 or (self.P1 and self.P2 and self.P2 <= self.P1):
             raise BackendError(f"P1/P2: need 0 <= P1 < P2 (or 0 for automatic), got P1={self.P1}, P2={self.P2}")
+
+    def _check_speckle(self) -> None:
         if self.speckle_size < 0 or self.speckle_range < 0:
             raise BackendError("speckle_size/speckle_range: must be >= 0")
 
@@ -83,11 +152,20 @@ class SgbmMatcher:
     def __init__(self, params: SgbmParams | None = None):
         self.params = params or SgbmParams()
         self.params.validate()
-        self._matcher = self._create(self.params)
+        p = self.params
+        s = p.downscale
+        # search range at the matched scale, covering [min, min + range - 1] of full resolution
+        self._small_min = int(np.floor(p.min_disparity / s))
+        top = p.min_disparity + p.disparity_range - 1
+        self._small_range = max(16, int(np.ceil((np.ceil(top / s) - self._small_min + 1) / 16)) * 16)
+        small = replace(p, min_disparity=self._small_min, disparity_range=self._small_range) if s > 1 else p
+        self._matcher = self._create(small)
 
     @property
     def name(self) -> str:
-        return "opencv_sgbm" if self.params.stereo_algorithm == 1 else "opencv_bm"
+        """``opencv_bm`` or ``opencv_sgbm_<mode>`` (``sgbm``, ``3way``, ``hh``, ``hh4``), ``/<s>`` when downscaled."""
+        base = "opencv_bm" if self.params.stereo_algorithm == 0 else f"opencv_sgbm_{self.params.effective_mode}"
+        return base + (f"/{self.params.downscale}" if self.params.downscale > 1 else "")
 
     @property
     def disparity_bounds(self) -> tuple[float, float]:
@@ -126,7 +204,7 @@ class SgbmMatcher:
             uniquenessRatio=int(p.uniqueness_ratio),
             speckleWindowSize=p.speckle_size,
             speckleRange=p.speckle_range,
-            mode=cv2.StereoSGBM_MODE_HH if p.full_dp else cv2.StereoSGBM_MODE_SGBM,
+            mode=SGBM_MODES[p.effective_mode],
         )
 
     def compute(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -134,11 +212,31 @@ class SgbmMatcher:
         if left.shape[:2] != right.shape[:2]:
             raise BackendError(f"left is {left.shape[1]}x{left.shape[0]} but right is {right.shape[1]}x{right.shape[0]}")
         left, right = _grey(left), _grey(right)
-        fixed = self._matcher.compute(left, right)  # int16, disparity * 16
+        s = self.params.downscale
+        if s == 1:
+            fixed = self._matcher.compute(left, right)  # int16, disparity * 16
+            disp = fixed.astype(np.float32)
+            disp *= np.float32(1.0 / cv2.StereoMatcher_DISP_SCALE)
+            disp[fixed < self.params.min_disparity * cv2.StereoMatcher_DISP_SCALE] = np.nan
+            return disp
+        return self._compute_downscaled(left, right, s)
+
+    def _compute_downscaled(self, left: np.ndarray, right: np.ndarray, s: int) -> np.ndarray:
+        """Match at ``1/s`` and bring the disparity back (see the module docstring)."""
+        h, w = left.shape
+        small_size = (max(1, round(w / s)), max(1, round(h / s)))
+        left_s = cv2.resize(left, small_size, interpolation=cv2.INTER_AREA)
+        right_s = cv2.resize(right, small_size, interpolation=cv2.INTER_AREA)
+        fixed = self._matcher.compute(left_s, right_s)
         disp = fixed.astype(np.float32)
         disp *= np.float32(1.0 / cv2.StereoMatcher_DISP_SCALE)
-        disp[fixed < self.params.min_disparity * cv2.StereoMatcher_DISP_SCALE] = np.nan
-        return disp
+        disp[fixed < self._small_min * cv2.StereoMatcher_DISP_SCALE] = np.nan
+        full = cv2.resize(disp, (w, h), interpolation=cv2.INTER_LINEAR)  # NaN spreads: valid needs 4 valid
+        full *= np.float32(w / small_size[0])
+        lo, hi = self.disparity_bounds
+        with np.errstate(invalid="ignore"):
+            full[~((full >= lo) & (full <= hi))] = np.nan
+        return full
 
 
 def _grey(img: np.ndarray) -> np.ndarray:

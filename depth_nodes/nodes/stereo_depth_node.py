@@ -30,17 +30,21 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from stereo_msgs.msg import DisparityImage
 
 from depth_nodes.backends.base import BackendError
-from depth_nodes.backends.sgbm import SgbmMatcher, SgbmParams
+from depth_nodes.backends.sgbm import SGBM_MODES, SgbmMatcher, SgbmParams
 from depth_nodes.geometry.camera import CameraModelCache, CameraModelError
 from depth_nodes.image_encodings import ImageConversionError, to_rgb8
 from depth_nodes.pipelines.stereo import StereoFrame, StereoInputError, StereoPipeline
 from depth_nodes.pipelines.worker import LatestFrameWorker
 from depth_nodes.process_memory import keep_large_buffers
+from depth_nodes.ros.cv_bridge_probe import cv_bridge_status
 from depth_nodes.ros.image_conversion import image_to_numpy, numpy_to_image
+from depth_nodes.ros.input_watchdog import InputWatchdog, silent_input_message
+from depth_nodes.ros.node_cli import NodeUsage, handle_command_line
 from depth_nodes.ros.messages import MessageBuffer, camera_info_for, cloud_to_msg, disparity_to_msg
 from depth_nodes.ros.params import ParamSpec, ParameterError, declare_parameters, make_on_set_callback
 from depth_nodes.ros.qos import QOS_CHOICES, make_qos
-from depth_nodes.ros.sync import subscribe_synchronized
+from depth_nodes.ros.sync import stamp_ns, subscribe_synchronized
+from depth_nodes.ros.sync_accounting import attach_unmatched_counter
 from depth_nodes.ros.throttle import ThrottledReporter
 
 _D = SgbmParams()
@@ -67,15 +71,22 @@ PARAMS: tuple[ParamSpec, ...] = (
               -1, 512, dynamic=True),
     ParamSpec("P1", _D.P1, "SGBM penalty for disparity changes of 1 between neighbours (0 = 8*w^2).", 0.0, 1e6, dynamic=True),
     ParamSpec("P2", _D.P2, "SGBM penalty for larger disparity changes (> P1; 0 = 32*w^2).", 0.0, 1e6, dynamic=True),
-    ParamSpec("full_dp", _D.full_dp, "SGBM: full 8-direction dynamic programming (slower, MODE_HH).", dynamic=True),
+    ParamSpec("full_dp", _D.full_dp, "SGBM: full 8-direction dynamic programming (MODE_HH; true overrides sgbm_mode).",
+              dynamic=True),
+    ParamSpec("sgbm_mode", _D.sgbm_mode, "SGBM variant: sgbm (5 directions), 3way (fastest), hh (8 directions, "
+              "full DP), hh4 (4 directions, full DP).", choices=tuple(SGBM_MODES), dynamic=True),
+    ParamSpec("downscale", _D.downscale, "Match on the pair shrunk by this factor (1 = full resolution); "
+              "disparity and depth stay at full resolution.", 1, 8, dynamic=True),
     # --- synchronisation
     ParamSpec("approximate_sync", True, "Match left/right by nearest stamps (true) or require equal stamps (false)."),
     ParamSpec("approximate_sync_tolerance_seconds", 0.01,
               "Largest stamp difference within a matched set (approximate sync).", 0.0, 10.0),
     ParamSpec("queue_size", 5, "Messages kept per input while waiting for partners.", 1, 100),
     # --- outputs
-    ParamSpec("min_depth", 0.0, "Depth below this is published as NaN (metres).", 0.0, 1e4, dynamic=True),
-    ParamSpec("max_depth", 100.0, "Depth above this is published as NaN (metres).", 0.0, 1e6, dynamic=True),
+    ParamSpec("min_depth", 0.0, "Depth below this is published as NaN (metres; min_depth itself is kept).",
+              0.0, 1e4, dynamic=True),
+    ParamSpec("max_depth", 100.0, "Depth above this is published as NaN (metres; max_depth itself is kept).",
+              0.0, 1e6, dynamic=True),
     ParamSpec("point_decimation", 1, "Keep every n-th row and column in points2.", 1, 16, dynamic=True),
     ParamSpec("colorize_points", True, "Add the left image's colour to points2 (rgb field).", dynamic=True),
     # --- QoS
@@ -83,8 +94,8 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("input_qos_depth", 2, "History depth of the camera subscriptions.", 1, 100),
     ParamSpec("output_qos", "reliable", "QoS of the published topics.", choices=QOS_CHOICES),
     ParamSpec("output_qos_depth", 2, "History depth of the published topics.", 1, 100),
-    ParamSpec("report_period_s", 2.0, "At most one log line per kind of problem per this period (seconds).",
-              0.0, 3600.0, dynamic=True),
+    ParamSpec("report_period_s", 2.0, "At most one log line per kind of problem per this period (seconds); "
+              "an input silent this long (at least 1 s) is reported.", 0.0, 3600.0, dynamic=True),
     ParamSpec("camera_info_timeout_s", 3.0,
               "Warn when images arrive but a camera_info has not been received for this long (seconds).",
               0.1, 3600.0),
@@ -92,20 +103,39 @@ PARAMS: tuple[ParamSpec, ...] = (
 
 _SGBM_NAMES = set(SgbmParams.names())
 
+INPUTS = (("left/image_rect", "sensor_msgs/Image", "rectified; rgb8, bgr8, rgba8, bgra8, mono8, mono16"),
+          ("left/camera_info", "sensor_msgs/CameraInfo", ""),
+          ("right/image_rect", "sensor_msgs/Image", ""),
+          ("right/camera_info", "sensor_msgs/CameraInfo", "baseline from P[0,3] = -fx*B"))
+OUTPUTS = (("disparity", "stereo_msgs/DisparityImage", ""),
+           ("depth/image", "sensor_msgs/Image", "32FC1 metres, NaN = no reading"),
+           ("depth/camera_info", "sensor_msgs/CameraInfo", ""),
+           ("points2", "sensor_msgs/PointCloud2", "organized x y z rgb"))
+USAGE = NodeUsage(
+    "stereo_depth_node", "Rectified stereo pair -> disparity, depth image and point cloud (OpenCV SGBM).",
+    INPUTS, OUTPUTS, PARAMS,
+    example="stereo_depth_node --ros-args --params-file config/stereo_depth.yaml -r left/image_rect:=/cam/left/image_rect")
+SILENT_MIN_S = 1.0  # the silent-input report waits at least this long, whatever report_period_s is
+
 
 def sgbm_params_from(values: dict) -> SgbmParams:
     return SgbmParams(**{f.name: values[f.name] for f in fields(SgbmParams)})
 
 
+def parameter_problems(values: dict) -> list[str]:
+    """The node's own rules on top of each parameter's range: every matcher problem and the depth range."""
+    problems = sgbm_params_from(values).problems()
+    if values["max_depth"] <= values["min_depth"]:
+        problems.append(f"max_depth: ({values['max_depth']}) must exceed min_depth ({values['min_depth']})")
+    return problems
+
+
 class StereoDepthNode(Node):
     def __init__(self, **kwargs):
         super().__init__("stereo_depth_node", **kwargs)
-        self.values = declare_parameters(self, PARAMS)
-        try:
-            matcher = SgbmMatcher(sgbm_params_from(self.values))
-        except BackendError as exc:
-            raise ParameterError(f"invalid parameters:\n  {exc}") from exc
-        self._check_depth_range(self.values)
+        self._stopping = False
+        self.values = declare_parameters(self, PARAMS, check=parameter_problems)
+        matcher = SgbmMatcher(sgbm_params_from(self.values))
         self.pipeline = StereoPipeline(matcher)
         self._configure_pipeline(self.values)
         self.reporter = ThrottledReporter(self.get_logger().warning, self.values["report_period_s"])
@@ -126,22 +156,32 @@ class StereoDepthNode(Node):
             [(Image, "left/image_rect"), (CameraInfo, "left/camera_info"),
              (Image, "right/image_rect"), (CameraInfo, "right/camera_info")],
             in_qos, self._on_synchronized, queue_size=self.values["queue_size"], slop_s=slop)
+        # message_filters does not count unmatched messages: count them the same way ourselves
+        self._unmatched_counter = (attach_unmatched_counter(self.inputs, self.values["queue_size"])
+                                   if self.inputs.unmatched is None else None)
         self._unmatched_seen = 0
+        self.watchdog = InputWatchdog(self.inputs.topics, max(SILENT_MIN_S, self.values["report_period_s"]))
+        mark = self.inputs.mark
+
+        def watched_mark(index, msg=None):
+            self.watchdog.mark(index)
+            return mark(index, msg) if msg is not None else mark(index)
+
+        self.inputs.mark = watched_mark  # looked up per message by the subscription callbacks
         self.create_timer(1.0, self._check_inputs)
+        self.create_timer(0.25, self._check_silent_inputs)
         self.add_on_set_parameters_callback(make_on_set_callback(PARAMS, self.values, self._apply_params))
         self.get_logger().info(
             f"matching with {matcher.name} (disparities {matcher.disparity_bounds[0]:.0f}.."
             f"{matcher.disparity_bounds[1]:.0f}); sync: "
             f"{'approximate, slop %.3f s' % slop if slop is not None else 'exact'}"
             f"{' (message_filters)' if self.inputs.using_message_filters else ''}")
+        self.get_logger().info(
+            "inputs: " + ", ".join(self.resolve_topic_name(t) for t, _, _ in INPUTS)
+            + "; outputs: " + ", ".join(self.resolve_topic_name(t) for t, _, _ in OUTPUTS))
+        self.get_logger().info(cv_bridge_status().message)
 
     # ---------------------------------------------------------------- parameters
-    @staticmethod
-    def _check_depth_range(values: dict) -> None:
-        if values["max_depth"] <= values["min_depth"]:
-            raise ParameterError(
-                f"invalid parameters:\n  max_depth ({values['max_depth']}) must exceed min_depth ({values['min_depth']})")
-
     def _configure_pipeline(self, values: dict) -> None:
         self.pipeline.min_depth = values["min_depth"]
         self.pipeline.max_depth = values["max_depth"]
@@ -149,20 +189,25 @@ class StereoDepthNode(Node):
         self.pipeline.colorize_cloud = values["colorize_points"]
 
     def _apply_params(self, proposed: dict) -> str | None:
+        problems = parameter_problems(proposed)
+        if problems:
+            return "; ".join(problems)
         try:
-            self._check_depth_range(proposed)
             matcher = self.pipeline.matcher
             if any(proposed[n] != self.values[n] for n in _SGBM_NAMES):
                 matcher = SgbmMatcher(sgbm_params_from(proposed))
-        except (BackendError, ParameterError) as exc:
-            return str(exc).replace("invalid parameters:\n  ", "")
+        except BackendError as exc:
+            return str(exc)
         self.pipeline.matcher = matcher  # swapped atomically; the worker picks it up on the next frame
         self._configure_pipeline(proposed)
         self.reporter.period_s = proposed["report_period_s"]
+        self.watchdog.period_s = max(SILENT_MIN_S, proposed["report_period_s"])
         return None
 
     # ---------------------------------------------------------------- inputs
     def _on_synchronized(self, left_img, left_info, right_img, right_info) -> None:
+        if self._unmatched_counter is not None:
+            self._unmatched_counter.emitted([stamp_ns(m) for m in (left_img, left_info, right_img, right_info)])
         self.worker.submit((left_img, left_info, right_img, right_info, time.perf_counter()))
 
     def _check_inputs(self) -> None:
@@ -180,6 +225,8 @@ class StereoDepthNode(Node):
                         f"images arrive but no {self.resolve_topic_name(topics[i])} for {timeout:.1f} s: "
                         "cannot compute depth without calibration")
         unmatched = self.inputs.unmatched
+        if unmatched is None and self._unmatched_counter is not None:
+            unmatched = list(self._unmatched_counter.unmatched)
         if unmatched is not None:
             total = sum(unmatched)
             if total > self._unmatched_seen:
@@ -190,10 +237,20 @@ class StereoDepthNode(Node):
                     "images and camera_info or raise approximate_sync_tolerance_seconds")
                 self._unmatched_seen = total
 
+    def _check_silent_inputs(self) -> None:
+        """Name each input on which nothing arrived for ``max(1 s, report_period_s)``."""
+        for silence in self.watchdog.silent():
+            topic = self.resolve_topic_name(silence.topic)
+            self.reporter.report(f"silent:{silence.topic}",
+                                 silent_input_message(topic, silence, self.count_publishers(topic)))
+
     # ---------------------------------------------------------------- processing
     def _process(self, msgs) -> None:
         left_msg, left_info, right_msg, right_info, t_arrival = msgs
         t_start = time.perf_counter()
+        debug = self.get_logger().is_enabled_for(LoggingSeverity.DEBUG)
+        if debug:
+            self.get_logger().debug(f"frame {left_msg.header.stamp.sec}.{left_msg.header.stamp.nanosec:09d}: started")
         left = image_to_numpy(left_msg)
         right = image_to_numpy(right_msg)
         left = _matchable(left, left_msg.encoding)
@@ -217,7 +274,7 @@ class StereoDepthNode(Node):
             self.pub_disparity.publish(disparity_to_msg(
                 result.disparity, header, f=result.fx, baseline=result.baseline, doffs=result.doffs,
                 min_disparity=result.min_disparity, max_disparity=result.max_disparity, delta_d=1.0 / 16.0))
-        if self.get_logger().is_enabled_for(LoggingSeverity.DEBUG):
+        if debug:
             t = result.timings
             self.get_logger().debug(
                 f"frame {header.stamp.sec}.{header.stamp.nanosec:09d}: decode {1e3 * (t_decoded - t_start):.2f} ms, "
@@ -226,6 +283,8 @@ class StereoDepthNode(Node):
                 f"total {1e3 * (time.perf_counter() - t_arrival):.2f} ms")
 
     def _on_worker_error(self, exc: BaseException, msgs) -> None:
+        if self._stopping or not self.context.ok():
+            return  # shutting down (Ctrl-C mid-frame): publishers are gone, nothing to report
         stamp = msgs[0].header.stamp
         when = f"frame {stamp.sec}.{stamp.nanosec:09d}"
         if isinstance(exc, ImageConversionError):
@@ -238,6 +297,7 @@ class StereoDepthNode(Node):
             self.reporter.report("internal", f"skipping {when}: unexpected {type(exc).__name__}: {exc}")
 
     def destroy_node(self):
+        self._stopping = True
         worker = getattr(self, "worker", None)  # absent if the constructor failed
         if worker is not None:
             worker.stop()
@@ -252,6 +312,9 @@ def _matchable(image: np.ndarray, encoding: str) -> np.ndarray:
 
 
 def main(args=None) -> int:
+    code = handle_command_line(sys.argv if args is None else args, USAGE)
+    if code is not None:
+        return code
     malloc_note = keep_large_buffers()  # multi-MB messages every frame: no page faults per frame
     rclpy.init(args=args)
     try:

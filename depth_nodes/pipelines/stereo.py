@@ -106,7 +106,8 @@ class StereoPipeline:
 
     def process(self, frame: StereoFrame, with_cloud: bool = True,
                 cloud_out: np.ndarray | None = None) -> StereoResult:
-        """Match, convert to depth (``z = f*B/d``, range-filtered) and, if ``with_cloud``, build
+        """Match, convert to depth (``z = f*B/d``, NaN outside the inclusive range
+        ``[min_depth, max_depth]``, bounds rounded to float32) and, if ``with_cloud``, build
         the organized cloud (``cloud`` is ``None`` otherwise), into ``cloud_out`` when given
         (shape :meth:`cloud_shape`)."""
         fx, baseline, doffs = self.check(frame)
@@ -116,7 +117,10 @@ class StereoPipeline:
         t1 = time.perf_counter()
         depth = disparity_to_depth(disparity, fx, baseline, doffs)
         if self.min_depth > 0 or np.isfinite(self.max_depth):
-            depth[~((depth >= self.min_depth) & (depth <= self.max_depth))] = np.nan
+            # inclusive range, compared in the published precision: min_depth <= z <= max_depth
+            # is kept, with both bounds rounded to float32 like z
+            lo_z, hi_z = np.float32(self.min_depth), np.float32(self.max_depth)
+            depth[~((depth >= lo_z) & (depth <= hi_z))] = np.nan
         t2 = time.perf_counter()
         lo, hi = matcher.disparity_bounds
         cloud = None

@@ -1,9 +1,8 @@
 """sensor_msgs/Image <-> numpy for the nodes.
 
-Uses ``cv_bridge`` when it is importable (a full ROS install) and our own codec
-(:mod:`depth_nodes.image_encodings`) otherwise; both give identical arrays for the encodings
-both support (``test/test_image_conversion.py`` holds them against each other when cv_bridge
-is present).
+Uses ``cv_bridge`` only when it is importable *and* decodes every supported encoding exactly
+(checked once per process by :func:`depth_nodes.ros.cv_bridge_probe.cv_bridge_status`; PyPI's
+ROS 1 ``cv-bridge`` fails it), and our own codec (:mod:`depth_nodes.image_encodings`) otherwise.
 """
 from __future__ import annotations
 
@@ -23,17 +22,15 @@ from depth_nodes.image_encodings import (
 __all__ = ["ImageConversionError", "image_to_numpy", "numpy_to_image", "compressed_to_numpy", "have_cv_bridge",
            "set_byte_field"]
 
-try:  # pragma: no cover - exercised only on machines with a full ROS install
-    from cv_bridge import CvBridge, CvBridgeError
+def _bridge():
+    from depth_nodes.ros.cv_bridge_probe import cv_bridge_status
 
-    _BRIDGE = CvBridge()
-except ImportError:  # the pip-installed ROS 2 has no cv_bridge
-    _BRIDGE = None
-    CvBridgeError = None
+    return cv_bridge_status().bridge
 
 
 def have_cv_bridge() -> bool:
-    return _BRIDGE is not None
+    """True when a ``cv_bridge`` that passed the round-trip check is in use."""
+    return _bridge() is not None
 
 
 def image_to_numpy(msg: Image, *, use_cv_bridge: bool = True) -> np.ndarray:
@@ -42,11 +39,12 @@ def image_to_numpy(msg: Image, *, use_cv_bridge: bool = True) -> np.ndarray:
     Raises :class:`ImageConversionError` naming the bad field for inconsistent messages, on
     both code paths (the message is checked before cv_bridge sees it).
     """
-    if _BRIDGE is not None and use_cv_bridge:
+    bridge = _bridge() if use_cv_bridge else None
+    if bridge is not None:  # pragma: no cover - only where a correct cv_bridge is installed
         check_image_fields(msg)
         try:
-            return np.array(_BRIDGE.imgmsg_to_cv2(msg, desired_encoding="passthrough"), copy=True)
-        except CvBridgeError as exc:  # pragma: no cover
+            return np.array(bridge.imgmsg_to_cv2(msg, desired_encoding="passthrough"), copy=True)
+        except Exception as exc:  # noqa: BLE001 - CvBridgeError and friends
             raise ImageConversionError(f"encoding: cv_bridge cannot convert {msg.encoding!r}: {exc}") from exc
     return decode_image(msg)
 

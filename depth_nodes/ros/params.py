@@ -70,11 +70,14 @@ def check_value(spec: ParamSpec, value) -> str | None:
     return None
 
 
-def declare_parameters(node, specs: Sequence[ParamSpec]) -> dict[str, Any]:
+def declare_parameters(node, specs: Sequence[ParamSpec],
+                       check: Callable[[dict[str, Any]], list[str]] | None = None) -> dict[str, Any]:
     """Declare all ``specs`` on ``node``; return ``{name: value}``.
 
     Raises :class:`ParameterError` listing every invalid value (wrong type, out of range, not a
-    valid choice) so a bad YAML file is fixed in one go.
+    valid choice) so a bad YAML file is fixed in one go. ``check(values)``, if given, returns the
+    node's own problems (cross-parameter rules, ``"name: reason"`` strings); it sees the defaults
+    in place of values that already failed, and its problems are listed with the others.
     """
     problems: list[str] = []
     values: dict[str, Any] = {}
@@ -96,6 +99,11 @@ def declare_parameters(node, specs: Sequence[ParamSpec]) -> dict[str, Any]:
         if reason:
             problems.append(reason)
         values[spec.name] = value
+    if check is not None:
+        failed = {p.split(":", 1)[0] for p in problems}
+        seen = {k: (spec.default if spec.name in failed or k not in values else values[k])
+                for spec in specs for k in (spec.name,)}
+        problems += [p for p in check(seen) if p.split(":", 1)[0] not in failed]
     if problems:
         raise ParameterError("invalid parameters:\n  " + "\n  ".join(problems))
     return values
