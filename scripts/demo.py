@@ -10,6 +10,16 @@ the node's ``disparity``, ``depth/image`` and ``points2`` are received and writt
     depth.npy                    float32 depth in metres (NaN = no reading)
     points.ply                   the coloured point cloud (open in MeshLab/CloudCompare)
     summary.json                 accuracy against the exact ground truth
+
+Why it passes on the first run: the pair (0.9 MB per image) and the cloud (4.9 MB) are larger
+than Fast DDS's default 512 KB shared-memory segment, so without a profile they travel as UDP
+fragments, and the node's best-effort (sensor-data) subscription loses most of them whenever
+the 208 KB socket buffer overflows (only the small camera_info messages got through, and the
+demo failed on a machine under load). Both the demo and the node therefore run with the
+repository's ``config/fastdds_shm.xml`` (64 MB shared-memory segments) unless
+``FASTDDS_DEFAULT_PROFILES_FILE`` is already set, and the demo publishes only once discovery
+has matched its publishers and subscriptions with the node's (no message is sent into the void).
+:func:`run_stereo_demo` is importable (``from scripts.demo import run_stereo_demo`` or by path).
 """
 from __future__ import annotations
 
@@ -22,6 +32,9 @@ from pathlib import Path
 
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("ROS_DOMAIN_ID", "42")
+REPO = Path(__file__).resolve().parents[1]
+# Large messages over shared memory (see the module docstring); a profile of the user's own wins.
+os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(REPO / "config" / "fastdds_shm.xml"))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
@@ -34,7 +47,14 @@ from depth_nodes.ros.harness import NodeProcess, RosIO, stamp_of, stereo_message
 from depth_nodes.synthetic import default_scene  # noqa: E402
 from depth_nodes.visualization import colorize  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+OUTPUTS = (("points2", PointCloud2), ("depth/image", Image), ("disparity", DisparityImage))
+
+
+def _wait_for_discovery(io: RosIO, pubs, topics, timeout: float) -> bool:
+    """True once every input publisher has the node's subscription and every output a publisher."""
+    node = io.node
+    return io.wait_for(lambda: all(p.get_subscription_count() > 0 for p in pubs)
+                       and all(node.count_publishers(t) > 0 for t, _ in OUTPUTS), timeout=timeout, poll=0.05)
 
 
 def run_stereo_demo(out: Path, width: int = 640, height: int = 480) -> dict:
@@ -46,10 +66,12 @@ def run_stereo_demo(out: Path, width: int = 640, height: int = 480) -> dict:
     try:
         topics = ("left/image_rect", "left/camera_info", "right/image_rect", "right/camera_info")
         pubs = [io.publisher(Image if "image" in t else CameraInfo, t) for t in topics]
-        for t, typ in (("points2", PointCloud2), ("depth/image", Image), ("disparity", DisparityImage)):
+        for t, typ in OUTPUTS:
             io.collect(typ, t)
         if not node.wait_for_log("matching with", 30):
             raise SystemExit(f"stereo_depth_node did not start; log:\n{node.log()}")
+        if not _wait_for_discovery(io, pubs, topics, 30):
+            raise SystemExit(f"stereo_depth_node's topics were not discovered within 30 s; log:\n{node.log()}")
         stamp = time.time_ns()
         msgs = stereo_messages(scene, stamp)
         t0 = time.monotonic()
