@@ -5,31 +5,31 @@ import numpy as np
 import pytest
 
 from depth_nodes.pipelines.keypoint_tracking import (
-    DescriptorPCA, KeypointTracker, TrackerConfig, descriptors_hwd, squared_distance_maps)
+    DescriptorPCA, KeypointTracker, TrackerConfig, descriptors_dhw, squared_distance_maps)
 
 
 def _field(h=40, w=50, dim=8, seed=0):
-    return np.random.default_rng(seed).normal(size=(h, w, dim)).astype(np.float32)
+    return np.random.default_rng(seed).normal(size=(dim, h, w)).astype(np.float32)  # channels first
 
 
 def test_squared_distances_match_brute_force():
     f = _field(7, 9, 5)
     refs = np.random.default_rng(1).normal(size=(3, 5)).astype(np.float32)
     d = squared_distance_maps(f, refs)
-    brute = ((f[None] - refs[:, None, None, :]) ** 2).sum(-1)
+    brute = ((f[None] - refs[:, :, None, None]) ** 2).sum(1)
     np.testing.assert_allclose(d, brute, rtol=1e-5, atol=1e-5)
 
 
 def test_tracks_planted_descriptors_to_their_pixels_and_follows_motion():
     f = _field()
     pts = [(5, 7), (30, 20), (44, 35)]
-    refs = np.stack([f[v, u] for u, v in pts])
+    refs = np.stack([f[:, v, u] for u, v in pts])
     tr = KeypointTracker(refs, TrackerConfig(lost_threshold=0.5, search_radius=6))
     r = tr.update(f)
     assert r.tracked.all() and not r.in_window.any()  # first frame: whole-image search
     np.testing.assert_array_equal(r.pixels, np.array(pts, np.float32))
     np.testing.assert_allclose(r.scores, 1.0, atol=1e-3)
-    moved = np.roll(f, shift=(2, 3), axis=(0, 1))  # everything moves by du=3, dv=2
+    moved = np.roll(f, shift=(2, 3), axis=(1, 2))  # everything moves by du=3, dv=2
     r2 = tr.update(moved)
     assert r2.tracked.all() and r2.in_window.all()
     np.testing.assert_array_equal(r2.pixels, np.array([(u + 3, v + 2) for u, v in pts], np.float32))
@@ -38,10 +38,10 @@ def test_tracks_planted_descriptors_to_their_pixels_and_follows_motion():
 
 def test_window_falls_back_to_whole_image_on_a_jump():
     f = _field()
-    refs = f[10, 10][None]
+    refs = f[:, 10, 10][None]
     tr = KeypointTracker(refs, TrackerConfig(lost_threshold=0.5, search_radius=3))
     tr.update(f)
-    jumped = np.roll(f, shift=(20, 25), axis=(0, 1))
+    jumped = np.roll(f, shift=(20, 25), axis=(1, 2))
     r = tr.update(jumped)
     assert r.tracked[0] and not r.in_window[0]
     np.testing.assert_array_equal(r.pixels[0], (35, 30))
@@ -49,11 +49,11 @@ def test_window_falls_back_to_whole_image_on_a_jump():
 
 def test_lost_then_reacquired_with_the_same_id():
     f = _field()
-    refs = np.stack([f[10, 10], f[20, 30]])
+    refs = np.stack([f[:, 10, 10], f[:, 20, 30]])
     tr = KeypointTracker(refs, TrackerConfig(lost_threshold=0.5, search_radius=4))
     tr.update(f)
     occluded = f.copy()
-    occluded[5:16, 5:16] = 10.0  # keypoint 0's surroundings replaced: nothing within threshold
+    occluded[:, 5:16, 5:16] = 10.0  # keypoint 0's surroundings replaced: nothing within threshold
     r = tr.update(occluded)
     assert not r.tracked[0] and r.tracked[1]
     assert np.isnan(r.pixels[0]).all() and r.scores[0] == 0 and r.distances[0] > 0.5
@@ -70,27 +70,27 @@ def test_bad_inputs_are_refused():
         KeypointTracker(np.array([[np.nan, 1.0]]))
     tr = KeypointTracker(np.zeros((2, 4), np.float32))
     with pytest.raises(ValueError, match="descriptor image"):
-        tr.update(np.zeros((5, 5, 3), np.float32))
+        tr.update(np.zeros((3, 5, 5), np.float32))
     with pytest.raises(ValueError, match="batch 1"):
-        descriptors_hwd(np.zeros((2, 3, 4, 4)))
+        descriptors_dhw(np.zeros((2, 3, 4, 4)))
 
 
-def test_descriptors_hwd_moves_channels_last():
-    d = np.arange(2 * 3 * 4, dtype=np.float32).reshape(1, 2, 3, 4)
-    out = descriptors_hwd(d)
-    assert out.shape == (3, 4, 2) and out[1, 2, 1] == d[0, 1, 1, 2]
+def test_descriptors_dhw_drops_the_batch_axis():
+    d = np.arange(2 * 3 * 4, dtype=np.float64).reshape(1, 2, 3, 4)
+    out = descriptors_dhw(d)
+    assert out.shape == (2, 3, 4) and out.dtype == np.float32 and out[1, 2, 1] == d[0, 1, 2, 1]
 
 
 def test_pca_view_maps_principal_axis_to_colour_and_is_stable():
     rng = np.random.default_rng(0)
     t = np.linspace(-1, 1, 30 * 40).reshape(30, 40)
     axis = np.array([0.0, 3.0, 0.0, 4.0]) / 5.0
-    f = (t[..., None] * axis + 0.01 * rng.normal(size=(30, 40, 4))).astype(np.float32)
+    f = np.moveaxis(t[..., None] * axis + 0.01 * rng.normal(size=(30, 40, 4)), -1, 0).astype(np.float32)
     pca = DescriptorPCA()
     rgb = pca.colorize(f)
     assert rgb.shape == (30, 40, 3) and rgb.dtype == np.uint8
     np.testing.assert_allclose(np.abs(pca.axes[:, 0]), axis, atol=0.02)
     # red follows the principal component monotonically (sign fixed: largest loading positive)
     assert rgb[0, 0, 0] < rgb[15, 20, 0] < rgb[-1, -1, 0]
-    again = pca.colorize(f[::-1].copy())  # fitted once: same colours for the same descriptors
+    again = pca.colorize(f[:, ::-1].copy())  # fitted once: same colours for the same descriptors
     np.testing.assert_array_equal(again[::-1], rgb)

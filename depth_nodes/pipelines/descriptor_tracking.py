@@ -4,7 +4,7 @@ Per frame::
 
     x, lb = preprocess(image, encoding, desc)               # depth_io (the network's input conventions)
     F     = crop_output(backend.infer(x)[desc.output_name]) # (D, h_r, w_r): the image's window
-    track = KeypointTracker.update(F as (h_r, w_r, D))      # keypoint_tracking, network pixels
+    track = KeypointTracker.update(F)                       # keypoint_tracking, network pixels
     u_cam = (u_net + 0.5) / s_x - 0.5,  v_cam = (v_net + 0.5) / s_y - 0.5   (pixel-centre convention)
     X     = z(u_cam, v_cam) * K^-1 [u_cam, v_cam, 1]^T     # with a registered depth image, else NaN
 
@@ -33,7 +33,7 @@ class TrackerInputError(ValueError):
 @dataclass
 class TrackedKeypoints:
     """``track`` in network pixels; ``pixels`` ``(K, 2)`` camera ``u, v`` (NaN lost); ``xyz`` ``(K, 3)``
-    metres in the camera's optical frame (NaN without depth); ``features`` the ``(h_r, w_r, D)``
+    metres in the camera's optical frame (NaN without depth); ``features`` the ``(D, h_r, w_r)``
     descriptor window (for the colour view)."""
 
     track: TrackResult
@@ -112,7 +112,7 @@ class DescriptorTrackingPipeline:
         if window.ndim != 3 or window.shape[0] != self.tracker.references.shape[1]:
             raise TrackerInputError(f"model output has {window.shape[0] if window.ndim == 3 else 1} channels, the "
                                     f"reference descriptors {self.tracker.references.shape[1]}")
-        features = np.ascontiguousarray(np.moveaxis(window, 0, -1), dtype=np.float32)
+        features = np.ascontiguousarray(window, dtype=np.float32)
         track = self.tracker.update(features)
         pixels = np.empty_like(track.pixels)
         pixels[:, 0] = (track.pixels[:, 0] + 0.5) / lb.scale_x - 0.5

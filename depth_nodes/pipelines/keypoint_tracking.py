@@ -12,8 +12,9 @@ keypoint was lost), the whole image is searched. A keypoint whose best distance 
 image still exceeds ``lost_threshold`` is *lost* for this frame; it keeps its id (the index in
 the reference file) and is searched for again in every later frame (re-acquisition).
 
-The distances are computed for all keypoints at once with
-``||F - r||^2 = ||F||^2 - 2 F.r + ||r||^2`` (one ``(HW, D) @ (D, K)`` product).
+Descriptor images are channels-first ``(D, H, W)``, as networks output them. The distances are
+computed for all keypoints at once with ``||F - r||^2 = ||F||^2 - 2 r.F + ||r||^2`` (one
+``(K, D) @ (D, HW)`` product, no transpose of the descriptor image).
 
 :class:`DescriptorPCA` gives the colour view of a descriptor image: its first three principal
 components, fitted once (on the first frame) so that colours stay stable over time.
@@ -25,11 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["TrackerConfig", "TrackResult", "KeypointTracker", "squared_distance_maps", "DescriptorPCA",
-           "descriptors_hwd"]
+           "descriptors_dhw"]
 
 
-def descriptors_hwd(descriptors: np.ndarray) -> np.ndarray:
-    """Model output ``(1, D, H, W)`` or ``(D, H, W)`` -> C-contiguous float32 ``(H, W, D)``."""
+def descriptors_dhw(descriptors: np.ndarray) -> np.ndarray:
+    """Model output ``(1, D, H, W)`` or ``(D, H, W)`` -> C-contiguous float32 ``(D, H, W)``."""
     d = np.asarray(descriptors)
     if d.ndim == 4:
         if d.shape[0] != 1:
@@ -37,27 +38,30 @@ def descriptors_hwd(descriptors: np.ndarray) -> np.ndarray:
         d = d[0]
     if d.ndim != 3:
         raise ValueError(f"descriptors: expected (D, H, W), got shape {d.shape}")
-    return np.ascontiguousarray(np.moveaxis(d, 0, -1), dtype=np.float32)
+    return np.ascontiguousarray(d, dtype=np.float32)
 
 
 def squared_distance_maps(features: np.ndarray, references: np.ndarray) -> np.ndarray:
     """Squared descriptor distances of every pixel to every reference.
 
     Args:
-        features: ``(H, W, D)`` float32 descriptor image ``F``.
+        features: ``(D, H, W)`` float32 descriptor image ``F``.
         references: ``(K, D)`` float32 reference descriptors ``r_k``.
 
     Returns:
         ``(K, H, W)`` float32, ``||F(u, v) - r_k||^2`` (clipped at 0 against rounding).
     """
-    h, w, dim = features.shape
+    dim, h, w = features.shape
     if references.ndim != 2 or references.shape[1] != dim:
         raise ValueError(f"references must be (K, {dim}), got {references.shape}")
-    flat = features.reshape(-1, dim)
+    flat = np.ascontiguousarray(features, dtype=np.float32).reshape(dim, -1)
     refs = references.astype(np.float32, copy=False)
-    dist = np.einsum("nd,nd->n", flat, flat)[:, None] - 2.0 * (flat @ refs.T) + np.einsum("kd,kd->k", refs, refs)[None]
+    dist = refs @ flat                       # (K, HW)
+    dist *= np.float32(-2.0)
+    dist += np.einsum("dn,dn->n", flat, flat)[None]
+    dist += np.einsum("kd,kd->k", refs, refs)[:, None]
     np.maximum(dist, 0.0, out=dist)
-    return np.ascontiguousarray(dist.T).reshape(len(refs), h, w)
+    return dist.reshape(len(refs), h, w)
 
 
 @dataclass
@@ -115,11 +119,11 @@ class KeypointTracker:
         self.seen[:] = False
 
     def update(self, features: np.ndarray) -> TrackResult:
-        """Match every reference in the ``(H, W, D)`` descriptor image; updates the track state."""
-        if features.ndim != 3 or features.shape[2] != self.references.shape[1]:
-            raise ValueError(f"descriptor image must be (H, W, {self.references.shape[1]}), got {features.shape}")
+        """Match every reference in the ``(D, H, W)`` descriptor image; updates the track state."""
+        if features.ndim != 3 or features.shape[0] != self.references.shape[1]:
+            raise ValueError(f"descriptor image must be ({self.references.shape[1]}, H, W), got {features.shape}")
         k = len(self.references)
-        h, w = features.shape[:2]
+        h, w = features.shape[1:]
         dist2 = squared_distance_maps(features, self.references)
         thr2 = float(self.config.lost_threshold) ** 2
         radius = int(self.config.search_radius)
@@ -148,7 +152,8 @@ class KeypointTracker:
                 pixels[i] = (u, v)
         # exact distances at the chosen pixels (the expansion above loses precision near 0)
         at = np.where(np.isfinite(pixels), pixels, 0).astype(np.int64)
-        best = np.where(tracked, ((features[at[:, 1], at[:, 0]] - self.references) ** 2).sum(axis=1), best)
+        exact = ((features[:, at[:, 1], at[:, 0]].T - self.references) ** 2).sum(axis=1)
+        best = np.where(tracked, exact, best)
         was_lost = self.last[:, 0] < 0
         self.reacquired += int(np.count_nonzero(was_lost & tracked & self.seen))
         self.seen |= tracked
@@ -175,7 +180,7 @@ class DescriptorPCA:
         self.std: np.ndarray | None = None
 
     def fit(self, samples: np.ndarray) -> "DescriptorPCA":
-        """Fit on ``(N, D)`` descriptors."""
+        """Fit on ``(N, D)`` descriptors (rows)."""
         x = np.asarray(samples, dtype=np.float64)
         x = x[np.isfinite(x).all(axis=1)]
         if len(x) > self.max_samples:
@@ -196,12 +201,20 @@ class DescriptorPCA:
         return self
 
     def colorize(self, features: np.ndarray) -> np.ndarray:
-        """``(H, W, D)`` descriptor image -> ``(H, W, 3)`` uint8 RGB (fits on it if not fitted yet)."""
-        h, w, dim = features.shape
-        flat = features.reshape(-1, dim)
+        """``(D, H, W)`` descriptor image -> ``(H, W, 3)`` uint8 RGB (fits on it if not fitted yet).
+
+        One ``(3, D) @ (D, HW)`` product: ``rgb = A F + b`` with ``A = 127.5 V_3^T / (k sigma)``,
+        ``b = 127.5 - A mu``; non-finite descriptors give black.
+        """
+        dim, h, w = features.shape
+        flat = np.ascontiguousarray(features, dtype=np.float32).reshape(dim, -1)
         if self.axes is None or self.axes.shape[0] != dim:
-            self.fit(flat)
-        proj = (flat - self.mean) @ self.axes / (2.0 * self.std)
-        rgb = np.clip(proj * 127.5 + 127.5, 0, 255)
-        rgb[~np.isfinite(rgb)] = 0
-        return rgb.astype(np.uint8).reshape(h, w, 3)
+            step = max(1, flat.shape[1] // self.max_samples)
+            self.fit(flat[:, ::step].T)
+        gain = (127.5 / (2.0 * self.std))[:, None] * self.axes.T            # (3, D)
+        offset = 127.5 - gain @ self.mean                                   # (3,)
+        rgb = gain.astype(np.float32) @ flat
+        rgb += offset.astype(np.float32)[:, None]
+        np.clip(rgb, 0, 255, out=rgb)
+        rgb[:, ~np.isfinite(rgb).all(axis=0)] = 0
+        return np.ascontiguousarray(rgb.astype(np.uint8).T).reshape(h, w, 3)
