@@ -182,3 +182,89 @@ def test_pypi_cv_bridge_is_rejected_and_frames_stay_correct(tmp_path, monkeypatc
     finally:
         io.close()
         assert node.stop() == 0, node.log()
+
+
+# A stand-in for ROS 2's message_filters (absent from the pip-installed ROS 2): the same API
+# (Subscriber, TimeSynchronizer, ApproximateTimeSynchronizer, registerCallback) with matching done
+# by our TimeSynchronizer. Like the real one it exposes no unmatched counter to the node.
+_FAKE_MESSAGE_FILTERS = '''
+class Subscriber:
+    def __init__(self, node, msg_type, topic, qos_profile=None, **kwargs):
+        self._callbacks = []
+        self.sub = node.create_subscription(msg_type, topic, self._signal, qos_profile, **kwargs)
+
+    def registerCallback(self, cb, *args):
+        self._callbacks.append((cb, args))
+
+    def _signal(self, msg):
+        for cb, args in self._callbacks:
+            cb(msg, *args)
+
+
+class _Sync:
+    def __init__(self, filters, queue_size, slop=None):
+        from depth_nodes.ros.sync import TimeSynchronizer as _Ours  # imported here: sync.py imports us
+
+        self._callbacks = []
+        slop_ns = None if slop is None else int(round(slop * 1e9))
+        self._sync = _Ours(len(filters), queue_size, slop_ns, self._emit)
+        for i, f in enumerate(filters):
+            f.registerCallback(lambda msg, i=i: self._sync.add(i, msg))
+
+    def registerCallback(self, cb, *args):
+        self._callbacks.append((cb, args))
+
+    def _emit(self, *msgs):
+        for cb, args in self._callbacks:
+            cb(*msgs, *args)
+
+
+class TimeSynchronizer(_Sync):
+    def __init__(self, filters, queue_size):
+        super().__init__(filters, queue_size, None)
+
+
+class ApproximateTimeSynchronizer(_Sync):
+    def __init__(self, filters, queue_size, slop, allow_headerless=False):
+        super().__init__(filters, queue_size, slop)
+'''
+
+
+def test_unsynchronised_inputs_are_diagnosed_on_the_message_filters_path_too(tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    (site / "message_filters").mkdir(parents=True)
+    (site / "message_filters" / "__init__.py").write_text(_FAKE_MESSAGE_FILTERS)
+    scene = default_scene(160, 120, seed=2)
+    with monkeypatch.context() as env:
+        env.setenv("PYTHONPATH", os.pathsep.join([str(site)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+        node = NodeProcess("stereo_depth_node", "--params-file", CONFIG, "-p", "disparity_range:=32",
+                           "-p", "report_period_s:=0.0", "-p", "input_qos:=reliable", log_path=tmp_path / "mf.log")
+    io = RosIO("mf_test_io")
+    try:
+        pubs = [io.publisher(Image if "image" in t else CameraInfo, t) for t in INPUTS]
+        io.collect(Image, "depth/image")
+        assert node.wait_for_log("matching with", 20), node.log()
+        assert "(message_filters)" in node.log(), node.log()
+        assert _wait_matched(io, pubs), node.log()
+        # a good set first: the message_filters path really serves frames
+        stamp = time.time_ns()
+        msgs = stereo_messages(scene, stamp)
+        deadline = time.monotonic() + 10
+        while not any(stamp_of(m) == stamp for m in io.received["depth/image"]) and time.monotonic() < deadline:
+            for p, m in zip(pubs, msgs):
+                p.publish(m)
+            io.wait_for(lambda: any(stamp_of(m) == stamp for m in io.received["depth/image"]), 1.0)
+        assert any(stamp_of(m) == stamp for m in io.messages("depth/image")), node.log()
+        assert "dropped without a partner" not in node.log()
+        # right stamps 50 ms after left (slop 10 ms): nothing pairs up
+        for k in range(10):
+            s = stamp + (k + 1) * 100_000_000
+            left = stereo_messages(scene, s)
+            right = stereo_messages(scene, s + 50_000_000)
+            for p, m in zip(pubs, (left[0], left[1], right[2], right[3])):
+                p.publish(m)
+            time.sleep(0.05)
+        assert node.wait_for_log("dropped without a partner", 5), node.log()
+    finally:
+        io.close()
+        assert node.stop() == 0, node.log()
