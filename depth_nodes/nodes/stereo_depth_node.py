@@ -1,6 +1,6 @@
 """stereo_depth_node: rectified stereo pair -> disparity, depth image and point cloud.
 
-Subscribes (sensor-data QoS by default, time-synchronised):
+Subscribes (QoS following the publishers by default, ``input_qos: auto``; time-synchronised):
     left/image_rect, left/camera_info, right/image_rect, right/camera_info
 Publishes (reliable by default; input stamp and frame_id kept):
     disparity          stereo_msgs/DisparityImage (f, T, min/max disparity, delta_d)
@@ -38,14 +38,18 @@ from depth_nodes.pipelines.worker import LatestFrameWorker
 from depth_nodes.process_memory import keep_large_buffers
 from depth_nodes.ros.cv_bridge_probe import cv_bridge_status
 from depth_nodes.ros.image_conversion import image_to_numpy, numpy_to_image
+from depth_nodes.ros.input_diagnosis import InputDiagnosis
 from depth_nodes.ros.input_watchdog import InputWatchdog, silent_input_message
 from depth_nodes.ros.node_cli import NodeUsage, handle_command_line
 from depth_nodes.ros.messages import MessageBuffer, camera_info_for, cloud_to_msg, disparity_to_msg
 from depth_nodes.ros.params import ParamSpec, ParameterError, declare_parameters, make_on_set_callback
 from depth_nodes.ros.qos import QOS_CHOICES, make_qos
+from depth_nodes.ros.qos_auto import (AUTO, INPUT_QOS_CHOICES, PublisherQosFollower, publisher_qos_events,
+                                      subscription_qos_events)
 from depth_nodes.ros.sync import stamp_ns, subscribe_synchronized
 from depth_nodes.ros.sync_accounting import attach_unmatched_counter
 from depth_nodes.ros.throttle import ThrottledReporter
+from depth_nodes.ros.transport import setup_shared_memory
 
 _D = SgbmParams()
 
@@ -90,7 +94,8 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("point_decimation", 1, "Keep every n-th row and column in points2.", 1, 16, dynamic=True),
     ParamSpec("colorize_points", True, "Add the left image's colour to points2 (rgb field).", dynamic=True),
     # --- QoS
-    ParamSpec("input_qos", "sensor_data", "QoS of the camera subscriptions.", choices=QOS_CHOICES),
+    ParamSpec("input_qos", AUTO, "QoS of the camera subscriptions (auto: the reliability of each topic's publishers).",
+              choices=INPUT_QOS_CHOICES),
     ParamSpec("input_qos_depth", 2, "History depth of the camera subscriptions.", 1, 100),
     ParamSpec("output_qos", "reliable", "QoS of the published topics.", choices=QOS_CHOICES),
     ParamSpec("output_qos_depth", 2, "History depth of the published topics.", 1, 100),
@@ -141,25 +146,50 @@ class StereoDepthNode(Node):
         self.reporter = ThrottledReporter(self.get_logger().warning, self.values["report_period_s"])
 
         out_qos = make_qos(self.values["output_qos"], self.values["output_qos_depth"])
-        self.pub_disparity = self.create_publisher(DisparityImage, "disparity", out_qos)
-        self.pub_depth = self.create_publisher(Image, "depth/image", out_qos)
-        self.pub_depth_info = self.create_publisher(CameraInfo, "depth/camera_info", out_qos)
-        self.pub_points = self.create_publisher(PointCloud2, "points2", out_qos)
+        def out_events(topic):  # a subscriber asking for more than we offer is reported with both sides
+            return publisher_qos_events(self, topic, out_qos, "output_qos", self.reporter.report)
+
+        self.pub_disparity = self.create_publisher(DisparityImage, "disparity", out_qos,
+                                                   event_callbacks=out_events("disparity"))
+        self.pub_depth = self.create_publisher(Image, "depth/image", out_qos, event_callbacks=out_events("depth/image"))
+        self.pub_depth_info = self.create_publisher(CameraInfo, "depth/camera_info", out_qos,
+                                                    event_callbacks=out_events("depth/camera_info"))
+        self.pub_points = self.create_publisher(PointCloud2, "points2", out_qos, event_callbacks=out_events("points2"))
 
         self.cameras = CameraModelCache()  # used by the worker thread only
         self.cloud_buffer = MessageBuffer()  # reused for every points2 message (worker thread)
         self.worker = LatestFrameWorker(self._process, self._on_worker_error, name="stereo-depth")
-        in_qos = make_qos(self.values["input_qos"], self.values["input_qos_depth"])
+        in_topics = ["left/image_rect", "left/camera_info", "right/image_rect", "right/camera_info"]
+        self.qos_follower = None
+        if self.values["input_qos"] == AUTO:  # follow each topic's publishers (see depth_nodes.ros.qos_auto)
+            self.qos_follower = PublisherQosFollower(self, in_topics, self.values["input_qos_depth"],
+                                                     log=self.get_logger().info)
+            in_qos = self.qos_follower.profiles
+        else:
+            in_qos = make_qos(self.values["input_qos"], self.values["input_qos_depth"])
         slop = self.values["approximate_sync_tolerance_seconds"] if self.values["approximate_sync"] else None
         self.inputs = subscribe_synchronized(
             self,
             [(Image, "left/image_rect"), (CameraInfo, "left/camera_info"),
              (Image, "right/image_rect"), (CameraInfo, "right/camera_info")],
-            in_qos, self._on_synchronized, queue_size=self.values["queue_size"], slop_s=slop)
+            in_qos, self._on_synchronized, queue_size=self.values["queue_size"], slop_s=slop,
+            event_callbacks=lambda i: subscription_qos_events(
+                self, in_topics[i], lambda: self.inputs.qos[i], "input_qos",
+                lambda kind, message: self.diagnosis.note_incompatible(kind, message)))
         # message_filters does not count unmatched messages: count them the same way ourselves
         self._unmatched_counter = (attach_unmatched_counter(self.inputs, self.values["queue_size"])
                                    if self.inputs.unmatched is None else None)
-        self._unmatched_seen = 0
+        self.diagnosis = InputDiagnosis(  # tells lost images, missing camera_info, bad stamps and QoS apart
+            self, self.inputs, [(0, 1), (2, 3)], self.values["camera_info_timeout_s"], self.reporter.report,
+            tolerance_s=slop, unmatched=lambda: (self.inputs.unmatched if self._unmatched_counter is None
+                                                 else list(self._unmatched_counter.unmatched)))
+        if self.qos_follower is not None:
+            def resubscribe(profiles):
+                self.inputs.resubscribe(profiles)
+                self.diagnosis.resubscribed()
+
+            self.qos_follower.on_change = resubscribe
+            self.create_timer(0.25, self.qos_follower.update)  # 4 graph queries: cheap
         self.watchdog = InputWatchdog(self.inputs.topics, max(SILENT_MIN_S, self.values["report_period_s"]))
         mark = self.inputs.mark
 
@@ -211,31 +241,8 @@ class StereoDepthNode(Node):
         self.worker.submit((left_img, left_info, right_img, right_info, time.perf_counter()))
 
     def _check_inputs(self) -> None:
-        """Report inputs that never pair up: missing camera_info, unsynchronised stamps."""
-        now = time.monotonic()
-        timeout = self.values["camera_info_timeout_s"]
-        last = self.inputs.last_received_monotonic
-        topics = self.inputs.topics
-        images_flowing = any(t is not None and now - t < timeout for t in (last[0], last[2]))
-        if images_flowing:
-            for i in (1, 3):
-                if last[i] is None or now - last[i] > timeout:
-                    self.reporter.report(
-                        f"missing:{topics[i]}",
-                        f"images arrive but no {self.resolve_topic_name(topics[i])} for {timeout:.1f} s: "
-                        "cannot compute depth without calibration")
-        unmatched = self.inputs.unmatched
-        if unmatched is None and self._unmatched_counter is not None:
-            unmatched = list(self._unmatched_counter.unmatched)
-        if unmatched is not None:
-            total = sum(unmatched)
-            if total > self._unmatched_seen:
-                self.reporter.report(
-                    "unsynchronised",
-                    f"{total - self._unmatched_seen} input messages dropped without a partner "
-                    f"(unmatched per input {dict(zip(topics, unmatched))}); check the stamps of left/right "
-                    "images and camera_info or raise approximate_sync_tolerance_seconds")
-                self._unmatched_seen = total
+        """Report why inputs do not pair up (see :mod:`depth_nodes.ros.input_diagnosis`)."""
+        self.diagnosis.check()
 
     def _check_silent_inputs(self) -> None:
         """Name each input on which nothing arrived for ``max(1 s, report_period_s)``."""
@@ -316,6 +323,7 @@ def main(args=None) -> int:
     if code is not None:
         return code
     malloc_note = keep_large_buffers()  # multi-MB messages every frame: no page faults per frame
+    shm_note = setup_shared_memory()  # before rclpy.init: large outputs over shared memory (Fast DDS)
     rclpy.init(args=args)
     try:
         node = StereoDepthNode()
@@ -324,6 +332,7 @@ def main(args=None) -> int:
         rclpy.try_shutdown()
         return 2
     node.get_logger().info(malloc_note)
+    node.get_logger().info(shm_note)
     try:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
