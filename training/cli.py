@@ -41,13 +41,52 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warnings(command: str) -> None:
+    """Print the recording warnings (``BagWarning``) as ``depth-train CMD: warning: ...``, no source line."""
+    import warnings
+
+    from depth_training.bags.errors import BagWarning
+
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, BagWarning):
+            print(f"depth-train {command}: warning: {message}", file=file or sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
+def _interrupted_line(command: str, exc: KeyboardInterrupt) -> str:
+    step = getattr(exc, "resume_step", None)
+    if step is None:
+        return f"depth-train {command}: interrupted"
+    if step == 0:
+        return f"depth-train {command}: interrupted before the first checkpoint; rerun the same command to start again"
+    return (f"depth-train {command}: interrupted; checkpoint of step {step} is in {exc.checkpoint_dir}: "
+            f"rerun the same command to resume from step {step}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    command = "?"
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        command = args.command
+        _one_line_warnings(command)
         return int(args.func(args) or 0)
     except UserError as exc:
-        print(f"depth-train {args.command}: error: {exc}", file=sys.stderr)
+        print(f"depth-train {command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:  # Ctrl-C: one line, the shell's status for SIGINT
+        print(_interrupted_line(command, exc), file=sys.stderr)
+        return 130
+    except OSError as exc:
+        if exc.filename is None:  # not about a path the user gave: a real failure, keep the traceback
+            raise
+        where = f"{exc.filename} -> {exc.filename2}" if exc.filename2 else str(exc.filename)
+        print(f"depth-train {command}: error: {where}: {exc.strerror or exc}", file=sys.stderr)
         return 2
 
 

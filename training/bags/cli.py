@@ -19,6 +19,7 @@ from depth_training.bags.errors import BagWarning
 from depth_training.bags.reader import open_bag
 from depth_training.bags.summary import TopicConfig, summarize_bag
 from depth_training.cli import UserError
+from depth_training.argtypes import positive_float
 
 __all__ = ["register", "run_info", "run_repair", "parse_topic_overrides"]
 
@@ -39,17 +40,21 @@ def run_info(args: argparse.Namespace) -> int:
         config = TopicConfig().with_overrides(parse_topic_overrides(args.topics))
     except ValueError as exc:
         raise UserError(f"--topics: {exc}") from None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", BagWarning)
-        with open_bag(args.bag) as bag:
-            summary = summarize_bag(bag, config, urdf_path=args.urdf, scan=not args.no_scan,
-                                    max_gap_s=args.max_gap)
-    summary.issues += [str(w.message) for w in caught if issubclass(w.category, BagWarning)]
+    summaries = []
+    for i, path in enumerate(args.bag):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", BagWarning)
+            with open_bag(path) as bag:
+                summary = summarize_bag(bag, config, urdf_path=args.urdf, scan=not args.no_scan,
+                                        max_gap_s=args.max_gap, fixed_frame=args.fixed_frame)
+        summary.issues += [str(w.message) for w in caught if issubclass(w.category, BagWarning)]
+        summaries.append(summary)
+        if not args.json:
+            print(("\n" if i else "") + summary.format_table(), flush=True)
     if args.json:
-        json.dump(summary.to_dict(), sys.stdout, indent=2)
+        data = [s.to_dict() for s in summaries]
+        json.dump(data[0] if len(data) == 1 else data, sys.stdout, indent=2)
         sys.stdout.write("\n")
-    else:
-        print(summary.format_table())
     return 0
 
 
@@ -82,13 +87,17 @@ def register(subparsers) -> None:
         description="Summarise a recording (rosbag2 directory, .mcap, .db3 or ROS 1 .bag): topics, types, "
                     "counts, rates, time span, and per training mode (mono, stereo, supervised, poses from "
                     "TF or from joint states + URDF) what it would use and what is missing.")
-    p.add_argument("bag", help="rosbag2 directory, .mcap/.db3 file or ROS 1 .bag")
+    p.add_argument("bag", nargs="+", help="rosbag2 directory, .mcap/.db3 file or ROS 1 .bag (several: one summary "
+                                          "each; --json then prints a list)")
     p.add_argument("--topics", nargs="*", default=[], metavar="ROLE=TOPIC",
                    help=f"topic names per role (roles: {', '.join(TopicConfig.roles())}); defaults are the "
                         f"RealSense-style names, e.g. color={TopicConfig.color}")
     p.add_argument("--urdf", default=None, metavar="FILE",
                    help="robot URDF for the forward-kinematics pose mode (default: the bag's /robot_description)")
-    p.add_argument("--max-gap", type=float, default=0.5, metavar="S",
+    p.add_argument("--fixed-frame", default=None, metavar="FRAME",
+                   help="frame the pose modes express camera poses in (default: the TF tree's / URDF's root); "
+                        "the camera must move in it")
+    p.add_argument("--max-gap", type=positive_float, default=0.5, metavar="S",
                    help="report TF / stamp gaps longer than this many seconds (default 0.5)")
     p.add_argument("--no-scan", action="store_true",
                    help="do not read every message: no exact rates, stamp order or truncation checks (fast)")

@@ -44,6 +44,7 @@ class _Image:
 class _Checks:
     def __init__(self, bag: Bag, config: TopicConfig, result: ScanResult):
         self.bag, self.config, self.result = bag, config, result
+        self.fixed_frame: str | None = None
         self._images: dict[tuple[str, str], _Image | str] = {}
         self._cams: dict[str, PinholeCamera | str] = {}
 
@@ -161,6 +162,31 @@ def _camera_frame(c: _Checks) -> tuple[str | None, str | None]:
     return None, None
 
 
+_MOTION_SAMPLES = 64  # image stamps (evenly spaced over the topic's span) whose camera pose is measured
+
+
+def _motion_check(rep: ModeReport, c: _Checks, topic: str, frame: str, source, kind: str) -> None:
+    """Add the camera-motion verdict of ``source`` over the image topic's span to ``rep``."""
+    from depth_training.kinematics.motion import camera_motion, motion_problem
+
+    ts = c.result.topics.get(topic)
+    if ts is None or ts.stamp_first_ns is None:
+        return
+    poses = []
+    for t in np.linspace(ts.stamp_first_ns, ts.stamp_last_ns, _MOTION_SAMPLES).astype(np.int64):
+        try:
+            poses.append(source.lookup(frame, int(t)))
+        except (LookupError, UrdfError, TfError):
+            continue
+    motion = camera_motion(np.asarray(poses).reshape(-1, 4, 4))
+    problem = motion_problem(motion, frame, source.fixed_frame, kind)
+    if problem is not None:
+        rep.missing.append(problem)
+    else:
+        rep.notes.append(f"camera moves up to {motion.max_translation_m:.3f} m and {motion.max_rotation_deg:.1f} deg "
+                         f"in {source.fixed_frame!r} (sampled at {motion.poses} image stamps)")
+
+
 def _poses_tf(c: _Checks) -> ModeReport:
     cfg, tf = c.config, c.result.tf
     rep = ModeReport("poses-tf", False, {"tf": cfg.tf, "tf_static": cfg.tf_static})
@@ -176,7 +202,8 @@ def _poses_tf(c: _Checks) -> ModeReport:
                                f"(frames: {', '.join(sorted(tf.frames))})")
         else:
             chain = tf.ancestors(frame)
-            rep.uses["fixed_frame"] = chain[-1]
+            fixed = c.fixed_frame or chain[-1]
+            rep.uses["fixed_frame"] = fixed
             if len(chain) == 1:
                 rep.missing.append(f"frame {frame!r} of {topic} has no parent in the TF tree")
             dynamic = [f for f in chain[:-1] if not tf.is_static(f)]
@@ -191,6 +218,12 @@ def _poses_tf(c: _Checks) -> ModeReport:
             gaps = [e for e in tf.edge_stats() if e.child in dynamic and e.max_gap_ns > tf.max_gap_ns]
             rep.notes += [f"gap of {e.max_gap_ns / 1e9:.3f} s on {e.parent!r} -> {e.child!r}: frames inside it "
                           f"have no pose" for e in gaps]
+            if fixed not in tf.frames or tf.ancestors(fixed)[-1] != chain[-1]:
+                rep.missing.append(f"--fixed-frame {fixed}: not connected to {frame!r} in the TF tree")
+            elif not rep.missing:
+                from depth_training.kinematics.camera_poses import TfPoseSource
+
+                _motion_check(rep, c, topic, frame, TfPoseSource(tf, fixed), "tf")
     rep.usable = not rep.missing
     return rep
 
@@ -229,14 +262,33 @@ def _poses_fk(c: _Checks, urdf_path: str | Path | None) -> ModeReport:
                              f"{len(needed)} actuated")
         except UrdfError as exc:
             rep.missing.append(str(exc))
+        if not rep.missing:
+            from depth_training.kinematics.camera_poses import FkPoseSource, load_joint_states
+
+            try:
+                fixed = c.fixed_frame
+                tf = c.result.tf if fixed not in (None, kin.root) else None
+                if fixed not in (None, kin.root) and tf is None:
+                    raise UrdfError(f"--fixed-frame {fixed}: not the URDF root {kin.root!r}, and the bag has no TF")
+                source = FkPoseSource(kin, load_joint_states(c.bag, cfg.joint_states), fixed_frame=fixed, tf=tf)
+                rep.uses["fixed_frame"] = source.fixed_frame
+                _motion_check(rep, c, topic, frame, source, "fk")
+            except (UrdfError, TfError, BagError) as exc:
+                rep.missing.append(str(exc))
     rep.usable = not rep.missing
     return rep
 
 
 def check_modes(bag: Bag, config: TopicConfig, result: ScanResult, *,
-                urdf_path: str | Path | None = None) -> list[ModeReport]:
-    """The reports of all modes, in the order mono, stereo, supervised, poses-tf, poses-fk."""
+                urdf_path: str | Path | None = None, fixed_frame: str | None = None) -> list[ModeReport]:
+    """The reports of all modes, in the order mono, stereo, supervised, poses-tf, poses-fk.
+
+    The pose modes also measure the camera's motion in ``fixed_frame`` (default: the TF tree's /
+    URDF's root) and are not usable when it does not translate
+    (:func:`~depth_training.kinematics.motion.motion_problem`).
+    """
     checks = _Checks(bag, config, result)
+    checks.fixed_frame = fixed_frame
     try:
         reports = [_mono(checks), _stereo(checks), _supervised(checks), _poses_tf(checks), _poses_fk(checks, urdf_path)]
     except TfError as exc:  # a broken tree found while walking it

@@ -105,6 +105,7 @@ class BagSummary:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["duration_s"] = self.duration_s
+        d["result"] = self.verdict()
         return d
 
     def format_table(self) -> str:
@@ -134,7 +135,21 @@ class BagSummary:
             lines += [f"      note: {x}" for x in m.notes]
         lines += ["", "issues:" if self.issues else "issues: none found"]
         lines += [f"  - {x}" for x in self.issues]
+        lines += ["", self.verdict()]
         return "\n".join(lines)
+
+    def verdict(self) -> str:
+        """The last line: every problem printed above, counted (issues and modes that are not usable)."""
+        unusable = [m.name for m in self.modes if not m.usable]
+        parts = []
+        if self.issues:
+            parts.append(f"{len(self.issues)} issue(s) listed above")
+        if unusable:
+            parts.append(f"not usable: {', '.join(unusable)} (see 'missing')")
+        if not parts:
+            return "result: no problems found; every training mode is usable"
+        usable = [m.name for m in self.modes if m.usable]
+        return ("result: " + "; ".join(parts) + "; usable: " + (", ".join(usable) if usable else "none"))
 
 
 @dataclass
@@ -184,7 +199,11 @@ def scan_bag(bag: Bag, config: TopicConfig, *, scan: bool = True, max_gap_s: flo
     description = None
     accs: dict[str, _Acc] = {}
     read_topics = None if scan else sorted(small)
-    for raw in bag.raw_messages(read_topics):
+    from depth_training.engine.progress import progress
+
+    total = sum(bag.topics[t].count for t in read_topics) if read_topics is not None else bag.message_count
+    for raw in progress(bag.raw_messages(read_topics), total=total, desc=f"depth-train info: {bag.name}",
+                        unit="messages"):
         acc = accs.get(raw.topic) or accs.setdefault(raw.topic, _Acc())
         acc.read += 1
         acc.first_log = raw.log_ns if acc.first_log is None else acc.first_log
@@ -257,13 +276,13 @@ def scan_bag(bag: Bag, config: TopicConfig, *, scan: bool = True, max_gap_s: flo
 
 
 def summarize_bag(bag: Bag, config: TopicConfig | None = None, *, urdf_path: str | Path | None = None,
-                  scan: bool = True, max_gap_s: float = 0.5) -> BagSummary:
+                  scan: bool = True, max_gap_s: float = 0.5, fixed_frame: str | None = None) -> BagSummary:
     """The :class:`BagSummary` of an open bag (see module doc)."""
     from depth_training.bags.modes import check_modes
 
     config = config or TopicConfig()
     result = scan_bag(bag, config, scan=scan, max_gap_s=max_gap_s)
-    modes = check_modes(bag, config, result, urdf_path=urdf_path)
+    modes = check_modes(bag, config, result, urdf_path=urdf_path, fixed_frame=fixed_frame)
     topics = list(result.topics.values())
     try:
         start, end = bag.start_ns, bag.end_ns

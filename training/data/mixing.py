@@ -27,6 +27,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 from torch.utils.data import Dataset, Sampler
 
+from depth_training.argtypes import positive_int
 from depth_training.cli import UserError
 
 
@@ -96,7 +97,7 @@ def add_mixing_arguments(parser: argparse.ArgumentParser) -> None:
              "e.g. --dataset a.bag:0.7 --dataset b.bag:0.3",
     )
     parser.add_argument(
-        "--epoch-samples", type=int, default=10000, metavar="N",
+        "--epoch-samples", type=positive_int, default=10000, metavar="N",
         help="samples per epoch over all datasets and ranks (default 10000)",
     )
 

@@ -74,6 +74,8 @@ class Monitor:
         is_main: whether this process is rank 0.
         rank: shown in warnings from other ranks.
         progress: ``True``/``False`` forces the tqdm bar on/off; ``None`` = only on a TTY.
+        plain_period_s: without a bar, a plain ``step N/T, R steps/s, eta`` line at least this
+            often (besides the ``log_every`` lines), so a piped run is never silent for long.
     """
 
     def __init__(
@@ -83,6 +85,7 @@ class Monitor:
         is_main: bool = True,
         rank: int = 0,
         progress: bool | None = None,
+        plain_period_s: float = 30.0,
     ):
         ensure_log_handler()
         self.is_main = is_main
@@ -100,10 +103,13 @@ class Monitor:
         self._t0 = time.monotonic()
         self._start_step = 0
         self._total = 0
+        self.plain_period_s = float(plain_period_s)
+        self._last_line = time.monotonic()
 
     # -- progress ------------------------------------------------------------------------
     def start(self, start_step: int, total_steps: int) -> None:
         self._t0, self._start_step, self._total = time.monotonic(), start_step, total_steps
+        self._last_line = self._t0
         if self.show_bar:
             from tqdm import tqdm
 
@@ -130,6 +136,11 @@ class Monitor:
             self._bar.update(step - self._bar.n)
             if postfix:
                 self._bar.set_postfix({k: f"{v:.4g}" for k, v in postfix.items()}, refresh=False)
+        elif self.is_main and time.monotonic() - self._last_line >= self.plain_period_s:
+            done, elapsed = step - self._start_step, time.monotonic() - self._t0
+            rate = f"{done / elapsed:.2f} steps/s" if elapsed > 0 else "? steps/s"
+            loss = f" loss={postfix['loss']:.4g}" if postfix and "loss" in postfix else ""
+            self.info(f"step {step}/{self._total}{loss} {rate} eta {format_duration(self.eta_s(step))}")
 
     # -- text ----------------------------------------------------------------------------
     def _emit(self, level: int, msg: str) -> None:
@@ -138,6 +149,7 @@ class Monitor:
     def info(self, msg: str) -> None:
         if self.is_main:
             self._emit(logging.INFO, msg)
+            self._last_line = time.monotonic()
 
     def warning(self, msg: str) -> None:
         """Warnings are shown from every rank."""
@@ -146,6 +158,7 @@ class Monitor:
     def log_line(self, step: int, values: Mapping[str, float]) -> None:
         """The periodic plain line: ``step N/T k=v ... eta H:MM:SS``."""
         self.info(f"step {step}/{self._total} {format_scalars(values)} eta {format_duration(self.eta_s(step))}")
+        self._last_line = time.monotonic()
 
     # -- TensorBoard ---------------------------------------------------------------------
     def scalars(self, step: int, values: Mapping[str, float], prefix: str = "") -> None:

@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> TrainResult:
                 time.sleep(args.step_sleep)
             return depth_step(model, batch)
 
-        monitor = Monitor(out / "tb", is_main=ctx.is_main, rank=ctx.rank, progress=None if args.progress else False)
+        monitor = Monitor(out / "tb", is_main=ctx.is_main, rank=ctx.rank, progress=True if args.progress else None)
         result = train(
             model, optimizer, step_fn, data, max_steps=args.steps, ctx=ctx, scheduler=scheduler,
             precision=args.amp, grad_clip=1.0, checkpoints=CheckpointManager(out / "checkpoints", keep_last=3),
@@ -147,7 +147,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--step-sleep", type=float, default=0.0, help="seconds to sleep per step (kill tests)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--cpu", action="store_true", help="stay on the CPU even when CUDA is available")
-    p.add_argument("--progress", action="store_true", help="show the progress bar on a terminal")
+    p.add_argument("--progress", action="store_true",
+                   help="show a progress bar even when stderr is not a terminal (on a terminal it is always shown)")
     return p.parse_args(argv)
 
 

@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 
 from depth_training.cli import UserError
+from depth_training.argtypes import (fraction_open_left, nonnegative_float, nonnegative_int, positive_float,
+                                     positive_int)
 
 __all__ = ["register", "run_eval", "run_export"]
 
@@ -142,7 +144,8 @@ def run_eval(args: argparse.Namespace) -> int:
     def evaluate(name: str, predict, hook=None) -> dict:
         try:
             return evaluate_predictor(predict, frames, alignment=alignment, min_depth=min_depth, max_depth=max_depth,
-                                      batch_size=args.batch_size, on_batch=hook)
+                                      batch_size=args.batch_size, on_batch=hook,
+                                      progress_desc=f"depth-train eval: {name}")
         except ValueError as exc:
             raise UserError(f"{args.model}: {name}: {exc}") from None
 
@@ -217,6 +220,8 @@ def run_export(args: argparse.Namespace) -> int:
     if is_descriptor_model(args.model):
         return _export_descriptors(args, out)
     net, config = _load_model(args.model)
+    print(f"depth-train export: tracing {args.model} to ONNX, then checking it with onnxruntime ...",
+          file=sys.stderr, flush=True)
     try:
         result = export_onnx(net, config, out, output=args.output, height=args.height, width=args.width,
                              opset=args.opset, source=str(args.model))
@@ -262,28 +267,28 @@ def register(subparsers) -> None:
                      help=f"depth images registered to colour, 16UC1 mm or 32FC1 m (default {_DEPTH})")
     src.add_argument("--color-info", default=None, metavar="TOPIC",
                      help="camera_info of the colour camera: image sizes are checked against it (optional)")
-    src.add_argument("--tolerance", type=float, default=0.015, metavar="S",
+    src.add_argument("--tolerance", type=nonnegative_float, default=0.015, metavar="S",
                      help="largest colour/depth stamp difference of a pair in a bag (default 0.015 s)")
     sel = p.add_argument_group("frames (numbered in colour-stamp order)")
     sel.add_argument("--frames", default=None, metavar="A:B", help="frames A <= i < B (A: or :B open-ended)")
-    sel.add_argument("--every", type=int, default=1, metavar="K", help="every K-th selected frame (default 1)")
-    sel.add_argument("--tail", type=float, default=None, metavar="F",
+    sel.add_argument("--every", type=positive_int, default=1, metavar="K", help="every K-th selected frame (default 1)")
+    sel.add_argument("--tail", type=fraction_open_left, default=None, metavar="F",
                      help="only the held-out tail: the last F of the frames (0.2 = last 20%%, the training "
                           "modes' validation split)")
     ev = p.add_argument_group("protocol")
     ev.add_argument("--alignment", choices=_ALIGNMENTS, default=None,
                     help="prediction alignment (default from the model's output kind: metric_depth -> none, "
                          "relative_depth -> median, relative_disparity -> ssi_disparity)")
-    ev.add_argument("--min-depth", type=float, default=1e-3, metavar="M",
+    ev.add_argument("--min-depth", type=positive_float, default=1e-3, metavar="M",
                     help="ground truth at or below this is not evaluated; predictions are clamped to it (default 1e-3)")
-    ev.add_argument("--max-depth", type=float, default=None, metavar="M",
+    ev.add_argument("--max-depth", type=positive_float, default=None, metavar="M",
                     help="evaluation cap: ground truth at or above it is not evaluated, predictions are clamped to "
                          "it (default: the model's max_depth)")
     ev.add_argument("--baselines", default="untrained,constant", metavar="LIST",
                     help="comma-separated baselines: untrained, constant, or none (default both)")
-    ev.add_argument("--seed", type=int, default=0, help="weight seed of the untrained baseline (default 0)")
+    ev.add_argument("--seed", type=nonnegative_int, default=0, help="weight seed of the untrained baseline (default 0)")
     run = p.add_argument_group("running and output")
-    run.add_argument("--batch-size", type=int, default=8, metavar="N", help="frames per forward pass (default 8)")
+    run.add_argument("--batch-size", type=positive_int, default=8, metavar="N", help="frames per forward pass (default 8)")
     run.add_argument("--device", default=None, help="cpu or cuda (default cuda when available)")
     run.add_argument("--json", default=None, metavar="PATH", help="write all numbers and settings to this JSON file")
     run.add_argument("--save-predictions", default=None, metavar="DIR",
@@ -297,9 +302,9 @@ def register(subparsers) -> None:
                     "check onnxruntime against torch on a random input.")
     e.add_argument("--model", required=True, metavar="PATH", help="model file (model.pt) or training checkpoint")
     e.add_argument("--onnx", required=True, metavar="OUT.onnx", help="ONNX file to write (sidecar: OUT.json)")
-    e.add_argument("--height", type=int, default=None, help="input height, a multiple of 32 (default: the model's)")
-    e.add_argument("--width", type=int, default=None, help="input width, a multiple of 32 (default: the model's)")
+    e.add_argument("--height", type=positive_int, default=None, help="input height, a multiple of 32 (default: the model's)")
+    e.add_argument("--width", type=positive_int, default=None, help="input width, a multiple of 32 (default: the model's)")
     e.add_argument("--output", choices=("depth", "disparity", "descriptors"), default=None,
                    help="graph output (default: disparity for a relative_disparity model, else depth)")
-    e.add_argument("--opset", type=int, default=17, help="ONNX opset, >= 17 (default 17)")
+    e.add_argument("--opset", type=positive_int, default=17, help="ONNX opset, >= 17 (default 17)")
     e.set_defaults(func=run_export)

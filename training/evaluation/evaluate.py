@@ -36,7 +36,8 @@ def combine_batch_metrics(parts: list[dict[str, float]]) -> dict[str, float]:
 
 
 def evaluate_predictor(predict: Predictor, frames: EvalFrames, *, alignment: str, min_depth: float,
-                       max_depth: float, batch_size: int = 8, on_batch: BatchHook | None = None) -> dict[str, float]:
+                       max_depth: float, batch_size: int = 8, on_batch: BatchHook | None = None,
+                       progress_desc: str | None = None) -> dict[str, float]:
     """Run ``predict`` over ``frames`` in batches of ``batch_size`` and return the metrics.
 
     Returns:
@@ -46,11 +47,18 @@ def evaluate_predictor(predict: Predictor, frames: EvalFrames, *, alignment: str
     Raises:
         ValueError: ``predict`` returned the wrong shape or non-finite values at evaluated pixels
             (from :func:`compute_depth_metrics`).
+
+    ``progress_desc``: show progress (:func:`~depth_training.engine.progress.progress`) under this label.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size: expected >= 1, got {batch_size}")
     parts = []
-    for lo in range(0, len(frames), batch_size):
+    starts = range(0, len(frames), batch_size)
+    if progress_desc is not None:  # a bar on a terminal, periodic lines when piped
+        from depth_training.engine.progress import progress
+
+        starts = progress(starts, total=len(starts), desc=progress_desc, unit="batches")
+    for lo in starts:
         rgb, gt = frames.rgb[lo:lo + batch_size], frames.depth[lo:lo + batch_size]
         pred = np.asarray(predict(rgb))
         if pred.shape != gt.shape:

@@ -28,6 +28,8 @@ from pathlib import Path
 from depth_training.bags import TopicConfig
 from depth_training.bags.cli import parse_topic_overrides
 from depth_training.cli import UserError
+from depth_training.argtypes import (float_range, fraction_open_left, fraction_open_right, nonnegative_float,
+                                     nonnegative_int, positive_float, positive_int)
 from depth_training.data.mixing import add_mixing_arguments
 from depth_training.models import available_encoders
 
@@ -73,56 +75,58 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="training image height, a multiple of 32 (default 192)")
     g.add_argument("--width", type=_positive_int, default=256,
                    help="training image width, a multiple of 32 (default 256)")
-    g.add_argument("--val-fraction", type=float, default=0.2, metavar="F",
+    g.add_argument("--val-fraction", type=fraction_open_right, default=0.2, metavar="F",
                    help="hold out the last F of every training recording for validation (default 0.2; 0 = none)")
     g.add_argument("--val-bag", action="append", default=[], metavar="PATH",
                    help="validate on this whole recording instead (repeatable; the training recordings are then "
                         "used whole)")
-    g.add_argument("--val-samples", type=int, default=200, metavar="N",
+    g.add_argument("--val-samples", type=positive_int, default=200, metavar="N",
                    help="at most N validation samples per recording, evenly spread (default 200)")
     g.add_argument("--cache-dir", type=Path, default=None, help="decoded-frame cache (default OUT/cache)")
-    g.add_argument("--sync-tolerance", type=float, default=0.015, metavar="S",
+    g.add_argument("--sync-tolerance", type=nonnegative_float, default=0.015, metavar="S",
                    help="largest stamp difference between synchronised images, seconds (default 0.015)")
-    g.add_argument("--max-gap", type=float, default=0.5, metavar="S",
+    g.add_argument("--max-gap", type=positive_float, default=0.5, metavar="S",
                    help="a time gap longer than this between frames splits a sequence (default 0.5 s)")
     g.add_argument("--skip-bad-frames", action="store_true",
                    help="skip undecodable frames and frames of the wrong size with a warning instead of stopping "
                         "with an error naming the bag, topic and time")
-    g.add_argument("--workers", type=int, default=None, help="data loader processes (default: min(4, cores - 1))")
+    g.add_argument("--workers", type=nonnegative_int, default=None, help="data loader processes (default: min(4, cores - 1))")
 
     g = p.add_argument_group("model")
     g.add_argument("--encoder", choices=available_encoders(), default="resnet18", help="encoder (default resnet18)")
     g.add_argument("--decoder-channels", type=_positive_int, nargs=5, default=[16, 32, 64, 128, 256], metavar="C",
                    help="decoder widths of stages 0..4 (default 16 32 64 128 256, Monodepth2's)")
-    g.add_argument("--min-depth", type=float, default=0.1,
+    g.add_argument("--min-depth", type=positive_float, default=0.1,
                    help="smallest depth the network can output, m (default 0.1). The untrained network predicts "
                         "about 2x this everywhere; self-supervised training starts much faster when that is not far "
                         "below the scene's typical depth, e.g. 0.3 for a tabletop robot")
-    g.add_argument("--max-depth", type=float, default=100.0,
+    g.add_argument("--max-depth", type=positive_float, default=100.0,
                    help="largest depth the network can output, m (default 100, Monodepth2's; a tighter range "
                         "trains faster, e.g. 10 for a tabletop robot whose scenes are 0.3-3 m deep)")
 
     g = p.add_argument_group("optimisation")
     g.add_argument("--steps", type=_positive_int, default=20000, help="training steps (batches) in all (default 20000)")
     g.add_argument("--batch-size", type=_positive_int, default=12, help="samples per batch and process (default 12)")
-    g.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
-    g.add_argument("--lr-drop-at", type=float, default=0.75, metavar="F",
+    g.add_argument("--lr", type=positive_float, default=1e-4, help="Adam learning rate (default 1e-4)")
+    g.add_argument("--lr-drop-at", type=fraction_open_left, default=0.75, metavar="F",
                    help="multiply the learning rate by 0.1 after this fraction of the steps (default 0.75)")
-    g.add_argument("--grad-clip", type=float, default=10.0, help="max gradient L2 norm, 0 = no clipping (default 10)")
+    g.add_argument("--grad-clip", type=nonnegative_float, default=10.0, help="max gradient L2 norm, 0 = no clipping (default 10)")
     g.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none",
                    help="mixed precision on CUDA (default none)")
-    g.add_argument("--seed", type=int, default=0, help="seed of weights, data order and augmentation (default 0)")
-    g.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    g.add_argument("--seed", type=nonnegative_int, default=0, help="seed of weights, data order and augmentation (default 0)")
+    g.add_argument("--threads", type=nonnegative_int, default=0, help="torch CPU threads (default: torch's choice)")
     g.add_argument("--cpu", action="store_true", help="train on the CPU even when CUDA is available")
 
     g = p.add_argument_group("logging")
-    g.add_argument("--ckpt-every", type=int, default=1000, help="checkpoint every N steps (default 1000)")
-    g.add_argument("--val-every", type=int, default=1000,
+    g.add_argument("--ckpt-every", type=nonnegative_int, default=1000, help="checkpoint every N steps (default 1000)")
+    g.add_argument("--val-every", type=nonnegative_int, default=1000,
                    help="validate every N steps (default 1000; also before training and at the end)")
-    g.add_argument("--log-every", type=int, default=50, help="log line every N steps (default 50)")
-    g.add_argument("--image-every", type=int, default=500,
+    g.add_argument("--log-every", type=nonnegative_int, default=50, help="log line every N steps (default 50)")
+    g.add_argument("--image-every", type=nonnegative_int, default=500,
                    help="TensorBoard depth preview every N steps (default 500, 0 = never)")
-    g.add_argument("--progress", action="store_true", help="show a progress bar even when stderr is not a terminal")
+    g.add_argument("--progress", action="store_true",
+                   help="show the progress bar even when stderr is not a terminal (on a terminal it is always shown; "
+                        "piped, a plain progress line comes every --log-every steps and at least every 30 s)")
     g.add_argument("--keep-best", choices=KEEP_BEST_CHOICES, default="auto", metavar="METRIC",
                    help="write OUT/model_best.pt whenever this validation value reaches a new low: auto (abs_rel "
                         "when the validation recordings have depth, else the validation loss), "
@@ -155,6 +159,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise UserError(f"{args.urdf}: no such URDF file (--urdf)")
     if getattr(args, "urdf", None) is not None and getattr(args, "pose_source", None) != "fk":
         raise UserError("--urdf is only used with --pose-source fk")
+    if getattr(args, "fixed_frame", None) is not None and getattr(args, "pose_source", "net") == "net":
+        raise UserError("--fixed-frame is only used with --pose-source tf or fk")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -185,19 +191,22 @@ def register(subparsers) -> None:
                         "joint states + URDF (tf and fk give metric depth) (default net)")
     m.add_argument("--urdf", type=Path, default=None,
                    help="URDF for --pose-source fk (default: the bag's robot description)")
+    m.add_argument("--fixed-frame", default=None, metavar="FRAME",
+                   help="with --pose-source tf|fk: express camera poses in this frame (default: the root of the "
+                        "camera's TF tree, or the URDF root); the camera must move in it")
     m.add_argument("--frame-stride", type=_positive_int, default=1, metavar="K",
                    help="use frames t-K and t+K as sources (default 1; raise it for slow motion at a high frame rate)")
-    m.add_argument("--smoothness", type=float, default=1e-3,
+    m.add_argument("--smoothness", type=nonnegative_float, default=1e-3,
                    help="edge-aware smoothness weight at scale 0 (default 1e-3)")
 
     s = parsers["stereo"].add_argument_group("stereo")
-    s.add_argument("--lr-weight", type=float, default=1.0,
+    s.add_argument("--lr-weight", type=nonnegative_float, default=1.0,
                    help="weight of the left-right disparity consistency (default 1, Monodepth's)")
-    s.add_argument("--smoothness", type=float, default=1e-3,
+    s.add_argument("--smoothness", type=nonnegative_float, default=1e-3,
                    help="edge-aware smoothness weight at scale 0 (default 1e-3)")
 
     v = parsers["supervised"].add_argument_group("supervised")
     v.add_argument("--loss", choices=LOSSES, default="ssi",
                    help="ssi: MiDaS scale/shift-invariant in disparity (relative disparity); silog: Eigen "
                         "scale-invariant log loss (metric depth) (default ssi)")
-    v.add_argument("--silog-lambda", type=float, default=0.5, help="lambda of the SILog loss (default 0.5, Eigen's)")
+    v.add_argument("--silog-lambda", type=float_range(0.0, 1.0, lo_open=False, hi_open=False), default=0.5, help="lambda of the SILog loss (default 0.5, Eigen's)")

@@ -162,7 +162,8 @@ def mono_setup(args) -> ModeSetup:
     def plan(path):
         return plan_recording(path, [StreamSpec("image", topics.color, "color", topics.color_info)],
                               camera_role="image", optional_depth=(topics.depth, topics.color),
-                              pose="net" if net_poses else args.pose_source, topics=topics, urdf=args.urdf)
+                              pose="net" if net_poses else args.pose_source, topics=topics, urdf=args.urdf,
+                              fixed_frame=getattr(args, "fixed_frame", None))
 
     def build_model() -> nn.Module:
         if net_poses:

@@ -75,6 +75,7 @@ class Recording:
     topics: TopicConfig = field(default_factory=TopicConfig)
     urdf: Path | None = None
     notes: tuple[str, ...] = ()
+    fixed_frame: str | None = None  # poses are expressed in this frame (None: the TF root / URDF root)
 
     def cache_params(self, options: DecodeOptions) -> dict[str, Any]:
         """Everything that changes the decoded rows (the cache key hashes it with the bag path)."""
@@ -83,6 +84,8 @@ class Recording:
                   "streams": [[s.role, s.topic, s.kind, s.camera_info] for s in self.layout.streams]}
         if self.pose == "tf":
             params["tf"] = [self.topics.tf, self.topics.tf_static]
+        if self.pose != "net" and self.fixed_frame is not None:
+            params["fixed_frame"] = self.fixed_frame
         if self.pose == "fk":
             params["joint_states"] = self.topics.joint_states
             if self.urdf is not None:
@@ -102,7 +105,7 @@ class Recording:
                     with open_bag(self.path) as bag:
                         camera = next(s for s in self.layout.streams if s.role == self.layout.camera_role)
                         source = make_pose_source(bag, self.pose, self.topics, self.urdf,
-                                                  first_frame_id(bag, camera.topic))
+                                                  first_frame_id(bag, camera.topic), fixed_frame=self.fixed_frame)
                         for row in frames_from_bag(bag, self.layout, width=options.width, height=options.height,
                                                    pose_source=source, tolerance_s=options.tolerance_s,
                                                    max_gap_s=options.max_gap_s, on_error=options.on_error):
@@ -167,12 +170,14 @@ def _check_pose_topics(bag: Bag, pose: str, topics: TopicConfig, urdf: Path | No
             raise UserError(f"{urdf}: no such URDF file")
 
 
-def make_pose_source(bag: Bag, pose: str, topics: TopicConfig, urdf: Path | None, frame: str):
+def make_pose_source(bag: Bag, pose: str, topics: TopicConfig, urdf: Path | None, frame: str, *,
+                     fixed_frame: str | None = None):
     """The camera pose source of ``bag`` (``None`` for ``pose="net"``).
 
-    ``tf``: poses of ``frame`` in the root of its TF tree. ``fk``: poses in the URDF root from the
-    recorded joint states. Problems (frame not in the tree / URDF, unparsable URDF) become a
-    :class:`UserError` naming the bag.
+    ``tf``: poses of ``frame`` in ``fixed_frame`` (default: the root of its TF tree). ``fk``: poses
+    in ``fixed_frame`` (default: the URDF root) from the recorded joint states, plus TF from the
+    fixed frame to the URDF root when they differ. Problems (frame not in the tree / URDF,
+    unparsable URDF, fixed frame not connected) become a :class:`UserError` naming the bag.
     """
     if pose == "net":
         return None
@@ -180,13 +185,29 @@ def make_pose_source(bag: Bag, pose: str, topics: TopicConfig, urdf: Path | None
         if pose == "tf":
             tf = load_tf_buffer(bag, topics.tf, topics.tf_static)
             chain = tf.ancestors(frame)
-            if len(chain) == 1:
+            if len(chain) == 1 and fixed_frame is None:
                 raise UserError(f"{bag.name}: camera frame {frame!r} has no parent in the TF tree")
-            return TfPoseSource(tf, chain[-1])
+            if fixed_frame is not None and fixed_frame == frame:
+                raise UserError(f"--fixed-frame {fixed_frame}: is the camera frame itself; poses in it never move")
+            if fixed_frame is not None and fixed_frame not in tf.frames:
+                raise UserError(f"{bag.name}: --fixed-frame {fixed_frame}: not in the TF tree "
+                                f"(frames: {', '.join(sorted(tf.frames))})")
+            if fixed_frame is not None and tf.ancestors(fixed_frame)[-1] != chain[-1]:
+                raise UserError(f"{bag.name}: --fixed-frame {fixed_frame}: not connected to the camera frame "
+                                f"{frame!r} in the TF tree (their roots: {tf.ancestors(fixed_frame)[-1]!r}, "
+                                f"{chain[-1]!r})")
+            return TfPoseSource(tf, fixed_frame or chain[-1])
         if pose == "fk":
             kinematics = load_urdf(bag, urdf, topics.robot_description)
             kinematics.required_joints(frame)  # the camera frame must be a link of the URDF
-            return FkPoseSource(kinematics, load_joint_states(bag, topics.joint_states))
+            tf = None
+            if fixed_frame is not None and fixed_frame != kinematics.root:
+                if topics.tf not in bag.topics and topics.tf_static not in bag.topics:
+                    raise UserError(f"{bag.name}: --fixed-frame {fixed_frame}: is not the URDF root "
+                                    f"{kinematics.root!r}, and the bag has no TF to relate the two")
+                tf = load_tf_buffer(bag, topics.tf, topics.tf_static)
+            return FkPoseSource(kinematics, load_joint_states(bag, topics.joint_states), fixed_frame=fixed_frame,
+                                tf=tf)
     except (TfError, UrdfError) as exc:
         raise UserError(f"{bag.name}: camera poses from {pose}: {exc}") from None
     raise ValueError(f"pose: expected one of {POSE_SOURCES}, got {pose!r}")
@@ -195,7 +216,7 @@ def make_pose_source(bag: Bag, pose: str, topics: TopicConfig, urdf: Path | None
 def plan_recording(path: Path, streams: list[StreamSpec], *, camera_role: str, baseline_role: str | None = None,
                    optional_depth: tuple[str, str] | None = None, pose: str = "net",
                    topics: TopicConfig = TopicConfig(), urdf: Path | None = None,
-                   check: Any = None) -> Recording:
+                   check: Any = None, fixed_frame: str | None = None) -> Recording:
     """Open ``path`` and check it for a mode (see module docstring).
 
     Args:
@@ -203,6 +224,11 @@ def plan_recording(path: Path, streams: list[StreamSpec], *, camera_role: str, b
         optional_depth: ``(depth_topic, image_topic)``: add the depth stream when the bag has it
             registered to the image (validation only); otherwise a note says why not.
         check: optional ``check(bag) -> None`` with mode-specific tests (e.g. the stereo baseline).
+        fixed_frame: the frame recorded poses are expressed in (``pose`` tf/fk; default the tree's root).
+
+    With recorded poses, the camera must translate over the recording
+    (:func:`~depth_training.kinematics.motion.motion_problem`); otherwise a :class:`UserError`
+    gives the numbers and the frames.
     """
     from depth_training.bags.decode import CameraInfoTrack, check_image_kind_types
 
@@ -224,7 +250,30 @@ def plan_recording(path: Path, streams: list[StreamSpec], *, camera_role: str, b
                 else:
                     notes.append(f"{why}: validation without depth metrics")
             _check_pose_topics(bag, pose, topics, urdf)
+            if pose != "net":
+                notes.append(check_camera_motion(bag, pose, topics, urdf, streams[0].topic, fixed_frame))
             if check is not None:
                 check(bag)
     layout = FrameLayout(tuple(streams), camera_role, baseline_role)
-    return Recording(Path(path), layout, pose, topics, Path(urdf) if urdf is not None else None, tuple(notes))
+    return Recording(Path(path), layout, pose, topics, Path(urdf) if urdf is not None else None, tuple(notes),
+                     fixed_frame)
+
+
+def check_camera_motion(bag: Bag, pose: str, topics: TopicConfig, urdf: Path | None, image_topic: str,
+                        fixed_frame: str | None = None) -> str:
+    """Refuse recorded poses without camera translation (:class:`UserError` with the numbers and frames).
+
+    Returns a note with the measured motion for the log.
+    """
+    from depth_training.kinematics.camera_poses import camera_poses
+    from depth_training.kinematics.motion import camera_motion, motion_problem
+
+    frame = first_frame_id(bag, image_topic)
+    source = make_pose_source(bag, pose, topics, urdf, frame, fixed_frame=fixed_frame)
+    poses = camera_poses(bag, image_topic, source, skip_missing=True)
+    motion = camera_motion(poses.T_fixed_camera)
+    problem = motion_problem(motion, frame, source.fixed_frame, pose)
+    if problem is not None:
+        raise UserError(f"{bag.name}: --pose-source {pose}: {problem}")
+    return (f"{bag.name}: camera {frame!r} moves up to {motion.max_translation_m:.3f} m and "
+            f"{motion.max_rotation_deg:.1f} deg in {source.fixed_frame!r} ({pose} poses of {motion.poses} images)")

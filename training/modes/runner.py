@@ -142,10 +142,11 @@ def run_mode(args, setup: ModeSetup) -> TrainResult:
         val_fn = make_val_fn(data.val, setup.evaluate, device=ctx.device, output=setup.output,
                              min_depth=args.min_depth, max_depth=args.max_depth, batch_size=args.batch_size,
                              max_samples=args.val_samples, history=out / "validation.jsonl") if data.val else None
+        keeper = None
         if val_fn is not None and ctx.is_main and args.keep_best != "none":
             keeper = BestModelKeeper(out / "model_best.pt", args.keep_best, cfg, read_history(out / "validation.jsonl"))
             val_fn = keeper.wrap(val_fn)
-        monitor = Monitor(out / "tb", is_main=ctx.is_main, rank=ctx.rank, progress=None if args.progress else False)
+        monitor = Monitor(out / "tb", is_main=ctx.is_main, rank=ctx.rank, progress=True if args.progress else None)
         if val_fn is not None and not checkpoints.list() and ctx.is_main:
             _validate_untrained(unwrap(model), val_fn, monitor)
         barrier(ctx)
@@ -161,12 +162,43 @@ def run_mode(args, setup: ModeSetup) -> TrainResult:
             final = {**cfg, "step": result.step, "skipped_batches": result.skipped_batches,
                      "val": result.last_val, "train_seconds_this_process": round(time.perf_counter() - t0, 1)}
             save_depth_model(out / "model.pt", unwrap(model).depth, final)
-            LOG.info("wrote %s (%s, step %d%s)", out / "model.pt", setup.output, result.step,
-                     f", validation {result.last_val}" if result.last_val else "")
+            for line in run_summary(out, setup.output, result, time.perf_counter() - t0, keeper,
+                                    has_validation=val_fn is not None, keep_best=args.keep_best):
+                LOG.info("%s", line)
         barrier(ctx)
         return result
     finally:
         teardown(ctx)
+
+
+def run_summary(out: Path, output: str, result: TrainResult, seconds: float, keeper, *, has_validation: bool,
+                keep_best: str) -> list[str]:
+    """The end-of-run lines: time, steps, last and best validation, files written, TensorBoard command."""
+    from depth_training.engine.monitor import format_duration, format_scalars
+
+    done = result.step - (result.resumed_from or 0)
+    rate = f", {done / seconds:.2f} steps/s" if seconds > 0 and done > 0 else ""
+    resumed = f" (resumed from step {result.resumed_from})" if result.resumed_from else ""
+    lines = [f"done: step {result.step}{resumed}, {done} steps in {format_duration(seconds)}{rate}"
+             + (f", {result.skipped_batches} batch(es) skipped" if result.skipped_batches else "")]
+    if result.last_val:
+        lines.append(f"  last validation (step {result.step}): {format_scalars(result.last_val)}")
+    wrote = [f"{out / 'model.pt'} ({output}, final weights)"]
+    if keeper is not None and keeper.best_step is not None:
+        lines.append(f"  best validation: {keeper.metric}={keeper.best:.4g} at step {keeper.best_step}")
+        wrote.append(f"{keeper.path} (step {keeper.best_step})")
+    elif not has_validation:
+        lines.append("  no validation (--val-fraction 0 and no --val-bag): no model_best.pt; use model.pt")
+    elif keep_best == "none":
+        lines.append("  --keep-best none: no model_best.pt")
+    ckpts = sorted((out / "checkpoints").glob("ckpt-*.pt"))
+    if ckpts:
+        wrote.append(f"{out / 'checkpoints'}/ ({len(ckpts)} checkpoint(s), newest {ckpts[-1].name})")
+    if (out / "validation.jsonl").is_file():
+        wrote.append(str(out / "validation.jsonl"))
+    lines.append("  wrote: " + "; ".join(wrote))
+    lines.append(f"  TensorBoard: tensorboard --logdir {out / 'tb'}")
+    return lines
 
 
 def _validate_untrained(net: torch.nn.Module, val_fn, monitor: Monitor) -> None:

@@ -15,6 +15,8 @@ import os
 import sys
 from pathlib import Path
 
+from depth_training.argtypes import nonnegative_int, positive_float, positive_int
+
 os.environ.setdefault("MUJOCO_GL", "osmesa")
 if os.environ["MUJOCO_GL"] in ("osmesa", "egl"):
     os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
@@ -40,18 +42,19 @@ def register(subparsers) -> None:
         "stereo pair, and write a rosbag2 (--out DIR) plus DIR.urdf and DIR.groundtruth.npz next to it.",
     )
     p.add_argument("--out", required=True, type=Path, help="bag directory to create (must not exist)")
-    p.add_argument("--frames", type=int, default=200, help="number of image frames (default 200)")
-    p.add_argument("--width", type=int, default=320, help="image width in pixels (default 320)")
-    p.add_argument("--height", type=int, default=240, help="image height in pixels (default 240)")
-    p.add_argument("--rate", type=float, default=10.0, help="image rate in Hz; joint states at 2x (default 10)")
-    p.add_argument("--seed", type=int, default=0, help="episode seed: scene, textures, trajectory, holes (default 0)")
+    p.add_argument("--frames", type=positive_int, default=200, help="number of image frames (default 200)")
+    p.add_argument("--width", type=positive_int, default=320, help="image width in pixels (default 320)")
+    p.add_argument("--height", type=positive_int, default=240, help="image height in pixels (default 240)")
+    p.add_argument("--rate", type=positive_float, default=10.0, help="image rate in Hz; joint states at 2x (default 10)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="episode seed: scene, textures, trajectory, holes (default 0)")
     p.add_argument("--objects", type=_objects, default=None, metavar="N|mix",
                    help="objects on the table, 1..8, or 'mix' = 1 in ~30%% of seeds else 2-5 (default mix)")
     p.add_argument("--distractor", action="store_true", help="add an object flying over the table")
     p.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap", help="rosbag2 storage (default mcap)")
-    p.add_argument("--distro", choices=("humble", "jazzy"), default="jazzy",
-                   help="message definitions stored in the bag (default jazzy)")
-    p.add_argument("--baseline", type=float, default=0.06, help="stereo baseline in metres (default 0.06)")
+    p.add_argument("--distro", choices=("humble", "jazzy", "kilted"), default="kilted",
+                   help="ROS 2 distribution whose message definitions the bag stores (default kilted, the one "
+                        "depth_nodes targets; the sensor, TF and joint-state messages are the same in all three)")
+    p.add_argument("--baseline", type=positive_float, default=0.06, help="stereo baseline in metres (default 0.06)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 

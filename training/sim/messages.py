@@ -15,13 +15,13 @@ from depth_nodes.image_encodings import encode_image
 
 from .transforms import matrix_to_quat_wxyz
 
-STORES = {"humble": Stores.ROS2_HUMBLE, "jazzy": Stores.ROS2_JAZZY}
+STORES = {"humble": Stores.ROS2_HUMBLE, "jazzy": Stores.ROS2_JAZZY, "kilted": Stores.ROS2_KILTED}
 
 
 class MessageFactory:
     """Builds message objects of one ROS 2 distro's typestore and serialises them to CDR."""
 
-    def __init__(self, distro: str = "jazzy") -> None:
+    def __init__(self, distro: str = "kilted") -> None:
         if distro not in STORES:
             raise ValueError(f"MessageFactory: unknown distro {distro!r}; expected one of {sorted(STORES)}")
         self.distro = distro

@@ -56,7 +56,7 @@ class RecordingConfig:
     n_objects: int | None = None
     distractor: bool = False
     storage: str = "mcap"
-    distro: str = "jazzy"
+    distro: str = "kilted"
     baseline_m: float = 0.06
     joint_rate_factor: float = 2.0
     start_time_ns: int = 1_700_000_000_000_000_000
