@@ -105,6 +105,19 @@ def test_diagnose_unpaired_stamps_gives_the_offsets():
     assert diagnose(st, [(0, 1), (2, 3)], 3.0, unmatched_new=0) == []  # nothing dropped: nothing to say
 
 
+def test_diagnose_dropped_partners_with_agreeing_stamps_blames_missing_messages():
+    base = [k * 100 * MS for k in range(5)]
+    st = [_st("/l/img", 0.1, stamps=base[::2]), _st("/l/info", 0.1, stamps=base), _st("/r/img", 0.1, stamps=base),
+          _st("/r/info", 0.1, stamps=base)]
+    for s, n in zip(st, (2, 10, 9, 10)):
+        s.received_new = n
+    problems = dict(diagnose(st, [(0, 1), (2, 3)], 3.0, unmatched_new=8, tolerance_s=0.01))
+    assert problems.keys() == {"incomplete_sets"}
+    msg = problems["incomplete_sets"]
+    assert "although the stamps agree" in msg and "/r/img +0.0 ms" in msg
+    assert "/l/img 2, /l/info 10, /r/img 9, /r/info 10" in msg and "lost or delayed in transport" in msg
+
+
 def test_diagnose_incompatible_qos_is_not_blamed_on_transport():
     st = [_st("/l/img", None), _st("/l/info", 0.1), _st("/r/img", None), _st("/r/info", 0.1)]
     problems = dict(diagnose(st, [(0, 1), (2, 3)], 3.0, incompatible={0: "incompatible QoS on /l/img ..."}))

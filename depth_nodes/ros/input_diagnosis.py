@@ -10,6 +10,9 @@ different remedies, so they are told apart from what arrives and what the ROS gr
     images arrive but their camera_info does not.
 ``unsynchronised``
     every input has messages but sets do not pair up: the measured stamp offsets are given.
+``incomplete_sets``
+    messages are dropped without a partner although the stamps agree: some inputs miss
+    messages (the counts per input are given), e.g. large images lost in transport.
 ``incompatible_qos:<topic>``
     reported by the QoS event callbacks (:mod:`depth_nodes.ros.qos_auto`) through
     :meth:`InputDiagnosis.note_incompatible`; while it lasts, the topic is not blamed on transport.
@@ -43,6 +46,7 @@ class TopicStatus:
         offered: QoS of those publishers in words (``"best_effort, volatile, keep_last 5"``).
         size: ``(width, height)`` of its latest message, if it has them.
         recent_stamps_ns: header stamps of its latest messages.
+        received_new: messages received since the previous check.
     """
 
     topic: str
@@ -51,6 +55,7 @@ class TopicStatus:
     offered: str = ""
     size: tuple[int, int] | None = None
     recent_stamps_ns: Sequence[int] = field(default_factory=tuple)
+    received_new: int = 0
 
     def arriving(self, timeout_s: float) -> bool:
         return self.age_s is not None and self.age_s <= timeout_s
@@ -123,18 +128,30 @@ def diagnose(statuses: Sequence[TopicStatus], pairs: Sequence[tuple[int, int]], 
             blamed.add(info)
     if unmatched_new > 0 and not blamed and all(st.age_s is not None for st in statuses):
         ref = statuses[pairs[0][0]] if pairs else statuses[0]
-        offsets = []
+        offsets, offs = [], []
         for st in statuses:
             if st is ref:
                 continue
             off = closest_offset_ns(ref.recent_stamps_ns, st.recent_stamps_ns)
+            offs.append(off)
             offsets.append(f"{st.topic} {'?' if off is None else f'{off / 1e6:+.1f} ms'}")
         tol = "exact stamps required" if tolerance_s is None else f"tolerance {1e3 * tolerance_s:.1f} ms"
-        problems.append((
-            "unsynchronised",
-            f"input stamps do not pair up: {unmatched_new} messages dropped without a partner; stamp offsets "
-            f"relative to {ref.topic}: {', '.join(offsets)} ({tol}): fix the driver's stamps or raise "
-            "approximate_sync_tolerance_seconds"))
+        slop_ns = 0 if tolerance_s is None else tolerance_s * 1e9
+        if all(off is not None and abs(off) <= slop_ns for off in offs):
+            # the stamps agree: partners are dropped because some inputs miss messages
+            counts = ", ".join(f"{st.topic} {st.received_new}" for st in statuses)
+            problems.append((
+                "incomplete_sets",
+                f"{unmatched_new} input messages dropped without a partner although the stamps agree (offsets "
+                f"relative to {ref.topic}: {', '.join(offsets)}; {tol}): some inputs miss messages (received since "
+                f"the last check: {counts}); large images are likely lost or delayed in transport (see README, "
+                "Large images and DDS), or a driver skips frames on one camera"))
+        else:
+            problems.append((
+                "unsynchronised",
+                f"input stamps do not pair up: {unmatched_new} messages dropped without a partner; stamp offsets "
+                f"relative to {ref.topic}: {', '.join(offsets)} ({tol}): fix the driver's stamps or raise "
+                "approximate_sync_tolerance_seconds"))
     return problems
 
 
@@ -169,6 +186,7 @@ class InputDiagnosis:
         self._clock = clock
         self._start = clock()
         self._unmatched_seen = 0
+        self._received_seen = [0] * len(subs.topics)
         self._incompatible: dict[int, str] = {}
         self.last_problems: list[tuple[str, str]] = []
 
@@ -197,7 +215,9 @@ class InputDiagnosis:
             out.append(TopicStatus(
                 topic=resolved, age_s=None if last is None else now - last, publishers=len(infos),
                 offered="; ".join(sorted({qos_summary(info.qos_profile) for info in infos})),
-                size=self.subs.last_size[i], recent_stamps_ns=tuple(self.subs.recent_stamps_ns[i])))
+                size=self.subs.last_size[i], recent_stamps_ns=tuple(self.subs.recent_stamps_ns[i]),
+                received_new=self.subs.received[i] - self._received_seen[i]))
+        self._received_seen = list(self.subs.received)
         return out
 
     def check(self) -> list[tuple[str, str]]:
