@@ -85,6 +85,15 @@ def test_diagnose_images_lost_in_transport():
     assert "1920x1080: 6.2 MB per rgb8 image" in msg and "fastdds_shm.xml" in msg and "input_qos:=auto" in msg
     assert "images_lost:/r/img" in problems
     assert "unsynchronised" not in problems  # camera_info dropped without partners is not the stamps' fault
+    assert "although the publishers are reliable" not in msg
+
+
+def test_diagnose_images_lost_because_this_node_subscribes_best_effort_to_a_reliable_publisher():
+    st = [_st("/l/img", None), _st("/l/info", 0.1), _st("/r/img", 0.1), _st("/r/info", 0.1)]
+    st[0].requested = "best_effort, volatile, keep_last 2"
+    msg = dict(diagnose(st, [(0, 1), (2, 3)], 3.0))["images_lost:/l/img"]
+    assert ("this node subscribes best_effort, volatile, keep_last 2 (input_qos) although the publishers are "
+            "reliable: set input_qos:=auto (or reliable)") in msg
 
 
 def test_diagnose_missing_camera_info():

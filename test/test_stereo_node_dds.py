@@ -159,10 +159,24 @@ def _wait_in_log(node: NodeProcess, start: int, texts: list[str], timeout: float
 
 
 def test_diagnosis_names_each_cause(tmp_path):
-    node = _start_node(tmp_path, "node_diag", "-p", "camera_info_timeout_s:=1.0")
+    # input_qos:=sensor_data: the old default, which lost a reliable driver's large images
+    node = _start_node(tmp_path, "node_diag", "-p", "camera_info_timeout_s:=1.0", "-p", "input_qos:=sensor_data")
     try:
-        # 1. large best-effort images from a driver without the profile: lost in transport,
-        #    while their small camera_info arrives
+        # 1. the case: a reliable 1280x1024 driver, a best-effort subscription: the images
+        #    are lost, the camera_info arrives; the fix named is the node's own parameter
+        start = len(node.log())
+        pub = Publisher("--width", "1280", "--height", "1024", "--reliability", "reliable", "--rate", "2",
+                        env=clean_env())
+        try:
+            log = _wait_in_log(node, start, [
+                "images are not arriving on /left/image_rect", "offering reliable, volatile",
+                "this node subscribes best_effort, volatile, keep_last 2 (input_qos) although the publishers are "
+                "reliable: set input_qos:=auto"], timeout=30)
+            assert "do not pair up" not in log, log
+        finally:
+            pub.stop()
+        # 1b. large best-effort images from a driver without the profile: lost in transport,
+        #     while their small camera_info arrives
         start = len(node.log())
         pub = Publisher("--width", "1920", "--height", "1080", "--reliability", "best_effort", "--rate", "2",
                         env=clean_env())

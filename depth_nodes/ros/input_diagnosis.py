@@ -47,6 +47,7 @@ class TopicStatus:
         size: ``(width, height)`` of its latest message, if it has them.
         recent_stamps_ns: header stamps of its latest messages.
         received_new: messages received since the previous check.
+        requested: QoS this node subscribes with, in words.
     """
 
     topic: str
@@ -56,6 +57,7 @@ class TopicStatus:
     size: tuple[int, int] | None = None
     recent_stamps_ns: Sequence[int] = field(default_factory=tuple)
     received_new: int = 0
+    requested: str = ""
 
     def arriving(self, timeout_s: float) -> bool:
         return self.age_s is not None and self.age_s <= timeout_s
@@ -114,9 +116,13 @@ def diagnose(statuses: Sequence[TopicStatus], pairs: Sequence[tuple[int, int]], 
                 f"images_lost:{si.topic}",
                 f"images are not arriving on {si.topic} ({never}) while its camera_info {sc.topic} is, from "
                 f"{si.publishers} publisher(s) offering {si.offered}{est}: large messages are most likely "
-                "lost in transport (best effort over UDP fragments). Remedies: publish the images reliable "
-                f"(this node follows with {qos_param}:=auto), or start the camera driver with {_PROFILE_HINT} "
-                "(shared memory), or across hosts raise net.core.rmem_max"))
+                "lost in transport (best effort over UDP fragments). Remedies: "
+                + (f"this node subscribes {si.requested} ({qos_param}) although the publishers are reliable: set "
+                   f"{qos_param}:=auto (or reliable) so that lost fragments are resent; "
+                   if si.requested.startswith("best_effort") and si.offered.startswith("reliable")
+                   and "best_effort" not in si.offered else "")
+                + f"publish the images reliable (this node follows with {qos_param}:=auto), or start the camera "
+                f"driver with {_PROFILE_HINT} (shared memory), or across hosts raise net.core.rmem_max"))
             blamed.add(img)
         elif si.arriving(timeout_s) and not sc.arriving(timeout_s):
             who = ("no publisher on it" if sc.publishers == 0
@@ -216,7 +222,8 @@ class InputDiagnosis:
                 topic=resolved, age_s=None if last is None else now - last, publishers=len(infos),
                 offered="; ".join(sorted({qos_summary(info.qos_profile) for info in infos})),
                 size=self.subs.last_size[i], recent_stamps_ns=tuple(self.subs.recent_stamps_ns[i]),
-                received_new=self.subs.received[i] - self._received_seen[i]))
+                received_new=self.subs.received[i] - self._received_seen[i],
+                requested=qos_summary(self.subs.qos[i]) if i < len(self.subs.qos) else ""))
         self._received_seen = list(self.subs.received)
         return out
 
