@@ -3,6 +3,7 @@ buffer reuse and error paths run against injected fakes of the ``tensorrt`` modu
 These fakes check our side of the TensorRT 10 calls, not TensorRT itself (that path is unverified)."""
 import importlib.util
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -16,6 +17,7 @@ from depth_nodes.backends.tensorrt_backend import TensorRTBackend, build_engine
 from depth_nodes.cli import main as depth_nodes
 
 HAVE_TRT = importlib.util.find_spec("tensorrt") is not None
+REPO_MODELS = Path(__file__).resolve().parents[1] / "config" / "models"
 GPU = "Fake GPU sm_87"
 
 
@@ -349,3 +351,28 @@ def test_builder_uses_the_tensorrt_10_calls_and_reports_problems(tmp_path):
     trt, _ = _fake_builder_trt(dynamic=False)
     with pytest.raises(BackendError, match=r"INT8 needs calibration frames or an existing calibration cache"):
         build_engine(onnx, tmp_path / "x.engine", BuildOptions(int8=True, calibration_sha256="e" * 64), trt=trt)
+
+
+def test_a_node_given_an_onnx_file_builds_the_engine_once_then_loads_it_from_the_cache(tmp_path):
+    from depth_nodes.backends.inference import load_backend, resolve_description
+
+    onnx = tmp_path / "depth.onnx"
+    onnx.write_bytes(b"onnx v1")
+    cuda, lines, builds = FakeCuda(), [], []
+
+    def build(src, dst, opts):
+        builds.append(src)
+        dst.write_bytes(b"FAKEENGINE" + src.read_bytes())
+
+    kw = dict(backend="tensorrt", device="cuda", cache_dir=tmp_path / "cache", trt=fake_trt(cuda), cuda=cuda, gpu=GPU,
+              build=build, log=lines.append)
+    b = load_backend(onnx, **kw)
+    assert b.name == "tensorrt" and b.path.suffix == ".engine" and len(builds) == 1
+    assert any("building TensorRT engine" in line for line in lines) and lines[-1].startswith("built ")
+    load_backend(onnx, **kw)
+    assert len(builds) == 1  # second start: cache hit
+    desc = load_description(tmp_path / "depth.onnx", REPO_MODELS / "depth_anything_v2_small.yaml")
+    with pytest.raises(BackendError, match="dynamic size, network input"):
+        resolve_description(b, desc)  # the fake engine's input is 8x12 fixed
+    assert resolve_description(b, desc.__class__(height=8, width=12, output_kind="metric_depth", input_name="",
+                                                 output_name="")).output_name == "depth"

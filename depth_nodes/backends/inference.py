@@ -37,6 +37,7 @@ __all__ = [
     "InferenceBackend",
     "backend_for_path",
     "bind_description",
+    "resolve_description",
     "check_feeds",
     "check_input_size",
     "load_backend",
@@ -160,6 +161,16 @@ def bind_description(backend: InferenceBackend, desc, where: str | None = None) 
     return inp, out
 
 
+def resolve_description(backend: InferenceBackend, desc, where: str | None = None):
+    """``desc`` with ``input_name``/``output_name`` set to the network's tensors (checked by
+    :func:`bind_description`), so ``backend.infer({desc.input_name: x})[desc.output_name]`` works for
+    public-model YAMLs that leave the names empty or name them differently."""
+    from dataclasses import replace
+
+    inp, out = bind_description(backend, desc, where)
+    return replace(desc, input_name=inp.name, output_name=out.name)
+
+
 def backend_for_path(path: str | os.PathLike, backend: str = "auto") -> str:
     """The backend name for ``path`` (its suffix when ``backend == "auto"``)."""
     if backend not in BACKENDS:
@@ -181,8 +192,10 @@ def load_backend(path: str | os.PathLike, backend: str = "auto", device: str = "
         path: ``.onnx``, ``.engine``/``.plan``, ``.pt2`` or ``.pt`` file.
         backend: ``"auto"`` (by suffix), ``"onnxruntime"``, ``"tensorrt"`` or ``"torch"``.
         device: ``"cpu"`` or ``"cuda"`` (TensorRT needs ``"cuda"``).
-        options: passed to the backend's constructor (e.g. ``providers`` for ONNX Runtime,
-            ``half`` for torch).
+        options: passed to the backend's constructor (e.g. ``providers``/``threads`` for ONNX
+            Runtime, ``half``/``compile`` for torch). ``backend="tensorrt"`` with an ``.onnx`` file
+            takes the cached engine or builds it first (logged with its time; options
+            ``cache_dir``, ``build_options``, ``log``: see ``tensorrt_backend.engine_from_onnx``).
 
     Raises:
         BackendError: unknown backend/device, missing, unreadable or corrupt file, runtime absent.
@@ -199,5 +212,7 @@ def load_backend(path: str | os.PathLike, backend: str = "auto", device: str = "
     if name == "torch":
         from depth_nodes.backends.torch_backend import TorchBackend
         return TorchBackend(path, device=device, **options)
-    from depth_nodes.backends.tensorrt_backend import TensorRTBackend
+    from depth_nodes.backends.tensorrt_backend import TensorRTBackend, engine_from_onnx
+    if path.suffix.lower() == ".onnx":  # build on first use, or take the cached engine
+        return engine_from_onnx(path, device=device, **options)
     return TensorRTBackend(path, device=device, **options)

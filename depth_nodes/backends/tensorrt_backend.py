@@ -29,7 +29,10 @@ from depth_nodes.backends.base import BackendError
 from depth_nodes.backends.engine_cache import BuildOptions, check_engine_meta
 from depth_nodes.backends.inference import TensorSpec, check_feeds
 
-__all__ = ["TensorRTBackend", "build_engine", "import_tensorrt", "make_calibrator"]
+__all__ = ["TensorRTBackend", "build_engine", "engine_from_onnx", "import_tensorrt", "make_calibrator",
+           "DEFAULT_CACHE_DIR"]
+
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "depth_nodes" / "engines"
 
 
 def import_tensorrt(where: str = "TensorRT"):
@@ -260,3 +263,27 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, options: BuildO
         raise BackendError(f"{where}: TensorRT engine build failed (see the TensorRT log above)")
     Path(engine_path).write_bytes(bytes(serialized))
     log(f"TensorRT {trt.__version__}: built {engine_path} in {time.monotonic() - t0:.1f} s")
+
+
+def engine_from_onnx(onnx_path: str | Path, device: str = "cuda", cache_dir: str | Path | None = None,
+                     build_options: BuildOptions | None = None, log=print, trt=None, cuda=None,
+                     gpu: str | None = None, build=None) -> TensorRTBackend:
+    """The TensorRT backend for ``onnx_path``: the cached engine, or one built now (a node's first start).
+
+    The cache key and layout are :mod:`depth_nodes.backends.engine_cache`'s; ``log`` gets why a build
+    happens and how long it took. ``build`` replaces :func:`build_engine` (tests).
+    """
+    from depth_nodes.backends.engine_cache import ensure_engine
+
+    where = str(onnx_path)
+    if device != "cuda":
+        raise BackendError(f"{where}: TensorRT engines run on device 'cuda' only, got {device!r}")
+    trt = trt or import_tensorrt(where)
+    if gpu is None:
+        from depth_nodes.backends.cuda_memory import gpu_name
+        gpu = gpu_name()
+    opts = build_options or BuildOptions()
+    result = ensure_engine(onnx_path, cache_dir or DEFAULT_CACHE_DIR, opts, gpu=gpu,
+                           tensorrt_version=str(trt.__version__),
+                           build=build or (lambda src, dst, o: build_engine(src, dst, o, trt=trt, log=log)), log=log)
+    return TensorRTBackend(result.path, device=device, trt=trt, cuda=cuda, gpu=gpu)
