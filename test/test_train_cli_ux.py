@@ -152,3 +152,42 @@ def test_output_path_under_a_file_is_one_line(tiny, tmp_path, capsys):
                       "--steps", "1"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and str(tmp_path / "file") in err and "Traceback" not in err
+
+
+def test_messages_name_the_real_cause(tiny, tmp_path, capsys, caplog):
+    import logging
+
+    stereo = write_tiny_bag(tmp_path / "stereo", frames=12, stereo=True)
+    # a typo in the stereo left topic is labelled "left", not "color"
+    assert depth_train(["stereo", "--dataset", str(stereo), "--out", str(tmp_path / "s"), *FAST,
+                        "--topics", "left=/stereo/left/typo"]) == 2
+    err = capsys.readouterr().err
+    assert "/stereo/left/typo (left): topic not in the bag" in err
+    # a frame stride too long for the recording is blamed on the stride, with the span it needs
+    assert depth_train(["mono", "--dataset", str(tiny), "--out", str(tmp_path / "m"), *FAST, "--frame-stride", "8",
+                        "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "a sample spans 17 consecutive frames (offsets -8, +0, +8)" in err and "a smaller --frame-stride" in err
+    # --val-fraction 0: no "validating on 12..11"; --val-bag with depth: no "without depth metrics" note
+    caplog.set_level(logging.INFO, logger="depth_training")
+    plain = write_tiny_bag(tmp_path / "plain", frames=12, depth=False)
+    assert depth_train(["mono", "--dataset", str(plain), "--val-bag", str(tiny), "--out", str(tmp_path / "v"), *FAST,
+                        "--steps", "1", "--ckpt-every", "0"]) == 0
+    assert depth_train(["mono", "--dataset", str(plain), "--out", str(tmp_path / "z"), *FAST, "--steps", "1",
+                        "--ckpt-every", "0", "--val-fraction", "0"]) == 0
+    text = caplog.text
+    assert "validating on 12..11" not in text and "training on all of them" in text
+    assert "without depth metrics" not in text
+    # eval: the frame selection is shown as the options, not as a dict
+    np = pytest.importorskip("numpy")
+    np.savez(tmp_path / "gt.npz", rgb=np.zeros((4, 64, 64, 3), np.uint8), depth=np.ones((4, 64, 64), np.float32))
+    from depth_training.models import build_depth_net
+    from depth_training.models.artifact import save_depth_model
+
+    save_depth_model(tmp_path / "model.pt", build_depth_net("mobile", decoder_channels=(8, 16, 32, 64, 128)),
+                     {"encoder": "mobile", "num_scales": 4, "decoder_channels": [8, 16, 32, 64, 128], "height": 64,
+                      "width": 64, "min_depth": 0.1, "max_depth": 10.0, "output": "metric_depth"})
+    assert depth_train(["eval", "--model", str(tmp_path / "model.pt"), "--npz", str(tmp_path / "gt.npz"),
+                        "--frames", "10:20"]) == 2
+    err = capsys.readouterr().err
+    assert "the frame selection --frames 10:20 leaves no frame of 4" in err and "{" not in err

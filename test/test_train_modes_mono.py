@@ -73,7 +73,7 @@ def test_recordings_with_and_without_depth_mix(bag, tmp_path, caplog):
     assert depth_train(["mono", "--dataset", f"{bag}:2", "--dataset", f"{plain}:1", "--out", str(out), *FAST,
                         "--steps", "3", "--ckpt-every", "0"]) == 0
     assert "training mix: a 67% (30 samples), plain 33% (7 samples)" in caplog.text
-    assert "validation without depth metrics" in caplog.text
+    assert "frames held out from this recording are validated without depth metrics" in caplog.text
     assert [h["depth_images"] for h in history(out)] == [6, 6]  # only the simulator's tail has depth
 
 

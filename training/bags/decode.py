@@ -170,11 +170,14 @@ class CameraInfoTrack:
         return self.cameras[max(i, 0)]
 
 
-def check_image_kind_types(bag: Bag, topic: str, kind: str) -> None:
-    """Raise :class:`BagTopicError` unless ``topic`` exists with an image type and ``kind`` is known."""
+def check_image_kind_types(bag: Bag, topic: str, kind: str, role: str | None = None) -> None:
+    """Raise :class:`BagTopicError` unless ``topic`` exists with an image type and ``kind`` is known.
+
+    ``role`` labels the topic in the message (``left``, ``right`` ...; default: ``kind``).
+    """
     if kind not in IMAGE_KINDS:
         raise ValueError(f"kind: expected one of {IMAGE_KINDS}, got {kind!r}")
-    bag.require_topic(topic, IMAGE_TYPES, kind)
+    bag.require_topic(topic, IMAGE_TYPES, role or kind)
 
 
 def decode_for_kind(bag: Bag, topic: str, msg, msgtype: str, kind: str, stamp_ns: int) -> tuple[np.ndarray, str]:

@@ -59,6 +59,17 @@ class FrameSelection:
     def describe(self) -> dict:
         return asdict(self)
 
+    def text(self) -> str:
+        """The selection as the options that make it: ``--frames 10:50 --every 2 --tail 0.2`` (or "all frames")."""
+        parts = []
+        if self.start or self.stop is not None:
+            parts.append(f"--frames {self.start or ''}:{'' if self.stop is None else self.stop}")
+        if self.every != 1:
+            parts.append(f"--every {self.every}")
+        if self.tail is not None:
+            parts.append(f"--tail {self.tail:g}")
+        return " ".join(parts) or "(all frames)"
+
 
 def parse_range(text: str) -> tuple[int, int | None]:
     """``"A:B"`` -> ``(A, B)``, ``"A:"`` -> ``(A, None)``, ``":B"`` -> ``(0, B)``, ``"A"`` -> ``(A, A + 1)``."""

@@ -117,7 +117,7 @@ def check_frame_arrays(rgb: np.ndarray, depth: np.ndarray, where: str) -> tuple[
 
 
 def _empty_selection(where: str, n: int, selection: FrameSelection) -> EvalSourceError:
-    return EvalSourceError(f"{where}: the frame selection {selection.describe()} leaves no frame of {n}")
+    return EvalSourceError(f"{where}: the frame selection {selection.text()} leaves no frame of {n}")
 
 
 # ---------------------------------------------------------------------------------------------- bags

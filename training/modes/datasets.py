@@ -19,7 +19,7 @@ from depth_training.data.cached_dataset import CachedDataset
 from depth_training.data.mixing import MixedDataset
 
 from .holdout import FrameRange, tail_start
-from .recordings import DecodeOptions, Recording
+from .recordings import NO_DEPTH_NOTE, DecodeOptions, Recording
 
 __all__ = ["ModeData", "build_mode_data", "cache_recording"]
 
@@ -82,9 +82,13 @@ def build_mode_data(
         base = _dataset(info, frame_offsets, snippet_fields, train_transform)
         train = FrameRange(base, 0, split, name=f"{recording.path.name}")
         if len(train) == 0:
-            raise UserError(f"{recording.path}: {info.count} frames decoded, {split} before the held-out tail: "
-                            f"no training sample of {len(frame_offsets)} frame(s) (a longer recording or a smaller "
-                            f"--val-fraction is needed)")
+            span = max(frame_offsets) - min(frame_offsets) + 1
+            held = f", {info.count - split} held out for validation" if split < info.count else ""
+            fixes = (["a smaller --frame-stride"] if span > len(frame_offsets) else []) + \
+                ["a longer recording"] + (["a smaller --val-fraction (or --val-bag)"] if held else [])
+            raise UserError(f"{recording.path}: {info.count} frames decoded{held}: a sample spans {span} consecutive "
+                            f"frames (offsets {', '.join(f'{o:+d}' for o in frame_offsets)}), so the {split} training "
+                            f"frames give no sample; use {' or '.join(fixes)}")
         train_sets.append(train)
         weights.append(weight)
         if split < info.count:
@@ -93,10 +97,16 @@ def build_mode_data(
             if len(val):
                 val_sets.append(val)
         if verbose:
-            LOG.info("%s: %d frames, training on frames 0..%d (%d samples), validating on %d..%d",
-                     recording.path, info.count, split - 1, len(train), split, info.count - 1)
+            if split < info.count:
+                LOG.info("%s: %d frames, training on frames 0..%d (%d samples), validating on %d..%d",
+                         recording.path, info.count, split - 1, len(train), split, info.count - 1)
+            else:
+                LOG.info("%s: %d frames, training on all of them (%d samples)%s", recording.path, info.count,
+                         len(train), "" if val_recordings else "; no validation (--val-fraction 0)")
             for note in recording.notes:
-                LOG.info("%s", note)
+                # no frames held out (--val-bag validates instead, or --val-fraction 0): the note does not apply
+                if not (note.endswith(NO_DEPTH_NOTE) and (val_recordings or split >= info.count)):
+                    LOG.info("%s", note)
     for recording in val_recordings:
         info = cache_recording(recording, options, cache_root)
         caches.append(info)

@@ -118,6 +118,10 @@ class Recording:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
+#: ends the note of a training recording without registered depth (not shown when --val-bag validates)
+NO_DEPTH_NOTE = ": frames held out from this recording are validated without depth metrics"
+
+
 def _log_bag_warnings(caught: list, others: list) -> None:
     """Move recorded warnings out of ``caught``: bag warnings become log lines, the rest go to ``others``."""
     for w in caught:
@@ -239,7 +243,7 @@ def plan_recording(path: Path, streams: list[StreamSpec], *, camera_role: str, b
         warnings.simplefilter("ignore", BagWarning)  # reported when the bag is decoded
         with open_bag(path) as bag:
             for spec in streams:
-                check_image_kind_types(bag, spec.topic, spec.kind)
+                check_image_kind_types(bag, spec.topic, spec.kind, "color" if spec.role == "image" else spec.role)
                 if spec.camera_info:
                     CameraInfoTrack.first_of(bag, spec.camera_info)
             streams = list(streams)
@@ -248,7 +252,7 @@ def plan_recording(path: Path, streams: list[StreamSpec], *, camera_role: str, b
                 if depth is not None:
                     streams.append(depth)
                 else:
-                    notes.append(f"{why}: validation without depth metrics")
+                    notes.append(f"{why}{NO_DEPTH_NOTE}")
             _check_pose_topics(bag, pose, topics, urdf)
             if pose != "net":
                 notes.append(check_camera_motion(bag, pose, topics, urdf, streams[0].topic, fixed_frame))
