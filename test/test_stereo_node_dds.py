@@ -209,15 +209,20 @@ def test_diagnosis_names_each_cause(tmp_path):
         assert node.stop() == 0, node.log()
 
 
-def test_incompatible_qos_is_reported_with_both_sides_and_the_fix(tmp_path):
-    node = _start_node(tmp_path, "node_reliable", "-p", "input_qos:=reliable")
+def test_incompatible_qos_is_reported_with_both_sides_and_the_fix(tmp_path, clouds):
+    """Input: a fixed reliable subscription, a best-effort driver. Output: best effort offered,
+    a reliable ``points2`` subscriber (the ``clouds`` fixture's) asking for more."""
+    node = _start_node(tmp_path, "node_reliable", "-p", "input_qos:=reliable", "-p", "output_qos:=best_effort")
     pub = Publisher("--width", "320", "--height", "240", "--reliability", "best_effort", "--rate", "5",
                     env=clean_env())
     try:
         _wait_in_log(node, 0, ["incompatible QoS on /left/image_rect (RELIABILITY)",
                                "publishers offer best_effort, volatile",
                                "this node requests reliable, volatile, keep_last 2 (input_qos)",
-                               "set input_qos:=auto"], timeout=20)
+                               "set input_qos:=auto",
+                               "incompatible QoS on /points2 (RELIABILITY): subscribers request",
+                               "this node offers best_effort, volatile, keep_last 2 (output_qos)",
+                               "set output_qos:=reliable"], timeout=20)
     finally:
         pub.stop()
         assert node.stop() == 0, node.log()
