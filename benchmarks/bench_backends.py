@@ -128,7 +128,8 @@ def _run_worker(path: Path, repeats: int, camera: tuple[int, int]) -> dict:
                        capture_output=True, text=True, timeout=900, env=env,
                        cwd=str(Path(__file__).resolve().parents[1]))
     if r.returncode != 0:
-        raise RuntimeError(f"worker for {path} failed: {r.stderr.strip().splitlines()[-1] if r.stderr else r.returncode}")
+        last = r.stderr.strip().splitlines()[-1] if r.stderr.strip() else f"exit {r.returncode}"
+        raise RuntimeError(f"worker for {path} failed: {last}")
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 

@@ -376,3 +376,27 @@ def test_a_node_given_an_onnx_file_builds_the_engine_once_then_loads_it_from_the
         resolve_description(b, desc)  # the fake engine's input is 8x12 fixed
     assert resolve_description(b, desc.__class__(height=8, width=12, output_kind="metric_depth", input_name="",
                                                  output_name="")).output_name == "depth"
+
+
+def test_build_engine_command_builds_once_then_reports_a_cache_hit(tmp_path, monkeypatch, capsys):
+    import depth_nodes.backends.cuda_memory as cuda_memory
+    import depth_nodes.backends.tensorrt_backend as tensorrt_backend
+
+    trt, calls = _fake_builder_trt(dynamic=False)
+    monkeypatch.setattr(tensorrt_backend, "import_tensorrt", lambda where="": trt)
+    monkeypatch.setattr(cuda_memory, "gpu_name", lambda: GPU)
+    onnx = tmp_path / "m.onnx"
+    onnx.write_bytes(b"onnx bytes")
+    args = ["build-engine", str(onnx), "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "m.engine"),
+            "--workspace-mb", "64"]
+    assert depth_nodes(args) == 0
+    out = capsys.readouterr().out
+    assert "building TensorRT engine" in out and "built in" in out and "copied to" in out
+    assert (tmp_path / "m.engine").read_bytes() == b"FAKEENGINE serialized"
+    assert read_engine_meta(tmp_path / "m.engine")["options"]["workspace_mb"] == 64
+    assert ("workspace", "WORKSPACE", 64 << 20) in calls
+    assert depth_nodes(args) == 0 and "cache hit" in capsys.readouterr().out
+    assert depth_nodes(args[:2] + ["--profile", "image:1x3"]) == 2
+    assert "expected NAME:MIN:OPT:MAX" in capsys.readouterr().err
+    assert depth_nodes(args[:2] + ["--int8"]) == 2  # no calibration data, no sidecar description
+    assert "m.json: no model description" in capsys.readouterr().err

@@ -35,15 +35,21 @@ def ort_dtype(type_str: str, where: str) -> str:
     return _ORT_TYPES[type_str]
 
 
-def select_providers(device: str, available: Sequence[str], where: str) -> list[str]:
-    """Providers for ``device`` among ``available`` (TensorRT, CUDA for cuda; CPU for cpu)."""
+def select_providers(device: str, available: Sequence[str], where: str) -> list:
+    """Providers for ``device`` among ``available`` (TensorRT, CUDA for cuda; CPU for cpu).
+
+    The TensorRT provider gets FP16 and its own engine cache (``~/.cache/depth_nodes/ort_trt``), so
+    it does not rebuild at every start (unverified here: no GPU).
+    """
     if device == "cpu":
         return ["CPUExecutionProvider"]
     gpu = [p for p in GPU_PROVIDERS if p in available]
     if not gpu:
         raise BackendError(f"{where}: device 'cuda' requested but this onnxruntime has no GPU provider "
                            f"(available: {list(available)}; install onnxruntime-gpu)")
-    return gpu + ["CPUExecutionProvider"]
+    cache = str(Path.home() / ".cache" / "depth_nodes" / "ort_trt")
+    trt_options = {"trt_fp16_enable": True, "trt_engine_cache_enable": True, "trt_engine_cache_path": cache}
+    return [(p, trt_options) if p == "TensorrtExecutionProvider" else p for p in gpu] + ["CPUExecutionProvider"]
 
 
 def _spec(arg, where: str) -> TensorSpec:
@@ -52,7 +58,8 @@ def _spec(arg, where: str) -> TensorSpec:
 
 
 class OnnxRuntimeBackend:
-    """An ``onnxruntime.InferenceSession`` behind the :class:`~depth_nodes.backends.inference.InferenceBackend` interface."""
+    """An ``onnxruntime.InferenceSession`` behind the
+    :class:`~depth_nodes.backends.inference.InferenceBackend` interface."""
 
     name = "onnxruntime"
 
