@@ -128,3 +128,18 @@ def test_info_and_training_read_a_cut_off_recording(tmp_path, capsys, caplog):
     logged = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any("recording was cut off" in m and "recovered 29 complete messages" in m for m in logged), logged
     assert (run / "model.pt").is_file()
+
+
+def test_eval_reads_a_cut_off_recording(tmp_path, capsys):
+    from depth_training.models import build_depth_net
+    from depth_training.models.artifact import save_depth_model
+
+    bag = write_tiny_bag(tmp_path / "tiny", frames=12)
+    cut = _cut(bag, tmp_path / "cut", int(_storage_size(bag) * 0.7))
+    save_depth_model(tmp_path / "model.pt", build_depth_net("mobile", decoder_channels=(8, 16, 32, 64, 128)),
+                     {"encoder": "mobile", "num_scales": 4, "decoder_channels": [8, 16, 32, 64, 128], "height": 64,
+                      "width": 64, "min_depth": 0.1, "max_depth": 10.0, "output": "metric_depth"})
+    assert depth_train(["eval", "--model", str(tmp_path / "model.pt"), "--bag", str(cut), "--baselines", "none"]) == 0
+    captured = capsys.readouterr()
+    assert "depth-train eval: warning:" in captured.err and "recording was cut off" in captured.err
+    assert "abs_rel" in captured.out.lower() or "AbsRel" in captured.out
