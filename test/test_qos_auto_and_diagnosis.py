@@ -181,3 +181,39 @@ def test_no_set_up_without_room_in_dev_shm(monkeypatch):
     env: dict[str, str] = {}
     line = setup_shared_memory(env)
     assert not env and "only 60 MB free in /dev/shm" in line and "--shm-size" in line
+
+
+def test_subscribe_synchronized_per_input_qos_and_resubscribe():
+    """Per-input profiles, and resubscribing keeps the synchroniser: a set still comes out."""
+    from builtin_interfaces.msg import Time
+    from sensor_msgs.msg import CameraInfo
+
+    from depth_nodes.ros.sync import subscribe_synchronized
+
+    if not rclpy.ok():
+        rclpy.init()
+    node = rclpy.create_node("resubscribe_test")
+    peer = rclpy.create_node("resubscribe_peer")
+    sets = []
+    try:
+        be = QoSProfile(depth=2, reliability=BE)
+        rel = QoSProfile(depth=2, reliability=REL)
+        subs = subscribe_synchronized(node, [(CameraInfo, "a"), (CameraInfo, "b")], [be, rel],
+                                      lambda *m: sets.append(m), queue_size=5, slop_s=None,
+                                      prefer_message_filters=False)
+        assert [q.reliability for q in subs.qos] == [BE, REL] and len(subs.handles) == 2
+        subs.resubscribe([rel, rel])
+        assert [q.reliability for q in subs.qos] == [REL, REL]
+        assert len(subs.handles) == 2 and len(list(node.subscriptions)) == 2  # old ones gone
+        pubs = [peer.create_publisher(CameraInfo, t, QoSProfile(depth=5, reliability=REL)) for t in ("a", "b")]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not sets:
+            for k, pub in enumerate(pubs):
+                msg = CameraInfo()
+                msg.header.stamp = Time(sec=7, nanosec=5)
+                pub.publish(msg)
+            rclpy.spin_once(node, timeout_sec=0.05)
+        assert sets and subs.last_stamp_ns[0] == 7_000_000_005 and subs.received[0] >= 1
+    finally:
+        peer.destroy_node()
+        node.destroy_node()
