@@ -36,10 +36,10 @@ COMMON=(--height 96 --width 128 --cache-dir "$OUT/cache")
 if [ ! -f "$OUT/model.pt" ]; then
   run "$DT" descriptors "${TRAIN[@]}" --val-bag "$SIM/ep201" --out "$OUT" "${COMMON[@]}" \
     --encoder mobile --decoder-channels 16 32 64 96 128 --descriptor-dim 16 --steps "$STEPS" --batch-size 4 \
-    --epoch-samples 400 --lr 1e-3 --lr-drop-at 0.8 --workers 1 --threads 2 --val-every 200 --val-pairs 4 \
+    --epoch-samples 400 --lr 1e-3 --lr-drop-at 0.8 --workers 1 --threads 1 --val-every 200 --val-pairs 4 \
     --ckpt-every 200 --log-every 50 --image-every 200 --seed 0 2>&1 | tee "$OUT/train.log"
 fi
-EVAL=(--model "$OUT/model.pt" --bag "$SIM/ep201" --bag "$SIM/ep202" --cache-dir "$OUT/cache" --threads 2 --points 100)
+EVAL=(--model "$OUT/model.pt" --bag "$SIM/ep201" --bag "$SIM/ep202" --cache-dir "$OUT/cache" --threads 1 --points 100)
 run "$DT" eval-descriptors "${EVAL[@]}" --out "$OUT/eval_all" --pairs 12 | tee "$OUT/eval_all.txt"
 run "$DT" eval-descriptors "${EVAL[@]}" --out "$OUT/eval_wide" --pairs 12 --min-rotation 25 --min-translation 100 \
   | tee "$OUT/eval_wide.txt"
