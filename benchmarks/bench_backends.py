@@ -15,6 +15,10 @@ backend's alone: the ONNX Runtime process never imports torch, as on a robot):
 * ``peak_rss_<W>x<H>``: peak resident memory (``VmHWM``) of the ONNX Runtime process vs the
   torch process, MB (info).
 
+On a machine where torch has CUDA, ``<variant>_<W>x<H>`` rows add torch FP16, torch.compile FP16
+and ONNX Runtime's CUDA provider, each against torch FP32 eager on the GPU (not yet run: no GPU
+was available to this project's sessions).
+
 Times are medians of repeated runs after two warm-up runs. Both backends run with the same
 number of threads, ``BENCH_BACKEND_THREADS`` (default 1: on the shared 2-core development VM,
 multi-threaded torch runs are dominated by other processes preempting its OpenMP threads).
@@ -63,20 +67,26 @@ def _make_models(out: Path) -> dict[tuple[int, int], dict[str, Path]]:
     return models
 
 
-def _worker(path: str, repeats: int, camera: tuple[int, int]) -> dict:
-    """In a fresh process: load ``path``, time ``infer`` (and pre/post for ONNX models), report peak RSS."""
+def _worker(path: str, repeats: int, camera: tuple[int, int], variant: str = "cpu") -> dict:
+    """In a fresh process: load ``path``, time ``infer`` (and pre/post for ONNX models), report peak RSS.
+
+    ``variant``: ``cpu``, or on a CUDA machine ``cuda`` (ONNX Runtime's CUDA provider / torch FP32),
+    ``cuda_fp16`` (torch half) and ``cuda_compiled`` (torch.compile, FP16).
+    """
     import numpy as np
 
     from depth_nodes.backends.inference import load_backend
 
     threads = int(os.environ.get("BENCH_BACKEND_THREADS", "1"))
+    device = "cpu" if variant == "cpu" else "cuda"
     if path.endswith(".onnx"):
-        backend = load_backend(path, threads=threads)
+        backend = load_backend(path, device=device, threads=threads)
     else:
         import torch
 
         torch.set_num_threads(threads)
-        backend = load_backend(path)
+        backend = load_backend(path, device=device, half=variant in ("cuda_fp16", "cuda_compiled"),
+                               compile=variant == "cuda_compiled")
     spec = backend.inputs[0]
     h, w = spec.shape[2], spec.shape[3]
     x = np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)
@@ -120,11 +130,11 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _run_worker(path: Path, repeats: int, camera: tuple[int, int]) -> dict:
+def _run_worker(path: Path, repeats: int, camera: tuple[int, int], variant: str = "cpu") -> dict:
     threads = os.environ.get("BENCH_BACKEND_THREADS", "1")
     env = {**os.environ, "BENCH_BACKEND_THREADS": threads, "OMP_NUM_THREADS": threads}
     r = subprocess.run([sys.executable, "-m", "benchmarks.bench_backends", "--worker", str(path), str(repeats),
-                        f"{camera[0]}x{camera[1]}"],
+                        f"{camera[0]}x{camera[1]}", variant],
                        capture_output=True, text=True, timeout=900, env=env,
                        cwd=str(Path(__file__).resolve().parents[1]))
     if r.returncode != 0:
@@ -138,6 +148,7 @@ def run(quick: bool = False) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_backends_") as tmp:
         models = _make_models(Path(tmp))
+        cuda = _have_cuda()
         for (w, h), files in models.items():
             ort = _run_worker(files["onnx"], repeats, (w, h))
             eager = _run_worker(files["pt"], repeats, (w, h))
@@ -149,13 +160,39 @@ def run(quick: bool = False) -> list[dict]:
                              ort["prepost_ms"] / ort["infer_ms"], "< 0.10"))
             rows.append(_row(f"peak_rss_{w}x{h}", ort["peak_rss_mb"], "MB", eager["peak_rss_mb"],
                              ort["peak_rss_mb"] / eager["peak_rss_mb"]))
+            if cuda:
+                rows += _gpu_rows(files, repeats, (w, h))
+    return rows
+
+
+def _have_cuda() -> bool:
+    r = subprocess.run([sys.executable, "-c", "import torch; print(torch.cuda.is_available())"],
+                       capture_output=True, text=True, timeout=120)
+    return r.stdout.strip() == "True"
+
+
+def _gpu_rows(files, repeats: int, camera: tuple[int, int]) -> list[dict]:
+    """CUDA machine only (not run in this project so far): torch FP32 eager is the baseline of
+    torch FP16, torch.compile FP16 and ONNX Runtime's CUDA provider (when onnxruntime-gpu is installed)."""
+    w, h = camera
+    base = _run_worker(files["pt"], repeats, camera, "cuda")
+    rows = []
+    for name, path, variant in (("torch_cuda_fp16", files["pt"], "cuda_fp16"),
+                                ("torch_cuda_compiled_fp16", files["pt"], "cuda_compiled"),
+                                ("ort_cuda", files["onnx"], "cuda")):
+        try:
+            r = _run_worker(path, repeats, camera, variant)
+        except RuntimeError as exc:  # e.g. onnxruntime without a CUDA provider
+            print(f"   {name}_{w}x{h}: skipped ({exc})", flush=True)
+            continue
+        rows.append(_row(f"{name}_{w}x{h}", r["infer_ms"], "ms", base["infer_ms"], r["infer_ms"] / base["infer_ms"]))
     return rows
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "--worker":
+    if len(sys.argv) in (5, 6) and sys.argv[1] == "--worker":
         cam = tuple(int(v) for v in sys.argv[4].split("x"))
-        print(json.dumps(_worker(sys.argv[2], int(sys.argv[3]), cam)))
+        print(json.dumps(_worker(sys.argv[2], int(sys.argv[3]), cam, *sys.argv[5:])))
     else:
         for row in run(quick="--quick" in sys.argv):
             print(row)
