@@ -191,3 +191,27 @@ def test_messages_name_the_real_cause(tiny, tmp_path, capsys, caplog):
                         "--frames", "10:20"]) == 2
     err = capsys.readouterr().err
     assert "the frame selection --frames 10:20 leaves no frame of 4" in err and "{" not in err
+
+
+@pytest.mark.parametrize("option", ["--json", "--save-predictions", "--onnx"])
+def test_eval_and_export_outputs_under_a_file_are_refused_before_the_work(tmp_path, capsys, option):
+    import numpy as np
+
+    from depth_training.models import build_depth_net
+    from depth_training.models.artifact import save_depth_model
+
+    save_depth_model(tmp_path / "model.pt", build_depth_net("mobile", decoder_channels=(8, 16, 32, 64, 128)),
+                     {"encoder": "mobile", "num_scales": 4, "decoder_channels": [8, 16, 32, 64, 128], "height": 64,
+                      "width": 64, "min_depth": 0.1, "max_depth": 10.0, "output": "metric_depth"})
+    np.savez(tmp_path / "gt.npz", rgb=np.zeros((2, 64, 64, 3), np.uint8), depth=np.ones((2, 64, 64), np.float32))
+    (tmp_path / "file").write_text("x")
+    target = str(tmp_path / "file" / ("x.onnx" if option == "--onnx" else "out"))
+    if option == "--onnx":
+        argv = ["export", "--model", str(tmp_path / "model.pt"), "--onnx", target]
+    else:
+        argv = ["eval", "--model", str(tmp_path / "model.pt"), "--npz", str(tmp_path / "gt.npz"), option, target]
+    assert depth_train(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip() == f"depth-train {argv[0]}: error: {option} {target}: {tmp_path / 'file'} is a file, " \
+                                   f"so {target} cannot be created under it"
+    assert "AbsRel" not in captured.out and "abs_rel" not in captured.out  # refused before evaluating

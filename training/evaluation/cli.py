@@ -127,6 +127,11 @@ def run_eval(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise UserError(f"--batch-size: expected >= 1, got {args.batch_size}")
+    from depth_training.paths import output_path_problem
+
+    for option, path, is_dir in (("--json", args.json, False), ("--save-predictions", args.save_predictions, True)):
+        if path and (problem := output_path_problem(path, directory=is_dir)):
+            raise UserError(f"{option} {path}: {problem}")  # before minutes of evaluation, not after
     baselines = _baselines(args.baselines)
     device = _device(args.device)
     net, config = _load_model(args.model)
@@ -215,6 +220,10 @@ def run_export(args: argparse.Namespace) -> int:
     out = Path(args.onnx)
     if out.suffix != ".onnx":
         raise UserError(f"{out}: the output must end in .onnx (the sidecar goes to {out.with_suffix('.json').name})")
+    from depth_training.paths import output_path_problem
+
+    if problem := output_path_problem(out):
+        raise UserError(f"--onnx {out}: {problem}")
     from depth_training.models.descriptor import is_descriptor_model
 
     if is_descriptor_model(args.model):

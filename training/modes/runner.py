@@ -64,7 +64,11 @@ def model_config(args, setup: ModeSetup) -> dict[str, Any]:
 
 
 def _check_run_dir(out: Path, cfg: dict[str, Any]) -> None:
-    """Refuse to resume a run directory made with another model configuration."""
+    """Refuse an unusable ``--out`` and a run directory made with another model configuration."""
+    from depth_training.paths import output_path_problem
+
+    if problem := output_path_problem(out, directory=True):
+        raise UserError(f"--out {out}: {problem}")
     run_file = out / "run.json"
     if not run_file.is_file():
         return
