@@ -52,4 +52,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the package module's main: subcommands raise ``depth_nodes.cli.UserError``, which is a
+    # different class from this ``__main__`` module's copy.
+    from depth_nodes.cli import main as _package_main
+
+    sys.exit(_package_main())
