@@ -179,7 +179,7 @@ def _motion_check(rep: ModeReport, c: _Checks, topic: str, frame: str, source, k
         except (LookupError, UrdfError, TfError):
             continue
     motion = camera_motion(np.asarray(poses).reshape(-1, 4, 4))
-    problem = motion_problem(motion, frame, source.fixed_frame, kind)
+    problem = motion_problem(motion, frame, source.fixed_frame, kind, fixed_frame_given=c.fixed_frame is not None)
     if problem is not None:
         rep.missing.append(problem)
     else:

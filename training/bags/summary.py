@@ -133,7 +133,9 @@ class BagSummary:
                 lines.append("      uses: " + ", ".join(f"{k}={v}" for k, v in m.uses.items()))
             lines += [f"      missing: {x}" for x in m.missing]
             lines += [f"      note: {x}" for x in m.notes]
-        lines += ["", "issues:" if self.issues else "issues: none found"]
+        unusable = any(not m.usable for m in self.modes)
+        lines += ["", "issues:" if self.issues else
+                  ("issues: none beyond the training modes above" if unusable else "issues: none found")]
         lines += [f"  - {x}" for x in self.issues]
         lines += ["", self.verdict()]
         return "\n".join(lines)

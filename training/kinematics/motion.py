@@ -52,10 +52,21 @@ def camera_motion(T: np.ndarray) -> CameraMotion:
 
 
 def motion_problem(motion: CameraMotion, frame: str, fixed_frame: str, source: str,
-                   min_translation_m: float = MIN_TRANSLATION_M) -> str | None:
-    """``None`` when the camera translates at least ``min_translation_m``; else why poses are useless."""
+                   min_translation_m: float = MIN_TRANSLATION_M, *, fixed_frame_given: bool = False) -> str | None:
+    """``None`` when the camera translates at least ``min_translation_m``; else why poses are useless.
+
+    ``fixed_frame_given``: the user chose ``fixed_frame`` (``--fixed-frame``), so the likely cause
+    is that frame moving with the camera rather than a recording without motion.
+    """
     if motion.poses >= 2 and motion.max_translation_m >= min_translation_m:
         return None
+    if fixed_frame_given:
+        hint = (f"--fixed-frame {fixed_frame} seems to move with the camera: choose a frame the camera moves in "
+                "(the world, the robot base)")
+        return (f"camera frame {frame!r} does not move in {fixed_frame!r} ({source} poses of {motion.poses} image(s): "
+                f"at most {motion.max_translation_m:.4f} m from the first pose, path {motion.path_length_m:.4f} m, "
+                f"rotation {motion.max_rotation_deg:.2f} deg; at least {min_translation_m:g} m of translation is "
+                f"needed for parallax): {hint}")
     hint = ("only static transforms were recorded? check that the bag has the moving TF topic (--topics tf=...)"
             if source == "tf" else "do the recorded joint states change? check --topics joint_states=...")
     return (f"camera frame {frame!r} does not move in {fixed_frame!r} ({source} poses of {motion.poses} image(s): "

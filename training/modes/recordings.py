@@ -276,7 +276,7 @@ def check_camera_motion(bag: Bag, pose: str, topics: TopicConfig, urdf: Path | N
     source = make_pose_source(bag, pose, topics, urdf, frame, fixed_frame=fixed_frame)
     poses = camera_poses(bag, image_topic, source, skip_missing=True)
     motion = camera_motion(poses.T_fixed_camera)
-    problem = motion_problem(motion, frame, source.fixed_frame, pose)
+    problem = motion_problem(motion, frame, source.fixed_frame, pose, fixed_frame_given=fixed_frame is not None)
     if problem is not None:
         raise UserError(f"{bag.name}: --pose-source {pose}: {problem}")
     return (f"{bag.name}: camera {frame!r} moves up to {motion.max_translation_m:.3f} m and "
