@@ -203,3 +203,16 @@ def test_invalid_start_up_is_refused_with_one_clear_message(models, tmp_path, ov
     node.proc.wait(30)
     assert node.stop() == 2
     assert message in node.log() and "Traceback" not in node.log(), node.log()
+
+
+@pytest.mark.parametrize("exe", ["mono_depth_node", "descriptor_tracker_node"])
+def test_help_lists_topics_and_parameters_and_a_bad_params_file_is_one_line(exe, tmp_path):
+    import subprocess
+
+    from depth_nodes.ros.harness import VENV_BIN
+
+    r = subprocess.run([str(VENV_BIN / exe), "--help"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "model_path" in r.stdout and "image" in r.stdout, r.stdout + r.stderr
+    r = subprocess.run([str(VENV_BIN / exe), "--ros-args", "--params-file", str(tmp_path / "none.yaml")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "none.yaml: no such file" in r.stderr and "Traceback" not in r.stderr, r.stderr

@@ -48,9 +48,11 @@ from depth_nodes.pipelines.descriptor_tracking import DescriptorTrackingPipeline
 from depth_nodes.pipelines.keypoint_tracking import TrackerConfig
 from depth_nodes.pipelines.worker import LatestFrameWorker
 from depth_nodes.ros.image_conversion import image_to_numpy, numpy_to_image
+from depth_nodes.ros.node_cli import NodeUsage, handle_command_line
 from depth_nodes.ros.params import ParamSpec, ParameterError, declare_parameters, make_on_set_callback
 from depth_nodes.ros.qos import QOS_CHOICES, make_qos
 from depth_nodes.ros.throttle import ThrottledReporter
+from depth_nodes.ros.transport import setup_shared_memory
 
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("model_path", "", "Descriptor network file: .onnx, .engine/.plan (TensorRT) or .pt2 (required)."),
@@ -77,6 +79,22 @@ PARAMS: tuple[ParamSpec, ...] = (
 KEYPOINT_FIELDS = (("x", PointField.FLOAT32), ("y", PointField.FLOAT32), ("z", PointField.FLOAT32),
                    ("u", PointField.FLOAT32), ("v", PointField.FLOAT32), ("score", PointField.FLOAT32),
                    ("id", PointField.UINT32))
+
+
+USAGE = NodeUsage(
+    executable="descriptor_tracker_node",
+    summary="Dense descriptors -> the keypoints of a reference file tracked in every frame.",
+    inputs=(("image", "sensor_msgs/Image", "rgb8, bgr8, rgba8, bgra8, mono8"),
+            ("depth/image", "sensor_msgs/Image", "32FC1 m / 16UC1 mm registered to the image (use_depth)"),
+            ("camera_info", "sensor_msgs/CameraInfo", "of the image (use_depth)")),
+    outputs=(("keypoints", "sensor_msgs/PointCloud2", "x y z u v score id, one point per keypoint"),
+             ("keypoints/markers", "visualization_msgs/MarkerArray", "spheres and id labels"),
+             ("keypoints/image", "sensor_msgs/Image", "rgb8 overlay"),
+             ("descriptors/image", "sensor_msgs/Image", "rgb8 PCA colour view")),
+    params=PARAMS,
+    example="descriptor_tracker_node --ros-args --params-file config/descriptor_tracker.yaml "
+            "-p model_path:=descriptors.onnx -p reference_path:=keypoints.npz -r image:=/camera/color/image_raw",
+)
 
 
 def _stamp_ns(msg) -> int:
@@ -281,6 +299,10 @@ class DescriptorTrackerNode(Node):
 
 
 def main(args=None) -> int:
+    code = handle_command_line(sys.argv if args is None else args, USAGE)
+    if code is not None:
+        return code
+    shm_note = setup_shared_memory()  # before rclpy.init: large outputs over shared memory (Fast DDS)
     rclpy.init(args=args)
     try:
         node = DescriptorTrackerNode()
@@ -288,6 +310,7 @@ def main(args=None) -> int:
         print(f"descriptor_tracker_node: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
+    node.get_logger().info(shm_note)
     try:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):

@@ -44,10 +44,12 @@ from depth_nodes.pipelines.worker import LatestFrameWorker
 from depth_nodes.process_memory import keep_large_buffers
 from depth_nodes.ros.image_conversion import image_to_numpy, numpy_to_image
 from depth_nodes.ros.messages import MessageBuffer, camera_info_for, cloud_to_msg
+from depth_nodes.ros.node_cli import NodeUsage, handle_command_line
 from depth_nodes.nodes.model_loading import load_model
 from depth_nodes.ros.params import ParamSpec, ParameterError, declare_parameters, make_on_set_callback
 from depth_nodes.ros.qos import QOS_CHOICES, make_qos
 from depth_nodes.ros.throttle import ThrottledReporter
+from depth_nodes.ros.transport import setup_shared_memory
 
 PARAMS: tuple[ParamSpec, ...] = (
     # --- model
@@ -85,6 +87,23 @@ PARAMS: tuple[ParamSpec, ...] = (
               0.0, 3600.0, dynamic=True),
     ParamSpec("camera_info_timeout_s", 3.0,
               "Warn when images arrive but no camera_info has been received for this long (seconds).", 0.1, 3600.0),
+)
+
+
+USAGE = NodeUsage(
+    executable="mono_depth_node",
+    summary="One camera image -> learned depth image, point cloud and colour preview.",
+    inputs=(("image", "sensor_msgs/Image", "rgb8, bgr8, rgba8, bgra8, mono8"),
+            ("camera_info", "sensor_msgs/CameraInfo", "of the image; needed for depth/points"),
+            ("sparse_depth", "sensor_msgs/Image", "32FC1 m / 16UC1 mm registered to the image (scale_mode align)")),
+    outputs=(("depth/image", "sensor_msgs/Image", "32FC1 metres, NaN = no depth (REP 118)"),
+             ("depth/camera_info", "sensor_msgs/CameraInfo", "camera_info with the depth image's header"),
+             ("depth/points", "sensor_msgs/PointCloud2", "organized x y z rgb"),
+             ("depth/colorized", "sensor_msgs/Image", "bgr8 preview, near = warm"),
+             ("depth/relative_inverse", "sensor_msgs/Image", "32FC1, scale_mode relative only")),
+    params=PARAMS,
+    example="mono_depth_node --ros-args --params-file config/mono_depth.yaml -p model_path:=depth.onnx "
+            "-r image:=/camera/color/image_raw -r camera_info:=/camera/color/camera_info",
 )
 
 
@@ -276,7 +295,11 @@ class MonoDepthNode(Node):
 
 
 def main(args=None) -> int:
+    code = handle_command_line(sys.argv if args is None else args, USAGE)
+    if code is not None:
+        return code
     malloc_note = keep_large_buffers()
+    shm_note = setup_shared_memory()  # before rclpy.init: large outputs over shared memory (Fast DDS)
     rclpy.init(args=args)
     try:
         node = MonoDepthNode()
@@ -285,6 +308,7 @@ def main(args=None) -> int:
         rclpy.try_shutdown()
         return 2
     node.get_logger().info(malloc_note)
+    node.get_logger().info(shm_note)
     try:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
