@@ -215,3 +215,16 @@ def test_eval_and_export_outputs_under_a_file_are_refused_before_the_work(tmp_pa
     assert captured.err.strip() == f"depth-train {argv[0]}: error: {option} {target}: {tmp_path / 'file'} is a file, " \
                                    f"so {target} cannot be created under it"
     assert "AbsRel" not in captured.out and "abs_rel" not in captured.out  # refused before evaluating
+
+
+def test_ctrl_c_before_the_loop_says_what_rerunning_does(tiny, tmp_path, monkeypatch, capsys):
+    import depth_training.modes.runner as runner
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "build_mode_data", interrupted)  # Ctrl-C while the frames are being cached
+    rc = depth_train(["supervised", "--dataset", str(tiny), "--out", str(tmp_path / "r"), *FAST, "--steps", "2"])
+    assert rc == 130
+    assert capsys.readouterr().err.strip() == ("depth-train supervised: interrupted before the first checkpoint; "
+                                               "rerun the same command to start again")

@@ -171,6 +171,12 @@ def run_mode(args, setup: ModeSetup) -> TrainResult:
                 LOG.info("%s", line)
         barrier(ctx)
         return result
+    except KeyboardInterrupt as exc:  # before the loop (decoding, caching): say what rerunning does
+        if getattr(exc, "resume_step", None) is None:
+            done = CheckpointManager(out / "checkpoints").list()
+            exc.resume_step = done[-1].step if done else 0
+            exc.checkpoint_dir = str(out / "checkpoints")
+        raise
     finally:
         teardown(ctx)
 
