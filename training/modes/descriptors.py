@@ -217,7 +217,7 @@ def run_descriptors(args: argparse.Namespace) -> int:
             return descriptor_step(m, batch, lw)
 
         val_fn = None
-        if val_scenes and ctx.is_main:
+        if val_scenes:  # called on the main rank only (the loop's barrier needs it defined on all)
             def val_fn(net, step_no):
                 inner = net.net if hasattr(net, "net") else net
                 rep = evaluate_methods(val_scenes, {"net": network_describer(inner, ctx.device)},
@@ -237,7 +237,7 @@ def run_descriptors(args: argparse.Namespace) -> int:
             return {"sample/image": img, "sample/descriptors_pca": pca_image(inner(x)[0].detach().cpu())}
 
         monitor = Monitor(out / "tb", is_main=ctx.is_main, rank=ctx.rank, progress=None if args.progress else False)
-        if val_fn is not None and not checkpoints.list():
+        if val_fn is not None and ctx.is_main and not checkpoints.list():
             unwrap(model).eval()
             with torch.no_grad():
                 v0 = val_fn(unwrap(model), 0)
