@@ -28,7 +28,8 @@ import shutil
 import sqlite3
 import struct
 import tempfile
-from collections.abc import Iterator
+import mmap
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,22 +65,29 @@ class Recovery:
     stopped_at_byte: int  # offset of the first unusable byte (== file_bytes when the cut fell between records)
     reason: str  # why reading stopped
     topics: dict[int, RecoveredTopic]
-    messages: list[tuple[int, int, bytes]]  # (topic id, log time ns, serialised data), file order
+    #: (topic id, log time ns, serialised data) in file order; empty when a ``sink`` took them
+    messages: list[tuple[int, int, bytes]] = field(default_factory=list)
     complete: bool = False  # True when the file turned out to be whole (nothing to recover)
+    counts: dict[int, int] = field(default_factory=dict)  # messages per topic id
+    last_log_ns: int | None = None
+    sink: Callable[[int, int, memoryview], None] | None = field(default=None, repr=False)
+
+    def add(self, tid: int, log_ns: int, data) -> None:
+        """One complete message: counted, then handed to ``sink`` (streaming) or kept in ``messages``."""
+        self.counts[tid] = self.counts.get(tid, 0) + 1
+        self.last_log_ns = log_ns if self.last_log_ns is None else max(self.last_log_ns, log_ns)
+        if self.sink is not None:
+            self.sink(tid, log_ns, data)
+        else:
+            self.messages.append((tid, log_ns, bytes(data)))
 
     @property
     def message_count(self) -> int:
-        return len(self.messages)
-
-    @property
-    def last_log_ns(self) -> int | None:
-        return max((t for _, t, _ in self.messages), default=None)
+        return sum(self.counts.values())
 
     def describe(self) -> str:
         """One line: how much was recovered and where it stopped."""
-        per_topic: dict[int, int] = {}
-        for tid, _, _ in self.messages:
-            per_topic[tid] = per_topic.get(tid, 0) + 1
+        per_topic = {t: n for t, n in self.counts.items() if n}
         last = self.last_log_ns
         topics = ", ".join(f"{self.topics[t].name} {n}" for t, n in sorted(per_topic.items()))
         return (f"recording was cut off ({self.reason}); recovered {self.message_count} complete messages "
@@ -168,15 +176,29 @@ def _qos_from_metadata(meta: dict[str, str]) -> list:
         return []
 
 
-def scan_mcap(path: str | os.PathLike) -> Recovery:
-    """Every complete schema, channel and message of an MCAP file, in file order (see module doc)."""
+def _map(path: Path):
+    """The file's bytes, memory-mapped (a multi-GB recording is not read into memory)."""
+    with open(path, "rb") as f:
+        if os.fstat(f.fileno()).st_size == 0:
+            return b""
+        return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+def scan_mcap(path: str | os.PathLike, sink: Callable[[int, int, memoryview], None] | None = None,
+              topics: dict[int, RecoveredTopic] | None = None) -> Recovery:
+    """Every complete schema, channel and message of an MCAP file, in file order (see module doc).
+
+    ``sink(topic_id, log_ns, data)`` receives each message as it is found (``data`` is only valid
+    during the call); without it they are collected in :attr:`Recovery.messages`. ``topics``: the
+    dict to fill with the topics found (default a new one).
+    """
     path = Path(path)
-    data = path.read_bytes()
+    data = _map(path)
     if data[:8] != MCAP_MAGIC:
         raise BagOpenError(f"{path}: not an MCAP file (its first bytes are not the MCAP magic)")
     schemas: dict[int, tuple[str, str, str]] = {}
-    topics: dict[int, RecoveredTopic] = {}
-    messages: list[tuple[int, int, bytes]] = []
+    topics = {} if topics is None else topics
+    result = Recovery(path, "mcap", len(data), len(data), "", topics, sink=sink)
     stopped, reason, complete = len(data), "", False
 
     def handle(op: int, content: memoryview, where: int) -> None:
@@ -201,7 +223,7 @@ def scan_mcap(path: str | os.PathLike) -> Recovery:
             log_ns = rec.u64()
             rec.take(8)  # publish time
             if cid in topics:
-                messages.append((cid, log_ns, bytes(rec.take(rec.left()))))
+                result.add(cid, log_ns, rec.take(rec.left()))
 
     buf = _Buf(data)
     buf.pos = 8
@@ -241,7 +263,8 @@ def scan_mcap(path: str | os.PathLike) -> Recovery:
             reason = "no footer: the file ends between two records"
     if complete and not reason:
         reason = "file is complete"
-    return Recovery(path, "mcap", len(data), stopped, reason, topics, messages, complete=complete)
+    result.stopped_at_byte, result.reason, result.complete = stopped, reason, complete
+    return result
 
 
 def _partial_chunk(data: bytes, offset: int, handle) -> tuple[str, int]:
@@ -277,26 +300,30 @@ def _partial_chunk(data: bytes, offset: int, handle) -> tuple[str, int]:
 
 
 # --------------------------------------------------------------------------------------- sqlite3
-def scan_sqlite3(path: str | os.PathLike) -> Recovery:
-    """Topics and messages of a ``.db3`` whose last pages are missing (see module doc)."""
+def scan_sqlite3(path: str | os.PathLike, sink: Callable[[int, int, memoryview], None] | None = None,
+                 topics: dict[int, RecoveredTopic] | None = None) -> Recovery:
+    """Topics and messages of a ``.db3`` whose last pages are missing (see module doc; ``sink`` as in
+    :func:`scan_mcap`)."""
     path = Path(path)
-    raw = path.read_bytes()
-    if raw[:16] != b"SQLite format 3\x00":
+    with open(path, "rb") as f:
+        header = f.read(100)
+        size = os.fstat(f.fileno()).st_size
+    if header[:16] != b"SQLite format 3\x00" or len(header) < 32:
         raise BagOpenError(f"{path}: not a sqlite3 database (bad header)")
-    page = struct.unpack(">H", raw[16:18])[0]
+    page = struct.unpack(">H", header[16:18])[0]
     page = 65536 if page == 1 else page
-    declared_pages = struct.unpack(">I", raw[28:32])[0]
-    whole = len(raw) // page
+    declared_pages = struct.unpack(">I", header[28:32])[0]
+    whole = size // page
     pages = max(declared_pages, whole)
     tmpdir = Path(tempfile.mkdtemp(prefix="depth-train-sqlite-"))
-    topics: dict[int, RecoveredTopic] = {}
-    messages: list[tuple[int, int, bytes]] = []
+    topics = {} if topics is None else topics
+    result = Recovery(path, "sqlite3", size, whole * page, "", topics, sink=sink)
     last_id, reason = 0, ""
     try:
         copy = tmpdir / "bag.db3"
-        with open(copy, "wb") as f:
-            f.write(raw[:whole * page])
-            f.write(b"\0" * ((pages - whole) * page))
+        shutil.copyfile(path, copy)
+        os.truncate(copy, whole * page)  # drop the torn last page,
+        os.truncate(copy, pages * page)  # then empty (sparse) pages up to the size the header declares
         for suffix in ("-wal",):  # a write-ahead log holds the newest pages; SQLite applies its complete frames
             side = path.with_name(path.name + suffix)
             if side.is_file():
@@ -325,7 +352,7 @@ def scan_sqlite3(path: str | os.PathLike) -> Recovery:
             try:
                 for mid, tid, stamp, data in con.execute("SELECT id, topic_id, timestamp, data FROM messages"):
                     if tid in topics:
-                        messages.append((int(tid), int(stamp), bytes(data)))
+                        result.add(int(tid), int(stamp), data)
                     last_id = int(mid)
                 reason = "no rows lost" if whole >= declared_pages else "file shorter than its header says"
             except sqlite3.DatabaseError as exc:
@@ -334,8 +361,8 @@ def scan_sqlite3(path: str | os.PathLike) -> Recovery:
             con.close()
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
-    return Recovery(path, "sqlite3", len(raw), whole * page, f"missing pages from byte {whole * page}: {reason}",
-                    topics, messages)
+    result.reason = f"missing pages from byte {whole * page}: {reason}"
+    return result
 
 
 # ------------------------------------------------------------------------------------- writing
@@ -357,30 +384,32 @@ def is_cut_off(error_text: str) -> bool:
                                   "footer", "not a database"))
 
 
-def _drop_torn_tails(rec: Recovery) -> int:
-    """Deserialise each topic's last message; drop it when it does not parse. Returns how many were dropped."""
-    from rosbags.typesys import Stores, get_typestore
-    from rosbags.typesys import get_types_from_msg
+class _TailCheck:
+    """Deserialises the last message of each topic (a torn write has no checksum in either format)."""
 
-    store = get_typestore(Stores.ROS2_KILTED)
-    last: dict[int, int] = {}
-    for i, (tid, _, _) in enumerate(rec.messages):
-        last[tid] = i
-    bad = []
-    for tid, i in last.items():
-        topic = rec.topics[tid]
+    def __init__(self):
+        from rosbags.typesys import Stores, get_typestore
+
+        self.store = get_typestore(Stores.ROS2_KILTED)
+
+    def parses(self, topic: RecoveredTopic, data: bytes) -> bool:
+        """False only for a known CDR type whose bytes do not deserialise."""
+        from rosbags.typesys import get_types_from_msg
+
         if topic.serialization_format != "cdr":
-            continue
+            return True
         try:
-            if topic.msgtype not in store.types and topic.msgdef:
-                store.register(get_types_from_msg(topic.msgdef, topic.msgtype))
-            store.deserialize_cdr(rec.messages[i][2], topic.msgtype)
-        except Exception:  # noqa: BLE001 - an unknown type or a torn message: only the latter is dropped
-            if topic.msgtype in store.types:
-                bad.append(i)
-    for i in sorted(bad, reverse=True):
-        del rec.messages[i]
-    return len(bad)
+            if topic.msgtype not in self.store.types and topic.msgdef:
+                self.store.register(get_types_from_msg(topic.msgdef, topic.msgtype))
+        except Exception:  # noqa: BLE001 - a definition rosbags cannot parse: the message is kept unchecked
+            return True
+        if topic.msgtype not in self.store.types:
+            return True
+        try:
+            self.store.deserialize_cdr(data, topic.msgtype)
+            return True
+        except Exception:  # noqa: BLE001 - any failure means a torn message
+            return False
 
 
 def recover_bag(src: str | os.PathLike, out: str | os.PathLike) -> Recovery:
@@ -388,13 +417,14 @@ def recover_bag(src: str | os.PathLike, out: str | os.PathLike) -> Recovery:
 
     ``src`` is a rosbag2 directory, ``.mcap`` or ``.db3`` file; ``out`` must not exist. The copy has
     the same storage as the source, a summary/footer (MCAP) or consistent pages (sqlite3) and a
-    ``metadata.yaml``.
+    ``metadata.yaml``. Messages stream from the source to the copy (one message per topic is held
+    back until the next one shows it was not the torn last write), so memory stays small for
+    recordings of any size.
 
     Raises:
         BagOpenError: ``src`` is not such a recording, nothing is recoverable, or ``out`` exists.
     """
     from rosbags.rosbag2 import StoragePlugin, Writer
-    from rosbags.typesys import Stores, get_typestore
 
     src, out = Path(src), Path(out)
     storage = storage_file_of(src)
@@ -402,31 +432,48 @@ def recover_bag(src: str | os.PathLike, out: str | os.PathLike) -> Recovery:
         raise BagOpenError(f"{src}: not a rosbag2 recording with one .mcap or .db3 file")
     if out.exists():
         raise BagOpenError(f"{out}: already exists; choose another output or delete it first")
-    rec = scan_mcap(storage) if storage.suffix == ".mcap" else scan_sqlite3(storage)
-    dropped = _drop_torn_tails(rec)
-    if dropped:
-        rec.reason += f"; {dropped} torn last message(s) dropped"
-    if not rec.messages:
-        raise BagOpenError(f"{src}: nothing recoverable: {rec.reason} (no complete message before the cut)")
-    store = get_typestore(Stores.ROS2_KILTED)
-    plugin = StoragePlugin.MCAP if rec.storage == "mcap" else StoragePlugin.SQLITE3
+    check = _TailCheck()
+    plugin = StoragePlugin.MCAP if storage.suffix == ".mcap" else StoragePlugin.SQLITE3
     writer = Writer(out, version=9, storage_plugin=plugin)
-    try:
-        writer.open()
-        conns = {}
-        for tid in sorted(rec.topics):  # every topic, also those whose messages were all lost
-            t = rec.topics[tid]
-            kw = {}
-            if t.msgtype in store.types:
-                kw["typestore"] = store
-            else:
-                kw.update(msgdef=t.msgdef, rihs01=t.rihs01 or "RIHS01_" + "0" * 64)
+    conns: dict[int, object] = {}
+    pending: dict[int, tuple[int, bytes]] = {}
+    topics: dict[int, RecoveredTopic] = {}
+
+    def connection(tid: int):
+        if tid not in conns:
+            t = topics[tid]
+            kw = {"typestore": check.store} if t.msgtype in check.store.types else \
+                {"msgdef": t.msgdef, "rihs01": t.rihs01 or "RIHS01_" + "0" * 64}
             conns[tid] = writer.add_connection(t.name, t.msgtype, serialization_format=t.serialization_format,
                                                offered_qos_profiles=t.offered_qos_profiles, **kw)
-        for tid, stamp, data in sorted(rec.messages, key=lambda m: m[1]):
-            writer.write(conns[tid], stamp, data)
+        return conns[tid]
+
+    def sink(tid: int, log_ns: int, data) -> None:
+        held = pending.get(tid)
+        if held is not None:
+            writer.write(connection(tid), *held)
+        pending[tid] = (log_ns, bytes(data))
+
+    try:
+        writer.open()
+        scan = scan_mcap if storage.suffix == ".mcap" else scan_sqlite3
+        rec = scan(storage, sink=sink, topics=topics)  # fills ``topics`` before the messages that use them
+        dropped = 0
+        for tid, (log_ns, data) in sorted(pending.items()):
+            if check.parses(topics[tid], data):
+                writer.write(connection(tid), log_ns, data)
+            else:
+                dropped += 1
+                rec.counts[tid] -= 1
+        if dropped:
+            rec.reason += f"; {dropped} torn last message(s) dropped"
+        if not rec.message_count:
+            raise BagOpenError(f"{src}: nothing recoverable: {rec.reason} (no complete message before the cut)")
+        for tid in sorted(topics):  # every topic, also those whose messages were all lost
+            connection(tid)
         writer.close()
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)
         raise
     return rec
+
