@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reference run of the dense descriptors (docs/training.md, "Dense descriptors"), CPU, ~15 min on 2 cores.
+# Reference run of the dense descriptors (docs/training.md, "Dense descriptors"), CPU, ~17 min on 2 shared cores.
 #
 #   data   6 training scenes (seeds 101..106, different objects; seed 106 with a moving distractor,
 #          whose pairs the static-scene test rejects) and 2 held-out scenes (seeds 201, 202) that
