@@ -2,7 +2,6 @@
 recordings, plus the bad-input messages (no poses, no depth, a pose that cannot be looked up, a
 reference file from another model)."""
 import json
-import sys
 
 import numpy as np
 import pytest
@@ -12,9 +11,8 @@ from depth_nodes.geometry.camera import PinholeCamera
 from depth_nodes.keypoints.reference import ReferenceFileError, check_reference_model, load_reference
 from depth_training.cli import main
 
-sys.path.insert(0, __import__("os").path.dirname(__file__))
-from descriptor_helpers import descriptor_bags  # noqa: E402
-from train_modes_helpers import TINY_K, write_tiny_bag  # noqa: E402
+from descriptor_helpers import descriptor_bags
+from train_modes_helpers import TINY_K, write_tiny_bag
 
 TINY = ["--height", "64", "--width", "96", "--encoder", "mobile", "--decoder-channels", "8", "8", "16", "16", "32",
         "--descriptor-dim", "3", "--batch-size", "2", "--epoch-samples", "8", "--workers", "0", "--threads", "1",

@@ -110,3 +110,36 @@ def test_training_steps_lower_the_loss_on_a_batch():
     assert losses[-1] < 0.6 * losses[0], losses
     img = pca_image(model(torch.rand(1, 3, 64, 96))[0].detach())
     assert img.shape == (64, 96, 3) and img.dtype == np.uint8
+
+
+def test_picked_keypoints_are_spread_and_distinctive():
+    from depth_training.evaluation.descriptors_cli import pick_keypoints
+
+    h, w = 40, 60
+    desc = np.zeros((3, h, w), np.float32)
+    mask = np.zeros((h, w), bool)
+    mask[5:35, 5:55] = True
+    desc[:, 10, 10] = [5.0, 0, 0]  # two pixels unlike any other; everything else identical
+    desc[:, 30, 50] = [0, 5.0, 0]
+    pix = pick_keypoints(desc, mask, 4, min_separation=6.0)
+    assert pix.shape == (4, 2)
+    assert {(10.0, 10.0), (50.0, 30.0)} <= {tuple(p) for p in pix[:2].tolist()}
+    d = np.linalg.norm(pix[:, None] - pix[None], axis=-1) + np.eye(4) * 1e9
+    assert d.min() >= 6.0 and mask[pix[:, 1].astype(int), pix[:, 0].astype(int)].all()
+
+
+def test_every_export_sidecar_names_the_source_model_sha256(tmp_path):
+    import json
+
+    from depth_training.evaluation.export import export_onnx
+    from depth_training.models import build_depth_net
+    from depth_training.models.artifact import load_depth_model, save_depth_model
+    from depth_training.models.descriptor import file_sha256
+
+    cfg = {"encoder": "mobile", "num_scales": 1, "decoder_channels": [8, 8, 16, 16, 32], "height": 64, "width": 64,
+           "min_depth": 0.1, "max_depth": 10.0, "output": "metric_depth"}
+    save_depth_model(tmp_path / "depth.pt", build_depth_net("mobile", 1, (8, 8, 16, 16, 32)), cfg)
+    net, c = load_depth_model(tmp_path / "depth.pt")
+    res = export_onnx(net, c, tmp_path / "depth.onnx", source=str(tmp_path / "depth.pt"))
+    side = json.loads(res.sidecar_path.read_text())
+    assert side["source_model_sha256"] == file_sha256(tmp_path / "depth.pt")
