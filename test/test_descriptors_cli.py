@@ -2,6 +2,7 @@
 recordings, plus the bad-input messages (no poses, no depth, a pose that cannot be looked up, a
 reference file from another model)."""
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -132,3 +133,31 @@ def test_bad_input_is_one_clear_line(bags, tmp_path, capsys):
     err = _run_bad(["keypoints", "--model", str(tmp_path / "missing.pt"), "--image", "x.png", "--out",
                     str(tmp_path / "r.npz")], capsys)
     assert "missing.pt" in err
+
+
+def test_descriptors_train_on_two_ranks_under_torchrun(bags, tmp_path):
+    import os
+    import socket
+    import subprocess
+    from pathlib import Path
+
+    from depth_training.models.descriptor import load_descriptor_model
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "ddp"
+    torchrun = Path(sys.executable).with_name("torchrun")
+    cmd = [str(torchrun), "--nnodes=1", "--nproc_per_node=2", "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}",
+           "--max-restarts=0", "-m", "depth_training.cli", "descriptors", "--dataset", str(bags["a"]), "--dataset",
+           str(bags["b"]), "--val-bag", str(bags["d"]), "--out", str(out), "--cpu", "--steps", "4",
+           "--cache-dir", str(tmp_path / "cache"), *TINY]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo", "MASTER_ADDR": "127.0.0.1"}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    log = proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.returncode == 0, log
+    assert sorted(p.name for p in (out / "checkpoints").glob("*.pt")) == ["ckpt-00000003.pt", "ckpt-00000004.pt"]
+    assert proc.stderr.count("wrote " + str(out / "model.pt")) == 1, log
+    hist = [json.loads(x) for x in (out / "validation.jsonl").read_text().splitlines()]
+    assert [h["step"] for h in hist] == [0, 3, 4], log  # rank 0 alone validates
+    assert load_descriptor_model(out / "model.pt")[1]["step"] == 4
