@@ -161,3 +161,27 @@ def test_descriptors_train_on_two_ranks_under_torchrun(bags, tmp_path):
     hist = [json.loads(x) for x in (out / "validation.jsonl").read_text().splitlines()]
     assert [h["step"] for h in hist] == [0, 3, 4], log  # rank 0 alone validates
     assert load_descriptor_model(out / "model.pt")[1]["step"] == 4
+
+
+def test_keypoints_from_an_image_file_and_given_pixels(trained, tmp_path, capsys):
+    import cv2
+
+    out, _ = trained
+    img = np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "frame.png"), img[..., ::-1])
+    ref_path = tmp_path / "given.npz"
+    assert main(["keypoints", "--model", str(out / "model.pt"), "--image", str(tmp_path / "frame.png"), "--pixels",
+                 "10,20", "40.5,30", "--names", "handle", "tip", "--out", str(ref_path)]) == 0
+    ref = load_reference(ref_path)
+    assert ref.names == ["handle", "tip"] and ref.pixels.tolist() == [[10.0, 20.0], [40.5, 30.0]]
+    from depth_training.models.descriptor import load_descriptor_model
+
+    net, _ = load_descriptor_model(out / "model.pt")
+    with torch.inference_mode():
+        d = net(torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255)[0]
+    np.testing.assert_allclose(ref.descriptors[0], d[:, 20, 10].numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ref.descriptors[1], d[:, 30, 41].numpy(), rtol=1e-5, atol=1e-6)  # 40.5 rounds to 41
+    capsys.readouterr()
+    err = _run_bad(["keypoints", "--model", str(out / "model.pt"), "--image", str(tmp_path / "frame.png"), "--pixels",
+                    "100,20", "--out", str(tmp_path / "bad.npz")], capsys)
+    assert "inside the 96x64 image" in err
