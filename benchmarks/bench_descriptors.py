@@ -19,7 +19,6 @@ Rows (``ratio = value / baseline``):
 """
 from __future__ import annotations
 
-import os
 import sys
 import time
 

@@ -21,7 +21,6 @@ pixels the same way (ORB's binary descriptors by Hamming distance).
 """
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Callable
