@@ -32,7 +32,7 @@ def test_supervised_mode_trains_on_two_ranks_and_writes_one_model(tmp_path):
     # rank 0 alone writes checkpoints, the validation history and the model file
     assert sorted(p.name for p in (out / "checkpoints").glob("*.pt")) == ["ckpt-00000006.pt", "ckpt-00000012.pt"]
     assert [h["step"] for h in history(out)] == [0, 6, 12], log
-    assert proc.stderr.count("wrote " + str(out / "model.pt")) == 1, log
+    assert proc.stderr.count("wrote: " + str(out / "model.pt")) == 1, log  # the end-of-run summary, rank 0 only
     net, cfg = load_depth_model(out / "model.pt")
     assert cfg["step"] == 12 and cfg["mode"] == "supervised"
     # model_best.pt: the validation low of the history, also written by rank 0 only

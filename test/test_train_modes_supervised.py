@@ -74,7 +74,7 @@ def test_val_bag_holds_out_a_whole_recording(bags, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="depth_training")
     assert depth_train(["supervised", "--dataset", str(a), "--val-bag", str(b), "--out", str(out), *FAST,
                         "--steps", "2", "--ckpt-every", "0"]) == 0
-    assert "training on frames 0..39 (40 samples)" in caplog.text  # no tail held out of the training bag
+    assert "40 frames, training on all of them (40 samples)" in caplog.text  # no tail held out of the training bag
     assert f"{b}: 40 frames, all for validation" in caplog.text
     before, after = first_and_last(out)
     assert before["depth_images"] == after["depth_images"] == 40
