@@ -130,22 +130,24 @@ def run(args: argparse.Namespace) -> TrainResult:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from depth_training.argtypes import nonnegative_float, nonnegative_int, positive_float, positive_int
+
     p = argparse.ArgumentParser(prog="python -m depth_training.engine.toy", description=__doc__.split("\n")[0])
     p.add_argument("--out", required=True, help="run directory (cache, checkpoints, tb, final weights)")
-    p.add_argument("--steps", type=int, default=60)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--workers", type=int, default=0)
-    p.add_argument("--height", type=int, default=24)
-    p.add_argument("--width", type=int, default=32)
-    p.add_argument("--frames", type=int, default=20, help="frames per synthetic recording")
-    p.add_argument("--epoch-samples", type=int, default=32)
-    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--steps", type=positive_int, default=60)
+    p.add_argument("--seed", type=nonnegative_int, default=0)
+    p.add_argument("--batch-size", type=positive_int, default=4)
+    p.add_argument("--workers", type=nonnegative_int, default=0)
+    p.add_argument("--height", type=positive_int, default=24)
+    p.add_argument("--width", type=positive_int, default=32)
+    p.add_argument("--frames", type=positive_int, default=20, help="frames per synthetic recording")
+    p.add_argument("--epoch-samples", type=positive_int, default=32)
+    p.add_argument("--lr", type=positive_float, default=3e-3)
     p.add_argument("--amp", default="none", choices=("none", "bf16", "fp16"))
-    p.add_argument("--ckpt-every", type=int, default=10)
-    p.add_argument("--log-every", type=int, default=10)
-    p.add_argument("--step-sleep", type=float, default=0.0, help="seconds to sleep per step (kill tests)")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--ckpt-every", type=nonnegative_int, default=10)
+    p.add_argument("--log-every", type=nonnegative_int, default=10)
+    p.add_argument("--step-sleep", type=nonnegative_float, default=0.0, help="seconds to sleep per step (kill tests)")
+    p.add_argument("--threads", type=nonnegative_int, default=1)
     p.add_argument("--cpu", action="store_true", help="stay on the CPU even when CUDA is available")
     p.add_argument("--progress", action="store_true",
                    help="show a progress bar even when stderr is not a terminal (on a terminal it is always shown)")
