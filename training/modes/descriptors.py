@@ -236,7 +236,7 @@ def run_descriptors(args: argparse.Namespace) -> int:
             x = torch.from_numpy(img).permute(2, 0, 1)[None].float().div(255).to(next(inner.parameters()).device)
             return {"sample/image": img, "sample/descriptors_pca": pca_image(inner(x)[0].detach().cpu())}
 
-        monitor = Monitor(out / "tb", is_main=ctx.is_main, rank=ctx.rank, progress=None if args.progress else False)
+        monitor = Monitor(out / "tb", is_main=ctx.is_main, rank=ctx.rank, progress=True if args.progress else None)
         if val_fn is not None and ctx.is_main and not checkpoints.list():
             unwrap(model).eval()
             with torch.no_grad():
