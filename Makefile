@@ -19,7 +19,7 @@ test: setup
 	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-41} $(PY) -m pytest -q -p no:cacheprovider test
 
 demo: setup
-	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-42} $(PY) scripts/demo.py --out $(OUT)
+	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-42} $(PY) scripts/perception_demo.py --out $(OUT)
 
 bench: setup
 	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-43} $(PY) -m benchmarks
