@@ -95,6 +95,8 @@ def test_depth_cloud_and_preview_match_the_known_network(mono):
     ok = np.isfinite(expected)
     assert np.array_equal(unpack_rgb(cloud[..., 3])[ok], img[ok])
     assert colour.encoding == "bgr8" and (colour.width, colour.height) == (W, H)
+    # input_qos auto (config default): the test's reliable publishers are followed
+    assert "input QoS auto: image -> reliable" in node.log(), node.log()[:3000]
     preview = decode_image(colour)
     assert (preview[np.isnan(expected)] == 0).all() and preview[ok].max() > 0
 

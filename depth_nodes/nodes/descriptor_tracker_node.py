@@ -1,6 +1,6 @@
 """descriptor_tracker_node: dense descriptors -> the reference keypoints tracked in every frame.
 
-Subscribes (sensor-data QoS by default):
+Subscribes (QoS of each topic's publishers by default, ``input_qos: auto``):
     image               sensor_msgs/Image (rgb8, bgr8, rgba8, bgra8, mono8)
     depth/image         32FC1 metres or 16UC1 mm registered to ``image``   [use_depth only]
     camera_info         the image's camera_info (for 3D)                     [use_depth only]
@@ -50,7 +50,9 @@ from depth_nodes.pipelines.worker import LatestFrameWorker
 from depth_nodes.ros.image_conversion import image_to_numpy, numpy_to_image
 from depth_nodes.ros.node_cli import NodeUsage, handle_command_line
 from depth_nodes.ros.params import ParamSpec, ParameterError, declare_parameters, make_on_set_callback
+from depth_nodes.nodes.plain_inputs import InputSubscriptions
 from depth_nodes.ros.qos import QOS_CHOICES, make_qos
+from depth_nodes.ros.qos_auto import INPUT_QOS_CHOICES
 from depth_nodes.ros.throttle import ThrottledReporter
 from depth_nodes.ros.transport import setup_shared_memory
 
@@ -68,7 +70,8 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("depth_max_age_s", 0.1, "Largest stamp difference between image and depth/image (s).", 0.0, 3600.0,
               dynamic=True),
     ParamSpec("marker_scale", 0.02, "Sphere diameter of keypoints/markers (metres).", 1e-4, 10.0, dynamic=True),
-    ParamSpec("input_qos", "sensor_data", "QoS of the camera subscriptions.", choices=QOS_CHOICES),
+    ParamSpec("input_qos", "auto", "QoS of the camera subscriptions (auto: the reliability of each topic's "
+              "publishers).", choices=INPUT_QOS_CHOICES),
     ParamSpec("input_qos_depth", 2, "History depth of the camera subscriptions.", 1, 100),
     ParamSpec("output_qos", "reliable", "QoS of the published topics.", choices=QOS_CHOICES),
     ParamSpec("output_qos_depth", 2, "History depth of the published topics.", 1, 100),
@@ -190,11 +193,10 @@ class DescriptorTrackerNode(Node):
         self._dropped_seen = 0
         self._lost_seen = np.zeros(ref.num_keypoints, bool)
         self.worker = LatestFrameWorker(self._process, self._on_worker_error, name="descriptor-tracker")
-        in_qos = make_qos(v["input_qos"], v["input_qos_depth"])
-        self.create_subscription(Image, "image", self._on_image, in_qos)
+        inputs = [(Image, "image", self._on_image)]
         if v["use_depth"]:
-            self.create_subscription(Image, "depth/image", self._on_depth, in_qos)
-            self.create_subscription(CameraInfo, "camera_info", self._on_info, in_qos)
+            inputs += [(Image, "depth/image", self._on_depth), (CameraInfo, "camera_info", self._on_info)]
+        self.inputs = InputSubscriptions(self, inputs, v["input_qos"], v["input_qos_depth"])
         self.create_timer(1.0, self._check_inputs)
         self.add_on_set_parameters_callback(make_on_set_callback(PARAMS, self.values, self._apply_params))
         self.get_logger().info(

@@ -1,6 +1,6 @@
 """mono_depth_node: one camera image -> learned depth image, point cloud and colour preview.
 
-Subscribes (sensor-data QoS by default):
+Subscribes (QoS of each topic's publishers by default, ``input_qos: auto``):
     image               sensor_msgs/Image (rgb8, bgr8, rgba8, bgra8, mono8)
     camera_info         sensor_msgs/CameraInfo of the image (latest one is used; needed for the cloud)
     sparse_depth        sensor_msgs/Image 32FC1 metres or 16UC1 mm registered to the image
@@ -47,7 +47,9 @@ from depth_nodes.ros.messages import MessageBuffer, camera_info_for, cloud_to_ms
 from depth_nodes.ros.node_cli import NodeUsage, handle_command_line
 from depth_nodes.nodes.model_loading import load_model
 from depth_nodes.ros.params import ParamSpec, ParameterError, declare_parameters, make_on_set_callback
+from depth_nodes.nodes.plain_inputs import InputSubscriptions
 from depth_nodes.ros.qos import QOS_CHOICES, make_qos
+from depth_nodes.ros.qos_auto import INPUT_QOS_CHOICES
 from depth_nodes.ros.throttle import ThrottledReporter
 from depth_nodes.ros.transport import setup_shared_memory
 
@@ -79,7 +81,8 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("colorize_max", 0.0, "..and warmest end of the colormap (both 0 = 2nd/98th percentile per frame).",
               0.0, 1e6, dynamic=True),
     # --- QoS
-    ParamSpec("input_qos", "sensor_data", "QoS of the camera subscriptions.", choices=QOS_CHOICES),
+    ParamSpec("input_qos", "auto", "QoS of the camera subscriptions (auto: the reliability of each topic's "
+              "publishers).", choices=INPUT_QOS_CHOICES),
     ParamSpec("input_qos_depth", 2, "History depth of the camera subscriptions.", 1, 100),
     ParamSpec("output_qos", "reliable", "QoS of the published topics.", choices=QOS_CHOICES),
     ParamSpec("output_qos_depth", 2, "History depth of the published topics.", 1, 100),
@@ -149,11 +152,10 @@ class MonoDepthNode(Node):
         self._last_stamp = -1  # newest stamp processed (worker thread)
         self._dropped_seen = 0
         self.worker = LatestFrameWorker(self._process, self._on_worker_error, name="mono-depth")
-        in_qos = make_qos(v["input_qos"], v["input_qos_depth"])
-        self.create_subscription(Image, "image", self._on_image, in_qos)
-        self.create_subscription(CameraInfo, "camera_info", self._on_info, in_qos)
+        inputs = [(Image, "image", self._on_image), (CameraInfo, "camera_info", self._on_info)]
         if v["scale_mode"] == "align":
-            self.create_subscription(Image, "sparse_depth", self._on_sparse, in_qos)
+            inputs.append((Image, "sparse_depth", self._on_sparse))
+        self.inputs = InputSubscriptions(self, inputs, v["input_qos"], v["input_qos_depth"])
         self.create_timer(1.0, self._check_inputs)
         self.add_on_set_parameters_callback(make_on_set_callback(PARAMS, self.values, self._apply_params))
         self.get_logger().info(
