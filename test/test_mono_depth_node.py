@@ -96,7 +96,7 @@ def test_depth_cloud_and_preview_match_the_known_network(mono):
     assert np.array_equal(unpack_rgb(cloud[..., 3])[ok], img[ok])
     assert colour.encoding == "bgr8" and (colour.width, colour.height) == (W, H)
     # input_qos auto (config default): the test's reliable publishers are followed
-    assert "input QoS auto: image -> reliable" in node.log(), node.log()[:3000]
+    assert node.wait_for_log("input QoS auto: image -> reliable", 5), node.log()[:3000]
     preview = decode_image(colour)
     assert (preview[np.isnan(expected)] == 0).all() and preview[ok].max() > 0
 
@@ -218,3 +218,38 @@ def test_help_lists_topics_and_parameters_and_a_bad_params_file_is_one_line(exe,
     r = subprocess.run([str(VENV_BIN / exe), "--ros-args", "--params-file", str(tmp_path / "none.yaml")],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "none.yaml: no such file" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def _set_param(io, name, value):
+    import time
+
+    from rcl_interfaces.msg import Parameter as ParameterMsg
+    from rcl_interfaces.msg import ParameterType, ParameterValue
+    from rcl_interfaces.srv import SetParameters
+
+    client = io.node.create_client(SetParameters, "/mono_depth_node/set_parameters")
+    assert client.wait_for_service(timeout_sec=10)
+    pv = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=float(value))
+    future = client.call_async(SetParameters.Request(parameters=[ParameterMsg(name=name, value=pv)]))
+    deadline = time.monotonic() + 10
+    while not future.done() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    io.node.destroy_client(client)
+    return future.result().results[0]
+
+
+def test_runtime_parameter_changes_are_validated_and_applied(mono):
+    node, io, pubs = mono
+    bad = _set_param(io, "max_depth", -1.0)
+    assert not bad.successful and "max_depth" in bad.reason and "-1.0" in bad.reason
+    bad = _set_param(io, "min_depth", 10.0)  # above max_depth (4.5)
+    assert not bad.successful and "must exceed min_depth" in bad.reason
+    assert _set_param(io, "max_depth", 3.0).successful
+    try:
+        img = _image(5)
+        stamp, _ = _serve(io, pubs, img)
+        depth = decode_image(output_for(io, "depth/image", stamp))
+        expected = _expected_depth(img)
+        np.testing.assert_allclose(depth, np.where(expected > 3.0, np.nan, expected), rtol=1e-6, equal_nan=True)
+    finally:
+        assert _set_param(io, "max_depth", 4.5).successful
