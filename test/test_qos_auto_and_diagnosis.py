@@ -217,3 +217,61 @@ def test_subscribe_synchronized_per_input_qos_and_resubscribe():
     finally:
         peer.destroy_node()
         node.destroy_node()
+
+
+class _FakeGraphNode:
+    """What :class:`InputDiagnosis` asks of a node: resolved names and the publishers on them."""
+
+    def resolve_topic_name(self, topic):
+        return "/" + topic
+
+    def get_publishers_info_by_topic(self, topic):
+        return []
+
+
+class _FakeSubs:
+    def __init__(self, n):
+        self.topics = [f"in{i}" for i in range(n)]
+        self.received = [0] * n
+        self.last_received_monotonic = [None] * n
+        self.recent_stamps_ns = [[] for _ in range(n)]
+        self.last_size = [None] * n
+        self.qos = []
+        self.unmatched = [0] * n
+
+    def deliver(self, i, stamp_ns):
+        self.received[i] += 1
+        self.last_received_monotonic[i] = time.monotonic()
+        self.recent_stamps_ns[i].append(stamp_ns)
+
+
+def test_drops_soon_after_start_up_are_reported_once_every_input_has_arrived():
+    """Unpaired messages one second after start-up (within camera_info_timeout_s) are not
+    swallowed by the discovery grace once every input has delivered a message."""
+    from depth_nodes.ros.input_diagnosis import InputDiagnosis
+
+    now = [100.0]
+    reports = []
+    subs = _FakeSubs(4)
+    diag = InputDiagnosis(_FakeGraphNode(), subs, [(0, 1), (2, 3)], 3.0, lambda k, m: reports.append(k),
+                          tolerance_s=0.01, clock=lambda: now[0])
+    assert diag.check() == []  # nothing has arrived: still discovering
+    now[0] += 1.0
+    for k in range(5):
+        for i in range(4):
+            subs.deliver(i, k * 100 * MS + (50 * MS if i >= 2 else 0))
+    subs.unmatched = [5, 5, 5, 5]
+    assert [k for k, _ in diag.check()] == ["unsynchronised"] and reports == ["unsynchronised"]
+    assert diag.check() == []  # those drops were reported; nothing new
+
+
+def test_partial_inputs_during_the_grace_are_not_reported():
+    from depth_nodes.ros.input_diagnosis import InputDiagnosis
+
+    now = [100.0]
+    subs = _FakeSubs(4)
+    diag = InputDiagnosis(_FakeGraphNode(), subs, [(0, 1), (2, 3)], 3.0, lambda k, m: None, clock=lambda: now[0])
+    now[0] += 1.0
+    subs.deliver(0, 0)
+    subs.unmatched = [1, 0, 0, 0]
+    assert diag.check() == []  # /in1../in3 not heard yet and only 1 s since subscribing

@@ -233,9 +233,16 @@ class InputDiagnosis:
         total = sum(unmatched) if unmatched is not None else 0
         new = total - self._unmatched_seen
         self._unmatched_seen = total
+        statuses = self.statuses()
+        # The start-up grace covers discovery: it ends after timeout_s, or as soon as every input
+        # has delivered a message since (re)subscribing (later drops are real, even a second
+        # after start-up, and must not be swallowed by the grace).
+        elapsed = self._clock() - self._start
+        if all(st.age_s is not None and st.age_s <= elapsed for st in statuses):
+            elapsed = float("inf")
         self.last_problems = diagnose(
-            self.statuses(), self.pairs, self.timeout_s, unmatched_new=new, tolerance_s=self.tolerance_s,
-            incompatible=dict(self._incompatible), qos_param=self.qos_param, elapsed_s=self._clock() - self._start)
+            statuses, self.pairs, self.timeout_s, unmatched_new=new, tolerance_s=self.tolerance_s,
+            incompatible=dict(self._incompatible), qos_param=self.qos_param, elapsed_s=elapsed)
         for kind, message in self.last_problems:
             self.report(kind, message)
         return self.last_problems
