@@ -64,7 +64,7 @@ class OnnxRuntimeBackend:
     name = "onnxruntime"
 
     def __init__(self, path: str | Path, device: str = "cpu", providers: Sequence[str] | None = None,
-                 threads: int | None = None):
+                 threads: int | None = None, spin: bool = False):
         import onnxruntime as ort
 
         self.path = Path(path)
@@ -78,6 +78,10 @@ class OnnxRuntimeBackend:
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
             opts.intra_op_num_threads = int(threads)
+        if not spin:
+            # ORT's worker threads busy-wait after every run by default; in a node they then take
+            # the cores from DDS and the Python callbacks that pre/post-process the next frame.
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.log_severity_level = 3
         try:
             self.session = ort.InferenceSession(where, sess_options=opts, providers=chosen)
