@@ -27,10 +27,8 @@ import time
 from collections import deque
 
 import numpy as np
-import rclpy
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Point
-from rclpy.executors import ExternalShutdownException
 from rclpy.logging import LoggingSeverity
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
@@ -48,13 +46,13 @@ from depth_nodes.pipelines.descriptor_tracking import DescriptorTrackingPipeline
 from depth_nodes.pipelines.keypoint_tracking import TrackerConfig
 from depth_nodes.pipelines.worker import LatestFrameWorker
 from depth_nodes.ros.image_conversion import image_to_numpy, numpy_to_image
-from depth_nodes.ros.node_cli import NodeUsage, handle_command_line
+from depth_nodes.ros.node_cli import NodeUsage
+from depth_nodes.ros.node_main import run_node
 from depth_nodes.ros.params import ParamSpec, ParameterError, declare_parameters, make_on_set_callback
 from depth_nodes.nodes.plain_inputs import InputSubscriptions
 from depth_nodes.ros.qos import QOS_CHOICES, make_qos
 from depth_nodes.ros.qos_auto import INPUT_QOS_CHOICES
 from depth_nodes.ros.throttle import ThrottledReporter
-from depth_nodes.ros.transport import setup_shared_memory
 
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("model_path", "", "Descriptor network file: .onnx, .engine/.plan (TensorRT) or .pt2 (required)."),
@@ -301,26 +299,7 @@ class DescriptorTrackerNode(Node):
 
 
 def main(args=None) -> int:
-    code = handle_command_line(sys.argv if args is None else args, USAGE)
-    if code is not None:
-        return code
-    shm_note = setup_shared_memory()  # before rclpy.init: large outputs over shared memory (Fast DDS)
-    rclpy.init(args=args)
-    try:
-        node = DescriptorTrackerNode()
-    except ParameterError as exc:
-        print(f"descriptor_tracker_node: {exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    node.get_logger().info(shm_note)
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node("descriptor_tracker_node", DescriptorTrackerNode, USAGE, args)
 
 
 if __name__ == "__main__":

@@ -26,9 +26,6 @@ from __future__ import annotations
 import sys
 import time
 
-import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.logging import LoggingSeverity
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
@@ -41,17 +38,16 @@ from depth_nodes.pipelines.depth_io import DepthIOError
 from depth_nodes.pipelines.mono_depth import MonoDepthPipeline, MonoFrame, MonoInputError
 from depth_nodes.pipelines.mono_scale import SCALE_MODES, ScaleModeError
 from depth_nodes.pipelines.worker import LatestFrameWorker
-from depth_nodes.process_memory import keep_large_buffers
 from depth_nodes.ros.image_conversion import image_to_numpy, numpy_to_image
 from depth_nodes.ros.messages import MessageBuffer, camera_info_for, cloud_to_msg
-from depth_nodes.ros.node_cli import NodeUsage, handle_command_line
+from depth_nodes.ros.node_cli import NodeUsage
+from depth_nodes.ros.node_main import run_node
 from depth_nodes.nodes.model_loading import load_model
 from depth_nodes.ros.params import ParamSpec, ParameterError, declare_parameters, make_on_set_callback
 from depth_nodes.nodes.plain_inputs import InputSubscriptions
 from depth_nodes.ros.qos import QOS_CHOICES, make_qos
 from depth_nodes.ros.qos_auto import INPUT_QOS_CHOICES
 from depth_nodes.ros.throttle import ThrottledReporter
-from depth_nodes.ros.transport import setup_shared_memory
 
 PARAMS: tuple[ParamSpec, ...] = (
     # --- model
@@ -297,28 +293,7 @@ class MonoDepthNode(Node):
 
 
 def main(args=None) -> int:
-    code = handle_command_line(sys.argv if args is None else args, USAGE)
-    if code is not None:
-        return code
-    malloc_note = keep_large_buffers()
-    shm_note = setup_shared_memory()  # before rclpy.init: large outputs over shared memory (Fast DDS)
-    rclpy.init(args=args)
-    try:
-        node = MonoDepthNode()
-    except ParameterError as exc:
-        print(f"mono_depth_node: {exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    node.get_logger().info(malloc_note)
-    node.get_logger().info(shm_note)
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node("mono_depth_node", MonoDepthNode, USAGE, args)
 
 
 if __name__ == "__main__":

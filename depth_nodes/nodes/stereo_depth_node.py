@@ -22,8 +22,6 @@ import time
 from dataclasses import fields
 
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.logging import LoggingSeverity
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
@@ -35,21 +33,20 @@ from depth_nodes.geometry.camera import CameraModelCache, CameraModelError
 from depth_nodes.image_encodings import ImageConversionError, to_rgb8
 from depth_nodes.pipelines.stereo import StereoFrame, StereoInputError, StereoPipeline
 from depth_nodes.pipelines.worker import LatestFrameWorker
-from depth_nodes.process_memory import keep_large_buffers
 from depth_nodes.ros.cv_bridge_probe import cv_bridge_status
 from depth_nodes.ros.image_conversion import image_to_numpy, numpy_to_image
 from depth_nodes.ros.input_diagnosis import InputDiagnosis
 from depth_nodes.ros.input_watchdog import InputWatchdog, silent_input_message
-from depth_nodes.ros.node_cli import NodeUsage, handle_command_line
+from depth_nodes.ros.node_cli import NodeUsage
+from depth_nodes.ros.node_main import run_node
 from depth_nodes.ros.messages import MessageBuffer, camera_info_for, cloud_to_msg, disparity_to_msg
-from depth_nodes.ros.params import ParamSpec, ParameterError, declare_parameters, make_on_set_callback
+from depth_nodes.ros.params import ParamSpec, declare_parameters, make_on_set_callback
 from depth_nodes.ros.qos import QOS_CHOICES, make_qos
 from depth_nodes.ros.qos_auto import (AUTO, INPUT_QOS_CHOICES, PublisherQosFollower, publisher_qos_events,
                                       subscription_qos_events)
 from depth_nodes.ros.sync import stamp_ns, subscribe_synchronized
 from depth_nodes.ros.sync_accounting import attach_unmatched_counter
 from depth_nodes.ros.throttle import ThrottledReporter
-from depth_nodes.ros.transport import setup_shared_memory
 
 _D = SgbmParams()
 
@@ -319,28 +316,7 @@ def _matchable(image: np.ndarray, encoding: str) -> np.ndarray:
 
 
 def main(args=None) -> int:
-    code = handle_command_line(sys.argv if args is None else args, USAGE)
-    if code is not None:
-        return code
-    malloc_note = keep_large_buffers()  # multi-MB messages every frame: no page faults per frame
-    shm_note = setup_shared_memory()  # before rclpy.init: large outputs over shared memory (Fast DDS)
-    rclpy.init(args=args)
-    try:
-        node = StereoDepthNode()
-    except ParameterError as exc:
-        print(f"stereo_depth_node: {exc}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    node.get_logger().info(malloc_note)
-    node.get_logger().info(shm_note)
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node("stereo_depth_node", StereoDepthNode, USAGE, args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,60 @@
+"""The one ``main()`` every depth_nodes node runs: command line, process set-up, spin, shutdown.
+
+Order matters and is the same for every node:
+
+1. ``--help`` / ``--params-file`` checks (:func:`depth_nodes.ros.node_cli.handle_command_line`),
+   before anything starts;
+2. glibc keeps multi-MB blocks in the heap (:func:`depth_nodes.process_memory.keep_large_buffers`)
+   and Fast DDS gets shared memory for large messages
+   (:func:`depth_nodes.ros.transport.setup_shared_memory`), both before ``rclpy.init``;
+3. the node is built; invalid parameters (:class:`~depth_nodes.ros.params.ParameterError`) are one
+   message on stderr and exit status 2;
+4. spin until Ctrl-C or an external shutdown, which ends with exit status 0 and no traceback.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Callable, Sequence
+
+__all__ = ["run_node"]
+
+
+def run_node(name: str, factory: Callable[[], object], usage, args: Sequence[str] | None = None) -> int:
+    """Run the node that ``factory()`` builds; returns the process exit status.
+
+    Args:
+        name: the executable's name, prefixed to start-up errors.
+        factory: builds the rclpy node (called after ``rclpy.init``).
+        usage: the node's :class:`~depth_nodes.ros.node_cli.NodeUsage` (``--help`` text).
+        args: the command line (default ``sys.argv``), passed to ``rclpy.init``.
+    """
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+
+    from depth_nodes.process_memory import keep_large_buffers
+    from depth_nodes.ros.node_cli import handle_command_line
+    from depth_nodes.ros.params import ParameterError
+    from depth_nodes.ros.transport import setup_shared_memory
+
+    code = handle_command_line(sys.argv if args is None else args, usage)
+    if code is not None:
+        return code
+    malloc_note = keep_large_buffers()  # multi-MB messages every frame: no page faults per frame
+    shm_note = setup_shared_memory()  # large outputs over shared memory (Fast DDS)
+    rclpy.init(args=args)
+    try:
+        node = factory()
+    except ParameterError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    node.get_logger().info(malloc_note)
+    node.get_logger().info(shm_note)
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
