@@ -35,13 +35,12 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
-from depth_nodes.backends.base import BackendError
 from depth_nodes.backends.inference import BACKENDS, DEVICES
-from depth_nodes.geometry.camera import CameraModelCache, CameraModelError
-from depth_nodes.image_encodings import ImageConversionError, byte_array, depth_to_metres
+from depth_nodes.geometry.camera import CameraModelCache
+from depth_nodes.image_encodings import byte_array, depth_to_metres
 from depth_nodes.keypoints.reference import ReferenceFileError, check_reference_model, load_reference
 from depth_nodes.nodes.model_loading import load_model
-from depth_nodes.pipelines.depth_io import DepthIOError
+from depth_nodes.nodes.frame_errors import report_frame_error
 from depth_nodes.pipelines.descriptor_tracking import DescriptorTrackingPipeline, TrackerInputError, draw_keypoints
 from depth_nodes.pipelines.keypoint_tracking import TrackerConfig
 from depth_nodes.pipelines.worker import LatestFrameWorker
@@ -275,18 +274,7 @@ class DescriptorTrackerNode(Node):
                 f"total {1e3 * (time.perf_counter() - t_arrival):.2f} ms; tracked {int(tr.tracked.sum())}/{len(tr.ids)}")
 
     def _on_worker_error(self, exc: BaseException, item) -> None:
-        stamp = item[0].header.stamp
-        when = f"frame {stamp.sec}.{stamp.nanosec:09d}"
-        if isinstance(exc, (ImageConversionError, DepthIOError)):
-            self.reporter.report("image", f"skipping {when}: bad image: {exc}")
-        elif isinstance(exc, CameraModelError):
-            self.reporter.report("camera_info", f"skipping {when}: bad camera_info: {exc}")
-        elif isinstance(exc, TrackerInputError):
-            self.reporter.report("input", f"skipping {when}: {exc}")
-        elif isinstance(exc, BackendError):
-            self.reporter.report("backend", f"skipping {when}: inference failed: {exc}")
-        else:
-            self.reporter.report("internal", f"skipping {when}: unexpected {type(exc).__name__}: {exc}")
+        report_frame_error(self.reporter, exc, item[0].header.stamp, (TrackerInputError,))
 
     def destroy_node(self):
         worker = getattr(self, "worker", None)

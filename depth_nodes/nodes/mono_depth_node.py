@@ -30,11 +30,9 @@ from rclpy.logging import LoggingSeverity
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
-from depth_nodes.backends.base import BackendError
 from depth_nodes.backends.inference import BACKENDS, DEVICES
-from depth_nodes.geometry.camera import CameraModelCache, CameraModelError
-from depth_nodes.image_encodings import ImageConversionError, depth_to_metres
-from depth_nodes.pipelines.depth_io import DepthIOError
+from depth_nodes.geometry.camera import CameraModelCache
+from depth_nodes.image_encodings import depth_to_metres
 from depth_nodes.pipelines.mono_depth import MonoDepthPipeline, MonoFrame, MonoInputError
 from depth_nodes.pipelines.mono_scale import SCALE_MODES, ScaleModeError
 from depth_nodes.pipelines.worker import LatestFrameWorker
@@ -43,6 +41,7 @@ from depth_nodes.ros.messages import MessageBuffer, camera_info_for, cloud_to_ms
 from depth_nodes.ros.node_cli import NodeUsage
 from depth_nodes.ros.node_main import run_node
 from depth_nodes.nodes.model_loading import load_model
+from depth_nodes.nodes.frame_errors import report_frame_error
 from depth_nodes.ros.params import ParamSpec, ParameterError, declare_parameters, make_on_set_callback
 from depth_nodes.nodes.plain_inputs import InputSubscriptions
 from depth_nodes.ros.qos import QOS_CHOICES, make_qos
@@ -269,18 +268,7 @@ class MonoDepthNode(Node):
                 f"total {1e3 * (time.perf_counter() - t_arrival):.2f} ms")
 
     def _on_worker_error(self, exc: BaseException, item) -> None:
-        stamp = item[0].header.stamp
-        when = f"frame {stamp.sec}.{stamp.nanosec:09d}"
-        if isinstance(exc, (ImageConversionError, DepthIOError)):
-            self.reporter.report("image", f"skipping {when}: bad image: {exc}")
-        elif isinstance(exc, CameraModelError):
-            self.reporter.report("camera_info", f"skipping {when}: bad camera_info: {exc}")
-        elif isinstance(exc, MonoInputError):
-            self.reporter.report("input", f"skipping {when}: {exc}")
-        elif isinstance(exc, BackendError):
-            self.reporter.report("backend", f"skipping {when}: inference failed: {exc}")
-        else:
-            self.reporter.report("internal", f"skipping {when}: unexpected {type(exc).__name__}: {exc}")
+        report_frame_error(self.reporter, exc, item[0].header.stamp, (MonoInputError,))
 
     def destroy_node(self):
         worker = getattr(self, "worker", None)
