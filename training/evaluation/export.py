@@ -26,7 +26,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -93,6 +93,65 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _export_size(config: Mapping[str, Any], height: int | None, width: int | None, opset: int) -> tuple[int, int]:
+    """The graph's input size (default: the model's training size), checked with ``opset``."""
+    height = int(config["height"] if height is None else height)
+    width = int(config["width"] if width is None else width)
+    if height <= 0 or width <= 0 or height % 32 or width % 32:
+        raise ValueError(f"height/width: must be positive multiples of 32, got {height}x{width}")
+    if opset < MIN_OPSET:
+        raise ValueError(f"opset: must be >= {MIN_OPSET}, got {opset}")
+    return height, width
+
+
+def _export_verified(module: torch.nn.Module, out: Path, output_name: str, height: int, width: int, opset: int,
+                     rtol: float, source: str | None,
+                     describe: Callable[[], dict[str, Any]]) -> ExportResult:
+    """Trace ``module`` to ONNX at ``out``, check it, verify it against torch and write its sidecar.
+
+    The sidecar is ``format``, ``onnx``, ``onnx_sha256``, ``input``, then ``describe()`` (the
+    output and model fields of each kind of export), then ``opset``, ``source_model``,
+    ``source_model_sha256`` and ``verification``. Nothing is left at ``out`` when a step fails.
+    """
+    import onnx
+    import onnxruntime as ort
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # TorchScript-exporter deprecation and tracer notices
+            torch.onnx.export(module, (torch.rand(1, 3, height, width),), str(tmp), opset_version=opset,
+                              dynamo=False, input_names=[INPUT_NAME], output_names=[output_name],
+                              dynamic_axes={INPUT_NAME: {0: "batch"}, output_name: {0: "batch"}})
+        onnx.checker.check_model(onnx.load(str(tmp)))
+        max_abs, max_rel = verify_onnx(tmp, module, height, width)
+        if not max_rel <= rtol:
+            raise ExportVerificationError(
+                f"{out}: onnxruntime and torch differ by {max_abs:.3g} (relative {max_rel:.3g} > {rtol:g}); "
+                f"export discarded")
+        sidecar = {
+            "format": SIDECAR_FORMAT,
+            "onnx": out.name,
+            "onnx_sha256": _sha256(tmp),
+            "input": {"name": INPUT_NAME, "shape": ["batch", 3, height, width], "dtype": "float32",
+                      "layout": "NCHW", "channels": "RGB", "range": [0.0, 1.0]},
+            **describe(),
+            "opset": opset,
+            "source_model": source,
+            "source_model_sha256": _sha256(Path(source)) if source and Path(source).is_file() else None,
+            "verification": {"input_shape": [2, 3, height, width], "max_abs_diff": max_abs,
+                             "max_rel_diff": max_rel, "rtol": rtol, "onnxruntime": ort.__version__,
+                             "torch": torch.__version__},
+        }
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    side = sidecar_path(out)
+    atomic_write_bytes(side, (json.dumps(sidecar, indent=2, default=str) + "\n").encode())
+    return ExportResult(out, side, max_abs, max_rel, sidecar)
+
+
 def export_onnx(net: torch.nn.Module, config: Mapping[str, Any], out: str | Path, *, output: str | None = None,
                 height: int | None = None, width: int | None = None, opset: int = MIN_OPSET, rtol: float = 1e-4,
                 source: str | None = None) -> ExportResult:
@@ -109,57 +168,18 @@ def export_onnx(net: torch.nn.Module, config: Mapping[str, Any], out: str | Path
         ValueError: bad size, opset or output.
         ExportVerificationError: onnxruntime disagrees with torch (nothing is written).
     """
-    import onnx
-    import onnxruntime as ort
-
     out = Path(out)
     output = output or default_output(config)
-    height = int(config["height"] if height is None else height)
-    width = int(config["width"] if width is None else width)
-    if height <= 0 or width <= 0 or height % 32 or width % 32:
-        raise ValueError(f"height/width: must be positive multiples of 32, got {height}x{width}")
-    if opset < MIN_OPSET:
-        raise ValueError(f"opset: must be >= {MIN_OPSET}, got {opset}")
+    height, width = _export_size(config, height, width, opset)
     module = DepthInference(net.cpu().eval(), output, float(config["min_depth"]), float(config["max_depth"])).eval()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # TorchScript-exporter deprecation and tracer notices
-            torch.onnx.export(module, (torch.rand(1, 3, height, width),), str(tmp), opset_version=opset,
-                              dynamo=False, input_names=[INPUT_NAME], output_names=[output],
-                              dynamic_axes={INPUT_NAME: {0: "batch"}, output: {0: "batch"}})
-        onnx.checker.check_model(onnx.load(str(tmp)))
-        max_abs, max_rel = verify_onnx(tmp, module, height, width)
-        if not max_rel <= rtol:
-            raise ExportVerificationError(
-                f"{out}: onnxruntime and torch differ by {max_abs:.3g} (relative {max_rel:.3g} > {rtol:g}); "
-                f"export discarded")
-        sidecar = {
-            "format": SIDECAR_FORMAT,
-            "onnx": out.name,
-            "onnx_sha256": _sha256(tmp),
-            "input": {"name": INPUT_NAME, "shape": ["batch", 3, height, width], "dtype": "float32",
-                      "layout": "NCHW", "channels": "RGB", "range": [0.0, 1.0]},
-            "output": {"name": output, "kind": output, "shape": ["batch", 1, height, width], "dtype": "float32"},
-            "height": height, "width": width,
-            "min_depth": float(config["min_depth"]), "max_depth": float(config["max_depth"]),
-            "model_output": config["output"],
-            "depth_is_metric": output == "depth" and config["output"] == "metric_depth",
-            "opset": opset,
-            "model": dict(config),
-            "source_model": source,
-            "source_model_sha256": _sha256(Path(source)) if source and Path(source).is_file() else None,
-            "verification": {"input_shape": [2, 3, height, width], "max_abs_diff": max_abs,
-                             "max_rel_diff": max_rel, "rtol": rtol, "onnxruntime": ort.__version__,
-                             "torch": torch.__version__},
-        }
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    side = sidecar_path(out)
-    atomic_write_bytes(side, (json.dumps(sidecar, indent=2, default=str) + "\n").encode())
-    return ExportResult(out, side, max_abs, max_rel, sidecar)
+    return _export_verified(module, out, output, height, width, opset, rtol, source, lambda: {
+        "output": {"name": output, "kind": output, "shape": ["batch", 1, height, width], "dtype": "float32"},
+        "height": height, "width": width,
+        "min_depth": float(config["min_depth"]), "max_depth": float(config["max_depth"]),
+        "model_output": config["output"],
+        "depth_is_metric": output == "depth" and config["output"] == "metric_depth",
+        "model": dict(config),
+    })
 
 
 def export_descriptor_onnx(net: torch.nn.Module, config: Mapping[str, Any], out: str | Path, *,
@@ -170,55 +190,14 @@ def export_descriptor_onnx(net: torch.nn.Module, config: Mapping[str, Any], out:
     ``descriptors`` ``(B, D, H, W)`` float32; the sidecar has ``output.kind = "descriptors"``,
     ``descriptor_dim`` and ``source_model_sha256`` (SHA-256 of the exported model file, what keypoint
     reference files are checked against)."""
-    import onnx
-    import onnxruntime as ort
-
     out = Path(out)
-    height = int(config["height"] if height is None else height)
-    width = int(config["width"] if width is None else width)
-    if height <= 0 or width <= 0 or height % 32 or width % 32:
-        raise ValueError(f"height/width: must be positive multiples of 32, got {height}x{width}")
-    if opset < MIN_OPSET:
-        raise ValueError(f"opset: must be >= {MIN_OPSET}, got {opset}")
-    module = net.cpu().eval()
+    height, width = _export_size(config, height, width, opset)
     dim = int(config["descriptor_dim"])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    name = "descriptors"
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(module, (torch.rand(1, 3, height, width),), str(tmp), opset_version=opset,
-                              dynamo=False, input_names=[INPUT_NAME], output_names=[name],
-                              dynamic_axes={INPUT_NAME: {0: "batch"}, name: {0: "batch"}})
-        onnx.checker.check_model(onnx.load(str(tmp)))
-        max_abs, max_rel = verify_onnx(tmp, module, height, width)
-        if not max_rel <= rtol:
-            raise ExportVerificationError(
-                f"{out}: onnxruntime and torch differ by {max_abs:.3g} (relative {max_rel:.3g} > {rtol:g}); "
-                f"export discarded")
-        sidecar = {
-            "format": SIDECAR_FORMAT,
-            "onnx": out.name,
-            "onnx_sha256": _sha256(tmp),
-            "input": {"name": INPUT_NAME, "shape": ["batch", 3, height, width], "dtype": "float32",
-                      "layout": "NCHW", "channels": "RGB", "range": [0.0, 1.0]},
-            "output": {"name": name, "kind": "descriptors", "shape": ["batch", dim, height, width],
-                       "dtype": "float32"},
-            "height": height, "width": width,
-            "descriptor_dim": dim,
-            "model_output": "descriptors",
-            "opset": opset,
-            "model": dict(config),
-            "source_model": source,
-            "source_model_sha256": _sha256(Path(source)) if source and Path(source).is_file() else None,
-            "verification": {"input_shape": [2, 3, height, width], "max_abs_diff": max_abs,
-                             "max_rel_diff": max_rel, "rtol": rtol, "onnxruntime": ort.__version__,
-                             "torch": torch.__version__},
-        }
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    side = sidecar_path(out)
-    atomic_write_bytes(side, (json.dumps(sidecar, indent=2, default=str) + "\n").encode())
-    return ExportResult(out, side, max_abs, max_rel, sidecar)
+    return _export_verified(net.cpu().eval(), out, "descriptors", height, width, opset, rtol, source, lambda: {
+        "output": {"name": "descriptors", "kind": "descriptors", "shape": ["batch", dim, height, width],
+                   "dtype": "float32"},
+        "height": height, "width": width,
+        "descriptor_dim": dim,
+        "model_output": "descriptors",
+        "model": dict(config),
+    })
