@@ -121,9 +121,9 @@ def bench_node(label: str, executable: str, params: list[str], outputs: list[tup
                 raise RuntimeError(f"{executable}: no {main_output} output: {node.log()[-2000:]}")
             if i >= 3:
                 latencies.append(time.perf_counter() - t0)
-        first_timed = stamp - (frames - 1) * 33_000_000
+        first_timed, last_timed = stamp - (frames - 1) * 33_000_000, stamp
         stats = [(float(m.group(3)), float(m.group(4))) for m in _TOTAL.finditer(node.log())
-                 if int(m.group(1)) * 10**9 + int(m.group(2)) >= first_timed]
+                 if first_timed <= int(m.group(1)) * 10**9 + int(m.group(2)) <= last_timed]
         if not stats:
             raise RuntimeError(f"{executable}: no per-frame timing in its debug log")
         inference = float(np.median([s[0] for s in stats]))

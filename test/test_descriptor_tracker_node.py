@@ -181,3 +181,36 @@ def test_reference_from_another_model_is_refused(files, tmp_path):
     assert node.stop() == 2
     log = node.log()
     assert "keypoints were made with model 000000000000, this node runs model" in log and "Traceback" not in log, log
+
+
+def test_runtime_parameter_changes_are_validated_and_applied(tracker):
+    node, io, pubs = tracker
+    fqn = "/tracker/descriptor_tracker_node"
+    bad = io.set_parameter(fqn, "lost_threshold", -1.0)
+    assert not bad.successful and "lost_threshold" in bad.reason
+    bad = io.set_parameter(fqn, "search_radius", 5000)
+    assert not bad.successful and "search_radius" in bad.reason
+    ro = io.set_parameter(fqn, "use_depth", False)  # needs new subscriptions: start-up only
+    assert not ro.successful
+    pos = [(15, 15), (45, 35), (65, 20)]
+    img = _frame(pos, seed=5)
+    img[35, 45] = (COLOURS[1] * 0.9).astype(np.uint8)  # green's best match is now 0.1 x its colour away
+    distance = np.linalg.norm(4.0 * (COLOURS[1] - img[35, 45]) / 255.0)
+    assert 0.05 < distance < 0.5  # inside the default lost_threshold (0.5)
+    _, kp = _send(io, pubs, img)
+    assert np.isfinite(kp["uv"]).all() and abs(kp["score"][1] - 1.0) > 1e-3
+    try:
+        assert io.set_parameter(fqn, "lost_threshold", float(distance / 2)).successful
+        assert io.set_parameter(fqn, "marker_scale", 0.07).successful
+        stamp, kp = _send(io, pubs, img)
+        assert np.isnan(kp["uv"][1]).all() and kp["score"][1] == 0, kp  # green is now beyond the threshold
+        np.testing.assert_array_equal(kp["uv"][[0, 2]], np.array([pos[0], pos[2]], np.float32))
+        assert io.wait_for(lambda: any(stamp_of(a.markers[0]) == stamp for a in io.received["/tracker/keypoints/markers"]), 5)
+        markers = [a for a in io.messages("/tracker/keypoints/markers") if stamp_of(a.markers[0]) == stamp][-1].markers
+        spheres = [m for m in markers if m.type == Marker.SPHERE]
+        assert spheres and all(abs(m.scale.x - 0.07) < 1e-9 for m in spheres)
+    finally:
+        assert io.set_parameter(fqn, "lost_threshold", 0.5).successful
+        assert io.set_parameter(fqn, "marker_scale", 0.02).successful
+    _, kp = _send(io, pubs, img)
+    assert np.isfinite(kp["uv"]).all()

@@ -15,7 +15,7 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from depth_nodes.geometry.pointcloud import unpack_rgb
 from depth_nodes.image_encodings import decode_image
 from depth_nodes.known_models import write_affine_depth_model
-from depth_nodes.ros.harness import NodeProcess, RosIO, stamp_of
+from depth_nodes.ros.harness import NodeProcess, RosIO
 from node_inputs import camera, image_msg, info_msg, malformed_images, new_stamp, output_for, publish_until
 
 REPO = Path(__file__).resolve().parents[1]
@@ -189,6 +189,21 @@ def test_align_recovers_scale_and_shift_from_sparse_metric_depth(models, tmp_pat
             io.wait_for(lambda: False, 0.1)
         assert node.wait_for_log("images arrive but no /align/camera_info", 5), node.log()
         assert io.messages("/align/depth/points") == []
+        # a sparse depth from another moment is not used: the frame is skipped with the age named
+        stale = new_stamp()
+        fresh = stale + 2_000_000_000
+        pub_sparse.publish(image_msg(sparse, "32FC1", stale))
+        io.wait_for(lambda: False, 0.3)
+        for _ in range(5):
+            pub_img.publish(image_msg(img, "rgb8", fresh))
+            io.wait_for(lambda: False, 0.1)
+        assert node.wait_for_log("align: the latest sparse_depth is 2.000 s from the image", 5), node.log()[-2000:]
+        assert not any(m.header.stamp.sec * 10**9 + m.header.stamp.nanosec == fresh
+                       for m in io.messages("/align/depth/image"))
+        # ... and the next frame with a current one is served again
+        stamp = new_stamp() + 3_000_000_000
+        depth = decode_image(publish_until(io, publish, "/align/depth/image", stamp))
+        np.testing.assert_allclose(depth, truth, rtol=1e-4)
     finally:
         io.close()
         assert node.stop() == 0, node.log()
@@ -221,21 +236,7 @@ def test_help_lists_topics_and_parameters_and_a_bad_params_file_is_one_line(exe,
 
 
 def _set_param(io, name, value):
-    import time
-
-    from rcl_interfaces.msg import Parameter as ParameterMsg
-    from rcl_interfaces.msg import ParameterType, ParameterValue
-    from rcl_interfaces.srv import SetParameters
-
-    client = io.node.create_client(SetParameters, "/mono_depth_node/set_parameters")
-    assert client.wait_for_service(timeout_sec=10)
-    pv = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=float(value))
-    future = client.call_async(SetParameters.Request(parameters=[ParameterMsg(name=name, value=pv)]))
-    deadline = time.monotonic() + 10
-    while not future.done() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    io.node.destroy_client(client)
-    return future.result().results[0]
+    return io.set_parameter("/mono_depth_node", name, float(value))
 
 
 def test_runtime_parameter_changes_are_validated_and_applied(mono):

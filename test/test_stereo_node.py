@@ -13,9 +13,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from rcl_interfaces.msg import Parameter as ParameterMsg
-from rcl_interfaces.msg import ParameterType, ParameterValue
-from rcl_interfaces.srv import SetParameters
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from stereo_msgs.msg import DisparityImage
 
@@ -235,18 +232,7 @@ def test_bad_inputs_are_reported_and_skipped(stereo):
 
 
 def _set_param(io, name, value):
-    client = io.node.create_client(SetParameters, "/stereo_depth_node/set_parameters")
-    assert client.wait_for_service(timeout_sec=10)
-    if isinstance(value, int):
-        pv = ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=value)
-    else:
-        pv = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value)
-    future = client.call_async(SetParameters.Request(parameters=[ParameterMsg(name=name, value=pv)]))
-    deadline = time.monotonic() + 10
-    while not future.done() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    io.node.destroy_client(client)
-    return future.result().results[0]
+    return io.set_parameter("/stereo_depth_node", name, value)
 
 
 def test_runtime_parameter_changes_are_validated(stereo):

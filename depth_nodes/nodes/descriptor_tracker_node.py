@@ -226,6 +226,7 @@ class DescriptorTrackerNode(Node):
 
     def _process(self, item) -> None:
         msg, depth_msg, info, t_arrival = item
+        t_start = time.perf_counter()
         stamp = _stamp_ns(msg)
         if stamp < self._last_stamp:
             raise TrackerInputError(f"out-of-order stamp ({(self._last_stamp - stamp) / 1e9:.3f} s older than the "
@@ -244,6 +245,7 @@ class DescriptorTrackerNode(Node):
                     raise TrackerInputError(f"depth/image is {depth_msg.width}x{depth_msg.height}, the image "
                                             f"{msg.width}x{msg.height} (it must be registered to the image)")
                 depth = depth_to_metres(image_to_numpy(depth_msg), depth_msg.encoding)
+        t_decoded = time.perf_counter() - t_start
         result = self.pipeline.process(image, msg.encoding, depth=depth, camera=camera)
         self._last_stamp = stamp
         t_processed = time.perf_counter()
@@ -268,7 +270,8 @@ class DescriptorTrackerNode(Node):
         if self.get_logger().is_enabled_for(LoggingSeverity.DEBUG):
             t = result.timings
             self.get_logger().debug(
-                f"frame {header.stamp.sec}.{header.stamp.nanosec:09d}: preprocess {1e3 * t['preprocess']:.2f} ms, "
+                f"frame {header.stamp.sec}.{header.stamp.nanosec:09d}: wait {1e3 * (t_start - t_arrival):.2f} ms, "
+                f"decode {1e3 * t_decoded:.2f} ms, preprocess {1e3 * t['preprocess']:.2f} ms, "
                 f"inference {1e3 * t['inference']:.2f} ms, tracking {1e3 * t['tracking']:.2f} ms, "
                 f"publish {1e3 * (time.perf_counter() - t_processed):.2f} ms, "
                 f"total {1e3 * (time.perf_counter() - t_arrival):.2f} ms; tracked {int(tr.tracked.sum())}/{len(tr.ids)}")

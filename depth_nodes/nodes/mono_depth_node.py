@@ -261,7 +261,8 @@ class MonoDepthNode(Node):
         if self.get_logger().is_enabled_for(LoggingSeverity.DEBUG):
             t = result.timings
             self.get_logger().debug(
-                f"frame {header.stamp.sec}.{header.stamp.nanosec:09d}: decode {1e3 * (t_decoded - t_start):.2f} ms, "
+                f"frame {header.stamp.sec}.{header.stamp.nanosec:09d}: wait {1e3 * (t_start - t_arrival):.2f} ms, "
+                f"decode {1e3 * (t_decoded - t_start):.2f} ms, "
                 f"preprocess {1e3 * t['preprocess']:.2f} ms, inference {1e3 * t['inference']:.2f} ms, "
                 f"postprocess {1e3 * t['postprocess']:.2f} ms, cloud {1e3 * t['cloud']:.2f} ms, "
                 f"colorize {1e3 * t['colorize']:.2f} ms, publish {1e3 * (time.perf_counter() - t_processed):.2f} ms, "

@@ -134,7 +134,7 @@ class MonoDepthPipeline:
                 sample = sample[np.isfinite(sample)]
                 lo, hi = (np.percentile(sample, [2, 98]).tolist() if sample.size else (None, None))
             # near is warm: depth is inverted, relative inverse depth already grows when near
-            colour = cv2.cvtColor(colorize(values, lo, hi, inverse=depth is not None), cv2.COLOR_RGB2BGR)
+            colour = colorize(values, lo, hi, inverse=depth is not None, bgr=True)
         t5 = time.perf_counter()
         return MonoResult(depth, relative, cloud, colour, fit,
                           {"preprocess": t1 - t0, "inference": t2 - t1, "postprocess": t3 - t2, "cloud": t4 - t3,

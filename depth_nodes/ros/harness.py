@@ -114,6 +114,39 @@ class RosIO:
             time.sleep(poll)
         return False
 
+    def set_parameter(self, node_name: str, name: str, value):
+        """Set one parameter of another node through its ``set_parameters`` service.
+
+        ``node_name`` is the node's fully qualified name (``/ns/node``); ``value`` a bool, int,
+        float or str (typed accordingly). Returns the ``SetParametersResult`` (``successful``,
+        ``reason``).
+        """
+        from rcl_interfaces.msg import Parameter as ParameterMsg
+        from rcl_interfaces.msg import ParameterType, ParameterValue
+        from rcl_interfaces.srv import SetParameters
+
+        if isinstance(value, bool):
+            pv = ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=value)
+        elif isinstance(value, int):
+            pv = ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=value)
+        elif isinstance(value, float):
+            pv = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value)
+        else:
+            pv = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=str(value))
+        client = self.node.create_client(SetParameters, f"{node_name}/set_parameters")
+        try:
+            if not client.wait_for_service(timeout_sec=10):
+                raise TimeoutError(f"{node_name}/set_parameters is not available")
+            future = client.call_async(SetParameters.Request(parameters=[ParameterMsg(name=name, value=pv)]))
+            deadline = time.monotonic() + 10
+            while not future.done() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if not future.done():
+                raise TimeoutError(f"{node_name}/set_parameters did not answer within 10 s")
+            return future.result().results[0]
+        finally:
+            self.node.destroy_client(client)
+
     def close(self):
         self._stop = True
         self._thread.join(2)
