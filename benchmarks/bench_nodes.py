@@ -8,7 +8,8 @@ speed depends on the architecture, not on what it learnt.
 Rows per node (``<node>`` = ``mono`` or ``tracker``):
 
 * ``<node>_latency_640x480``: median time from publishing a frame here to receiving the node's
-  output (``depth/image`` / ``keypoints``), one frame in flight; baseline: the median inference
+  output (``depth/image`` / ``keypoints``), one frame in flight (the next frame is sent once every
+  output of the last one has arrived); baseline: the median inference
   time the node reports for the same frames (its debug log), ratio = latency / inference (info).
 * ``<node>_outside_inference_640x480``: median of the node's per-frame ``total - inference``
   (receive -> last publish, from its debug log); baseline: median ``total``; ratio = the fraction
@@ -18,7 +19,8 @@ Rows per node (``<node>`` = ``mono`` or ``tracker``):
   ``1 / median inference`` (what the bare network would sustain), ratio = rate / that (info).
 
 The mono node runs with every output subscribed (depth, cloud, colour preview, camera_info); the
-tracker with ``keypoints``, markers and both overlay images, and no depth.
+tracker with ``keypoints``, markers and both overlay images, and no depth, following 8 keypoints
+taken from the benchmark's frame (so they are tracked in their search windows).
 """
 from __future__ import annotations
 
@@ -67,11 +69,30 @@ def export_default_models(out: Path) -> dict[str, Path]:
     descriptor.save_descriptor_model(model_file, dnet, dcfg)
     desc = export_descriptor_onnx(dnet, dcfg, out / "desc.onnx", source=str(model_file))
     sha = desc.sidecar["source_model_sha256"]
+    # 8 keypoints of the benchmark's own frame (as `depth-train keypoints` would pick from the scene),
+    # so the tracker follows them in its search windows, as it does on a robot
+    from depth_nodes.nodes.model_loading import load_model
+    from depth_nodes.pipelines.depth_io import crop_output, preprocess
+    from depth_nodes.synthetic import default_scene
+
+    backend, ddesc = load_model(str(desc.onnx_path), "", "auto", "cpu")
+    x, lb = preprocess(default_scene(WIDTH, HEIGHT, seed=0).left, "rgb8", ddesc)
+    features = crop_output(backend.infer({ddesc.input_name: x})[ddesc.output_name], lb)
+    backend.close()
+    uv = np.array([(u, v) for v in (48, 144) for u in (32, 96, 160, 224)])
     ref = save_reference(out / "ref.npz", KeypointReference(
-        descriptors=np.random.default_rng(0).normal(size=(8, 16)).astype(np.float32),
-        pixels=np.zeros((8, 2), np.float32), names=[f"k{i}" for i in range(8)], model_sha256=sha,
-        input_size=(192, 256), descriptor_dim=16, image_size=(HEIGHT, WIDTH)))
+        descriptors=np.ascontiguousarray(features[:, uv[:, 1], uv[:, 0]].T, np.float32),
+        pixels=((uv + 0.5) / lb.scale_x - 0.5).astype(np.float32), names=[f"k{i}" for i in range(8)],
+        model_sha256=sha, input_size=(192, 256), descriptor_dim=16, image_size=(HEIGHT, WIDTH)))
     return {"depth": depth, "desc": desc.onnx_path, "ref": ref}
+
+
+def _stamp(msg) -> int:
+    from depth_nodes.ros.harness import stamp_of
+
+    if hasattr(msg, "markers"):  # MarkerArray: the stamp of its markers
+        return stamp_of(msg.markers[-1]) if msg.markers else -1
+    return stamp_of(msg)
 
 
 def _frame_msgs(stamp_ns: int):
@@ -121,6 +142,9 @@ def bench_node(label: str, executable: str, params: list[str], outputs: list[tup
                 raise RuntimeError(f"{executable}: no {main_output} output: {node.log()[-2000:]}")
             if i >= 3:
                 latencies.append(time.perf_counter() - t0)
+            # one frame in flight: the next goes out once the node has published all of this one's outputs
+            io.wait_for(lambda: all(any(_stamp(m) == stamp for m in io.received[f"{ns}/{t}"]) for _, t in outputs),
+                        2.0, 0.001)
         first_timed, last_timed = stamp - (frames - 1) * 33_000_000, stamp
         stats = [(float(m.group(3)), float(m.group(4))) for m in _TOTAL.finditer(node.log())
                  if first_timed <= int(m.group(1)) * 10**9 + int(m.group(2)) <= last_timed]

@@ -166,3 +166,29 @@ def test_sidecar_mapping_and_yaml_errors(tmp_path):
                    "output: {kind: inverse}\n")
     with pytest.raises(DescriptionError, match="bad.yaml: output kind must be one of"):
         load_description(tmp_path / "m.onnx", bad)
+
+
+def test_resize_image_is_close_to_inter_area_and_exact_for_integer_factors():
+    import cv2
+
+    from depth_nodes.pipelines.depth_io import resize_image
+    from depth_nodes.synthetic import default_scene
+
+    img = default_scene(640, 480, seed=0).left
+    area = cv2.resize(img, (256, 192), interpolation=cv2.INTER_AREA).astype(float)
+    fast = resize_image(img, 256, 192)
+    assert fast.shape == (192, 256, 3) and fast.dtype == np.uint8
+    assert np.abs(fast - area).mean() < 4.0  # a camera image: about 2 grey levels
+    # integer factor: exactly the k x k block mean
+    exact = resize_image(img, 320, 240)
+    np.testing.assert_array_equal(exact, cv2.resize(img, (320, 240), interpolation=cv2.INTER_AREA))
+    # no integer factor divides 637x479 (479 is prime): plain INTER_AREA; growing: bilinear; same size: the image itself
+    odd = img[:479, :637]
+    np.testing.assert_array_equal(resize_image(odd, 200, 150), cv2.resize(odd, (200, 150), interpolation=cv2.INTER_AREA))
+    np.testing.assert_array_equal(resize_image(img[:96, :128], 256, 192),
+                                  cv2.resize(img[:96, :128], (256, 192), interpolation=cv2.INTER_LINEAR))
+    assert resize_image(img, 640, 480) is img
+    # 1920x1080 -> 256x144 goes through a 6x6 block mean (floor(7.5) = 7 does not divide 1920)
+    big = cv2.resize(img, (1920, 1080), interpolation=cv2.INTER_LINEAR)
+    ref = cv2.resize(big, (256, 144), interpolation=cv2.INTER_AREA).astype(float)
+    assert np.abs(resize_image(big, 256, 144) - ref).mean() < 4.0

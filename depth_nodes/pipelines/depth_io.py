@@ -6,8 +6,8 @@ Forward (:func:`preprocess`), for a camera image of ``H x W`` and a
 1. colour order: the image's encoding (``rgb8``, ``bgr8``, ``rgba8``, ``bgra8``, ``mono8``) ->
    the network's ``channels``;
 2. resize: ``s = min(h_n / H, w_n / W)`` and ``(h_r, w_r) = (round(H s), round(W s))`` when
-   ``keep_aspect``, else ``(h_r, w_r) = (h_n, w_n)`` (INTER_AREA when shrinking, INTER_LINEAR when
-   growing);
+   ``keep_aspect``, else ``(h_r, w_r) = (h_n, w_n)`` (:func:`resize_image`: area averaging when
+   shrinking, INTER_LINEAR when growing);
 3. pad (letterbox): to ``(h_n, w_n)`` for fixed-size networks, or up to the next multiple of
    ``multiple`` when ``dynamic``; the image sits at ``(top, left) = ((h_p - h_r) // 2,
    (w_p - w_r) // 2)``, padding is 0 after normalisation (the mean colour);
@@ -37,8 +37,8 @@ import numpy as np
 from depth_nodes.backends.description import ModelDescription
 from depth_nodes.geometry.stereo import disparity_to_depth
 
-__all__ = ["DepthIOError", "Letterbox", "letterbox_geometry", "to_channels", "preprocess", "crop_output",
-           "postprocess_depth"]
+__all__ = ["DepthIOError", "Letterbox", "letterbox_geometry", "to_channels", "resize_image", "preprocess",
+           "crop_output", "postprocess_depth"]
 
 # encoding -> channel order of the array (None: single channel)
 _ORDERS = {"rgb8": "RGB", "bgr8": "BGR", "rgba8": "RGBA", "bgra8": "BGRA", "mono8": None, "8uc1": None,
@@ -120,6 +120,34 @@ def to_channels(image: np.ndarray, encoding: str, channels: str) -> np.ndarray:
     return cv2.cvtColor(image, _CONVERSIONS[(order, channels)])
 
 
+def resize_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize an ``(H, W[, C])`` image to ``height x width``, antialiased when shrinking.
+
+    Growing: ``cv2.INTER_LINEAR``. Shrinking by ``r = min(W / width, H / height)``: when ``r < 2``
+    one ``cv2.INTER_AREA`` resize. When ``r >= 2``, first box-average ``k x k`` blocks with
+    ``k`` the largest integer ``2 <= k <= floor(r)`` dividing both ``W`` and ``H``
+    (``INTER_AREA``'s integer-factor path, an exact mean), then ``INTER_LINEAR`` for the remaining
+    factor ``r / k`` (mostly below 2, where bilinear hardly aliases); with no such ``k``, one
+    ``INTER_AREA``. A 640x480 ->
+    256x192 resize takes 0.3 ms instead of 1.4 ms with one non-integer ``INTER_AREA``; on camera
+    images the two differ by about 2 grey levels on average (``test_depth_io``).
+    """
+    src_h, src_w = image.shape[:2]
+    if (src_h, src_w) == (height, width):
+        return image
+    if width >= src_w and height >= src_h:
+        return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+    k = int(min(src_w / width, src_h / height))
+    while k >= 2 and (src_w % k or src_h % k):
+        k -= 1
+    if k >= 2:
+        image = cv2.resize(image, (src_w // k, src_h // k), interpolation=cv2.INTER_AREA)
+        if image.shape[:2] == (height, width):
+            return image
+        return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+
+
 def preprocess(image_hwc_uint8: np.ndarray, encoding_or_order: str, desc: ModelDescription,
                out: np.ndarray | None = None) -> tuple[np.ndarray, Letterbox]:
     """Camera image -> network input (see module docstring).
@@ -141,10 +169,7 @@ def preprocess(image_hwc_uint8: np.ndarray, encoding_or_order: str, desc: ModelD
         out = np.zeros(shape, np.float32)
     elif (lb.resized_height, lb.resized_width) != (lb.net_height, lb.net_width):
         out.fill(0.0)
-    if (lb.resized_height, lb.resized_width) != img.shape[:2]:
-        shrink = lb.resized_height < img.shape[0] or lb.resized_width < img.shape[1]
-        img = cv2.resize(img, (lb.resized_width, lb.resized_height),
-                         interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    img = resize_image(img, lb.resized_width, lb.resized_height)
     gain = (np.float32(desc.scale) / np.asarray(desc.std, np.float32))
     offset = -np.asarray(desc.mean, np.float32) / np.asarray(desc.std, np.float32)
     window = out[0, :, lb.top:lb.top + lb.resized_height, lb.left:lb.left + lb.resized_width]

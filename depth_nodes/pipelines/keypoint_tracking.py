@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 __all__ = ["TrackerConfig", "TrackResult", "KeypointTracker", "squared_distance_maps", "DescriptorPCA",
@@ -124,32 +125,35 @@ class KeypointTracker:
             raise ValueError(f"descriptor image must be ({self.references.shape[1]}, H, W), got {features.shape}")
         k = len(self.references)
         h, w = features.shape[1:]
-        dist2 = squared_distance_maps(features, self.references)
         thr2 = float(self.config.lost_threshold) ** 2
         radius = int(self.config.search_radius)
         pixels = np.full((k, 2), np.nan, np.float32)
         best = np.empty(k, np.float32)
         tracked = np.zeros(k, bool)
         in_window = np.zeros(k, bool)
+        full = []  # keypoints searched over the whole image
         for i in range(k):
-            d = dist2[i]
             u0, v0 = self.last[i]
             if radius > 0 and u0 >= 0 and u0 < w and v0 < h:
                 x0, x1 = max(0, u0 - radius), min(w, u0 + radius + 1)
                 y0, y1 = max(0, v0 - radius), min(h, v0 + radius + 1)
-                win = d[y0:y1, x0:x1]
+                win = squared_distance_maps(features[:, y0:y1, x0:x1], self.references[i:i + 1])[0]
                 j = int(np.argmin(win))
                 wv, wu = divmod(j, win.shape[1])
                 if win.flat[j] <= thr2:
                     best[i], tracked[i], in_window[i] = win.flat[j], True, True
                     pixels[i] = (x0 + wu, y0 + wv)
                     continue
-            j = int(np.argmin(d))
-            v, u = divmod(j, w)
-            best[i] = d.flat[j]
-            if best[i] <= thr2:
-                tracked[i] = True
-                pixels[i] = (u, v)
+            full.append(i)
+        if full:  # distance maps only for the keypoints not found near their last position
+            dist2 = squared_distance_maps(features, self.references[full])
+            for d, i in zip(dist2, full):
+                j = int(np.argmin(d))
+                v, u = divmod(j, w)
+                best[i] = d.flat[j]
+                if best[i] <= thr2:
+                    tracked[i] = True
+                    pixels[i] = (u, v)
         # exact distances at the chosen pixels (the expansion above loses precision near 0)
         at = np.where(np.isfinite(pixels), pixels, 0).astype(np.int64)
         exact = ((features[:, at[:, 1], at[:, 0]].T - self.references) ** 2).sum(axis=1)
@@ -213,8 +217,11 @@ class DescriptorPCA:
             self.fit(flat[:, ::step].T)
         gain = (127.5 / (2.0 * self.std))[:, None] * self.axes.T            # (3, D)
         offset = 127.5 - gain @ self.mean                                   # (3,)
-        rgb = gain.astype(np.float32) @ flat
-        rgb += offset.astype(np.float32)[:, None]
-        np.clip(rgb, 0, 255, out=rgb)
-        rgb[:, ~np.isfinite(rgb).all(axis=0)] = 0
-        return np.ascontiguousarray(rgb.astype(np.uint8).T).reshape(h, w, 3)
+        rgb = (gain.astype(np.float32) @ flat).reshape(3, h, w)
+        # per channel: + offset, rounded and saturated to uint8 by OpenCV (NaN -> 0), then interleaved
+        planes = [cv2.addWeighted(rgb[c], 1.0, rgb[c], 0.0, float(offset[c]), dtype=cv2.CV_8U) for c in range(3)]
+        out = cv2.merge(planes)
+        finite = np.isfinite(rgb)
+        if not finite.all():
+            out[~finite.all(axis=0)] = 0
+        return out
