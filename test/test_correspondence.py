@@ -209,3 +209,25 @@ def test_a_pair_without_overlap_is_skipped():
                            MaskRules(plane=table, workspace_radius=100.0), PairRules(min_matches=1))
     assert sc.masks.all()
     assert len(sc.pairs) == 0 and sc.stats.rejected["too_few_matches"] == 2
+
+
+def test_local_nonmatches_lie_in_the_annulus_on_the_object():
+    from depth_training.correspondence.sampling import sample_local_nonmatches
+
+    rng = np.random.default_rng(0)
+    h, w = 30, 40
+    allowed = np.zeros((h, w), bool)
+    allowed[5:25, 5:35] = True
+    match = np.array([[10.0, 10.0], [30.0, 20.0], [20.0, 15.0]])
+    idx, valid = sample_local_nonmatches(match, allowed, 300, rng, min_distance=3.0, radius=8.0)
+    uv = flat_to_uv(idx, w)
+    d = np.linalg.norm(uv - match[:, None], axis=-1)
+    assert ((d[valid] >= 3.0) & (d[valid] <= 8.0 + 0.75)).all()  # rounding moves a pixel by <= sqrt(2)/2
+    assert allowed[uv[valid][:, 1].astype(int), uv[valid][:, 0].astype(int)].all()
+    assert valid[2].mean() > 0.95  # the third match is far from the mask's edge
+    assert 0.3 < valid[0].mean() < 0.95  # the first is near a corner: the part off the object is invalid
+    # spread over the annulus (uniform by area): about (8^2 - 5.5^2) / (8^2 - 3^2) beyond 5.5 px
+    outer = (d[2][valid[2]] > 5.5).mean()
+    assert abs(outer - (64 - 30.25) / (64 - 9)) < 0.1
+    with pytest.raises(ValueError, match="below the minimum distance"):
+        sample_local_nonmatches(match, allowed, 4, rng, min_distance=5.0, radius=2.0)

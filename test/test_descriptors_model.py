@@ -83,6 +83,22 @@ def test_flip_transforms_the_indices_with_the_images():
     assert sc.masks[sc.pairs[0, 0]].reshape(-1)[a["match_a"]].all()
 
 
+def test_local_nonmatches_join_the_object_term_near_the_match():
+    sc = _scene()
+    cfg = SampleConfig(background_p=0, jitter_p=0, flip_p=1, matches=50, nonmatch_object=16, nonmatch_local=8,
+                       local_radius=9.0, min_nonmatch_distance=3.0)
+    s = PairDataset(sc, 0, cfg)[(0, 5)]
+    assert s["nonmatch_obj"].shape == (50, 24) and s["nonmatch_obj_valid"].shape == (50, 24)
+    w = sc.shape[1]
+    uv = lambda idx: np.stack([idx % w, idx // w], axis=-1).astype(float)  # noqa: E731
+    d = np.linalg.norm(uv(s["nonmatch_obj"]) - uv(s["match_b"])[:, None], axis=-1)  # after the flip, both flipped
+    local, ok = d[:, 16:], s["nonmatch_obj_valid"][:, 16:]
+    assert ok.any() and ((local[ok] >= 3.0) & (local[ok] <= 9.75)).all()
+    i, j = sc.pairs[0]
+    on_object = sc.masks[j][:, ::-1].reshape(-1)[s["nonmatch_obj"][:, 16:][ok]]  # the flipped mask of B
+    assert on_object.all()
+
+
 def test_background_randomisation_keeps_the_object():
     sc = _scene()
     ds = PairDataset(sc, 0, SampleConfig(background_p=1, jitter_p=0, flip_p=0))

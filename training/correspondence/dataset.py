@@ -31,7 +31,7 @@ from torch.utils.data import Dataset
 from depth_training.data.augment import color_jitter, jitter_transform
 
 from .geometry import find_correspondences
-from .sampling import flat_to_uv, sample_matches, sample_nonmatches
+from .sampling import flat_to_uv, sample_local_nonmatches, sample_matches, sample_nonmatches
 from .scenes import Scene
 
 __all__ = ["SampleConfig", "PairDataset", "flip_flat", "random_background"]
@@ -44,6 +44,8 @@ class SampleConfig:
     nonmatch_background: int = 16
     cross_pixels: int = 64
     min_nonmatch_distance: float = 5.0
+    nonmatch_local: int = 0       # object non-matches per match drawn near the true match (added to the object term)
+    local_radius: float = 12.0    # ..within this many pixels of it
     background_p: float = 0.5
     jitter_p: float = 0.5
     flip_p: float = 0.5
@@ -94,6 +96,10 @@ class PairDataset(Dataset):
         bg_pool = np.flatnonzero(~mask_b)
         uv_b = flat_to_uv(mb, w)
         no, nov = sample_nonmatches(uv_b, obj_pool, w, cfg.nonmatch_object, rng, min_distance=cfg.min_nonmatch_distance)
+        if cfg.nonmatch_local:
+            nl, nlv = sample_local_nonmatches(uv_b, s.masks[j], cfg.nonmatch_local, rng,
+                                              min_distance=cfg.min_nonmatch_distance, radius=cfg.local_radius)
+            no, nov = np.concatenate([no, nl], axis=1), np.concatenate([nov, nlv], axis=1)
         nb, nbv = sample_nonmatches(uv_b, bg_pool, w, cfg.nonmatch_background, rng,
                                     min_distance=cfg.min_nonmatch_distance)
         obj_a = rng.choice(np.flatnonzero(s.masks[i].reshape(-1)), cfg.cross_pixels)

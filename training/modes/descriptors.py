@@ -193,7 +193,9 @@ def run_descriptors(args: argparse.Namespace) -> int:
             val_scenes = load_scenes_for(args.val_bag or [], args, cache_root)
         sample_cfg = SampleConfig(matches=args.matches, nonmatch_object=args.nonmatches_object,
                                   nonmatch_background=args.nonmatches_background,
-                                  min_nonmatch_distance=args.min_nonmatch_distance, background_p=args.background_p,
+                                  min_nonmatch_distance=args.min_nonmatch_distance,
+                                  nonmatch_local=args.nonmatches_local, local_radius=args.local_radius,
+                                  background_p=args.background_p,
                                   jitter_p=args.jitter_p, flip_p=args.flip_p, abs_tol=args.occlusion_tol,
                                   rel_tol=args.occlusion_rel_tol)
         train_set = MixedDataset([PairDataset(s, k, sample_cfg) for k, s in enumerate(scenes)])
@@ -283,6 +285,8 @@ def add_scene_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers) -> None:
+    from depth_training.argtypes import nonnegative_int, positive_float
+
     from .cli import _common, _positive_int
 
     p = subparsers.add_parser("descriptors", help="dense descriptors from camera motion (Dense Object Nets)",
@@ -296,6 +300,10 @@ def register(subparsers) -> None:
     g.add_argument("--nonmatches-object", type=int, default=16, help="object non-matches per match (default 16)")
     g.add_argument("--nonmatches-background", type=int, default=16, help="background non-matches per match")
     g.add_argument("--min-nonmatch-distance", type=float, default=5.0, help="pixels from the true match (default 5)")
+    g.add_argument("--nonmatches-local", type=nonnegative_int, default=0,
+                   help="extra object non-matches per match drawn between --min-nonmatch-distance and --local-radius "
+                        "pixels from the true match (default 0)")
+    g.add_argument("--local-radius", type=positive_float, default=12.0, help="outer radius of the local non-matches, px")
     g.add_argument("--weight-object", type=float, default=1.0, help="object non-match weight")
     g.add_argument("--weight-background", type=float, default=1.0, help="background non-match weight")
     g.add_argument("--weight-cross", type=float, default=1.0, help="cross-object non-match weight")
