@@ -170,6 +170,19 @@ def test_survives_a_burst_of_malformed_inputs_then_tracks_a_good_frame(tracker):
             before = node.log().count(expected[kind])
             pubs["image"].publish(msg)
             assert io.wait_for(lambda: node.log().count(expected[kind]) > before, 5), (kind, node.log()[-2000:])
+    # an uncalibrated camera_info: tracking needs no intrinsics, the keypoints come without 3D
+    stamp = new_stamp()
+    zero_info = info_msg(CAM, stamp)
+    zero_info.k = [0.0] * 9
+    before = node.log().count("intrinsic matrix K is all zeros")
+    pubs["camera_info"].publish(zero_info)
+    pubs["depth/image"].publish(image_msg(np.full((H, W), 2.0, np.float32), "32FC1", stamp))
+    io.wait_for(lambda: False, 0.1)  # info and depth before the image, so the image meets them
+    pubs["image"].publish(image_msg(img, "rgb8", stamp))
+    kp = _points(output_for(io, "/tracker/keypoints", stamp))
+    np.testing.assert_array_equal(kp["uv"], np.array(pos, np.float32))
+    assert np.isnan(kp["xyz"]).all()
+    assert io.wait_for(lambda: node.log().count("intrinsic matrix K is all zeros") > before, 5), node.log()[-2000:]
     assert node.alive()
 
 

@@ -36,7 +36,7 @@ from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
 from depth_nodes.backends.inference import BACKENDS, DEVICES
-from depth_nodes.geometry.camera import CameraModelCache
+from depth_nodes.geometry.camera import CameraModelCache, CameraModelError
 from depth_nodes.image_encodings import byte_array, depth_to_metres
 from depth_nodes.keypoints.reference import ReferenceFileError, check_reference_model, load_reference
 from depth_nodes.nodes.model_loading import load_model
@@ -239,12 +239,16 @@ class DescriptorTrackerNode(Node):
             elif abs(_stamp_ns(depth_msg) - stamp) / 1e9 > self.values["depth_max_age_s"]:
                 self.reporter.report("depth_age", f"depth/image is {abs(_stamp_ns(depth_msg) - stamp) / 1e9:.3f} s "
                                      "from the image: keypoints without 3D")
+            elif (depth_msg.width, depth_msg.height) != (msg.width, msg.height):
+                raise TrackerInputError(f"depth/image is {depth_msg.width}x{depth_msg.height}, the image "
+                                        f"{msg.width}x{msg.height} (it must be registered to the image)")
             else:
-                camera = self.cameras.get(info)
-                if (depth_msg.width, depth_msg.height) != (msg.width, msg.height):
-                    raise TrackerInputError(f"depth/image is {depth_msg.width}x{depth_msg.height}, the image "
-                                            f"{msg.width}x{msg.height} (it must be registered to the image)")
-                depth = depth_to_metres(image_to_numpy(depth_msg), depth_msg.encoding)
+                try:
+                    camera = self.cameras.get(info)
+                    depth = depth_to_metres(image_to_numpy(depth_msg), depth_msg.encoding)
+                except CameraModelError as exc:  # tracking needs no intrinsics: serve 2D keypoints
+                    self.reporter.report("camera_info", f"bad camera_info: {exc}: keypoints without 3D")
+                    camera = None
         t_decoded = time.perf_counter() - t_start
         result = self.pipeline.process(image, msg.encoding, depth=depth, camera=camera)
         self._last_stamp = stamp

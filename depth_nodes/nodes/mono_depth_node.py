@@ -31,7 +31,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from depth_nodes.backends.inference import BACKENDS, DEVICES
-from depth_nodes.geometry.camera import CameraModelCache
+from depth_nodes.geometry.camera import CameraModelCache, CameraModelError
 from depth_nodes.image_encodings import depth_to_metres
 from depth_nodes.pipelines.mono_depth import MonoDepthPipeline, MonoFrame, MonoInputError
 from depth_nodes.pipelines.mono_scale import SCALE_MODES, ScaleModeError
@@ -199,10 +199,14 @@ class MonoDepthNode(Node):
         now = time.monotonic()
         timeout = self.values["camera_info_timeout_s"]
         if self._image_time is not None and now - self._image_time < timeout and not self.relative:
-            if self._info_time is None or now - self._info_time > timeout:
+            if self._info_time is None:
                 self.reporter.report("missing:camera_info",
                                      f"images arrive but no {self.resolve_topic_name('camera_info')} for "
                                      f"{timeout:.1f} s: publishing depth without depth/points and depth/camera_info")
+            elif now - self._info_time > timeout:
+                self.reporter.report("missing:camera_info",
+                                     f"images arrive but no {self.resolve_topic_name('camera_info')} for "
+                                     f"{timeout:.1f} s: using the last one, received {now - self._info_time:.1f} s ago")
         dropped = self.worker.dropped
         if dropped > self._dropped_seen:
             self.reporter.report("dropped", f"{dropped - self._dropped_seen} frames dropped (the model is slower than "
@@ -220,8 +224,12 @@ class MonoDepthNode(Node):
         image = image_to_numpy(msg)
         camera = None
         if info is not None and not self.relative:
-            camera = self.cameras.get(info)
-            if not camera.matches(msg.width, msg.height):
+            try:
+                camera = self.cameras.get(info)
+            except CameraModelError as exc:  # depth needs no intrinsics: serve it, without cloud and info
+                self.reporter.report("camera_info", f"bad camera_info: {exc}: no depth/points or depth/camera_info")
+                camera, info = None, None
+            if camera is not None and not camera.matches(msg.width, msg.height):
                 self.reporter.report("camera_info_size", f"camera_info is {camera.width}x{camera.height} but the "
                                      f"image {msg.width}x{msg.height}: no depth/points or depth/camera_info")
                 camera, info = None, None
