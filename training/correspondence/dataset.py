@@ -8,6 +8,7 @@ key                    shape         meaning
 =====================  ============  =====================================================
 ``image_a, image_b``   (H, W, 3) u8  the two frames (augmented)
 ``match_a, match_b``   (N,) int64    flat indices ``v W + u`` of the matches in A and B
+``match_uv_b``         (N, 2) f32    exact (unrounded) ``(u, v)`` of the matches in B
 ``nonmatch_obj``       (N, k_o)      object non-matches in B, ``nonmatch_obj_valid`` bool
 ``nonmatch_bg``        (N, k_b)      background non-matches in B, ``nonmatch_bg_valid`` bool
 ``obj_a, obj_b``       (n,) int64    object pixels of A and B (cross-object term)
@@ -15,14 +16,16 @@ key                    shape         meaning
 =====================  ============  =====================================================
 
 Matches are drawn from the object-mask correspondences of the pair (rounded to B's pixel grid by
-:func:`.geometry.round_pixels`). Augmentation, each with its probability: background
+:func:`.geometry.round_pixels`). Augmentation, each with its probability: a camera roll of each
+frame about its optical axis (:mod:`.roll`: image, depth, mask and pose turned together, so the
+correspondences stay exact; pixels from outside the original image get a random texture), background
 randomisation (pixels outside the object mask replaced by a random smooth texture, per image),
 colour jitter (:func:`depth_training.data.augment.color_jitter`, per image) and a horizontal flip
 of both images with every index transformed, ``u -> W - 1 - u``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -31,10 +34,13 @@ from torch.utils.data import Dataset
 from depth_training.data.augment import color_jitter, jitter_transform
 
 from .geometry import find_correspondences
+from .roll import roll_frame
 from .sampling import flat_to_uv, sample_local_nonmatches, sample_matches, sample_nonmatches
 from .scenes import Scene
 
 __all__ = ["SampleConfig", "PairDataset", "flip_flat", "random_background"]
+
+MIN_ROLLED_MATCHES = 16  # a rolled pair with fewer matches is replaced by the pair as recorded
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,8 @@ class SampleConfig:
     background_p: float = 0.5
     jitter_p: float = 0.5
     flip_p: float = 0.5
+    roll_p: float = 0.0           # probability that a frame is rolled about the optical axis (per frame) ..
+    roll_max_deg: float = 180.0   # ..by an angle ~ U(-max, max)
     abs_tol: float = 0.004
     rel_tol: float = 0.01
 
@@ -84,29 +92,46 @@ class PairDataset(Dataset):
         i, j = (int(x) for x in self.scene.pairs[int(index)])
         return self.sample(i, j, rng)
 
-    def sample(self, i: int, j: int, rng: np.random.Generator) -> dict:
+    def _frame(self, f: int, rng: np.random.Generator):
+        """Frame ``f`` as ``(image copy, depth, mask, K, pose)``, rolled with probability ``roll_p``."""
         s, cfg = self.scene, self.config
-        h, w = s.shape
-        c = find_correspondences(s.depth[i], s.depth[j], s.K[i], s.K[j], s.poses[i], s.poses[j], mask_a=s.masks[i],
+        image, depth, mask, K, pose = s.images[f].copy(), s.depth[f], s.masks[f], s.K[f], s.poses[f]
+        if self.augment and cfg.roll_p > 0 and rng.random() < cfg.roll_p:
+            theta = np.deg2rad(rng.uniform(-cfg.roll_max_deg, cfg.roll_max_deg))
+            image, depth, mask, pose, outside = roll_frame(image, depth, mask, K, pose, theta)
+            if outside.any():  # no black corners for the network to key on
+                image[outside] = random_background(*mask.shape, rng)[outside]
+        return image, depth, mask, K, pose
+
+    def sample(self, i: int, j: int, rng: np.random.Generator) -> dict:
+        cfg = self.config
+        h, w = self.scene.shape
+        img_a, depth_a, mask_a, K_a, pose_a = self._frame(i, rng)
+        img_b, depth_b, mask_b2d, K_b, pose_b = self._frame(j, rng)
+        c = find_correspondences(depth_a, depth_b, K_a, K_b, pose_a, pose_b, mask_a=mask_a,
                                  abs_tol=cfg.abs_tol, rel_tol=cfg.rel_tol)
+        rolled = self.augment and cfg.roll_p > 0
+        if rolled and (c.count < MIN_ROLLED_MATCHES or not mask_b2d.any()):
+            # the roll turned the object (nearly) out of view: use the pair as recorded
+            return PairDataset(self.scene, self.scene_id, replace(cfg, roll_p=0.0), self.augment).sample(i, j, rng)
         pick = sample_matches(cfg.matches, c.count, rng)
         ma, mb = c.idx_a[pick], c.idx_b[pick]
-        mask_b = s.masks[j].reshape(-1)
+        uvb = c.uv_b[pick].astype(np.float32)
+        mask_b = mask_b2d.reshape(-1)
         obj_pool = np.flatnonzero(mask_b)
         bg_pool = np.flatnonzero(~mask_b)
         uv_b = flat_to_uv(mb, w)
         no, nov = sample_nonmatches(uv_b, obj_pool, w, cfg.nonmatch_object, rng, min_distance=cfg.min_nonmatch_distance)
         if cfg.nonmatch_local:
-            nl, nlv = sample_local_nonmatches(uv_b, s.masks[j], cfg.nonmatch_local, rng,
+            nl, nlv = sample_local_nonmatches(uv_b, mask_b2d, cfg.nonmatch_local, rng,
                                               min_distance=cfg.min_nonmatch_distance, radius=cfg.local_radius)
             no, nov = np.concatenate([no, nl], axis=1), np.concatenate([nov, nlv], axis=1)
         nb, nbv = sample_nonmatches(uv_b, bg_pool, w, cfg.nonmatch_background, rng,
                                     min_distance=cfg.min_nonmatch_distance)
-        obj_a = rng.choice(np.flatnonzero(s.masks[i].reshape(-1)), cfg.cross_pixels)
+        obj_a = rng.choice(np.flatnonzero(mask_a.reshape(-1)), cfg.cross_pixels)
         obj_b = rng.choice(obj_pool, cfg.cross_pixels)
-        img_a, img_b = s.images[i].copy(), s.images[j].copy()
         if self.augment:
-            for img, m in ((img_a, s.masks[i]), (img_b, s.masks[j])):
+            for img, m in ((img_a, mask_a), (img_b, mask_b2d)):
                 if rng.random() < cfg.background_p:
                     img[~m] = random_background(h, w, rng)[~m]
                 if rng.random() < cfg.jitter_p:
@@ -116,6 +141,8 @@ class PairDataset(Dataset):
             if rng.random() < cfg.flip_p:
                 img_a, img_b = np.ascontiguousarray(img_a[:, ::-1]), np.ascontiguousarray(img_b[:, ::-1])
                 ma, mb, no, nb, obj_a, obj_b = (flip_flat(x, w) for x in (ma, mb, no, nb, obj_a, obj_b))
+                uvb = np.stack([(w - 1) - uvb[:, 0], uvb[:, 1]], axis=1)
         return {"image_a": img_a, "image_b": img_b, "match_a": ma.astype(np.int64), "match_b": mb.astype(np.int64),
+                "match_uv_b": np.ascontiguousarray(uvb, np.float32),
                 "nonmatch_obj": no, "nonmatch_obj_valid": nov, "nonmatch_bg": nb, "nonmatch_bg_valid": nbv,
                 "obj_a": obj_a.astype(np.int64), "obj_b": obj_b.astype(np.int64), "scene": np.int64(self.scene_id)}

@@ -28,6 +28,7 @@ import argparse
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ from torch import nn
 from depth_training.bags import StreamSpec, TopicConfig
 from depth_training.cli import UserError
 
-__all__ = ["register", "run_descriptors", "DescriptorModel", "descriptor_step", "pca_image", "plan_descriptor_recording"]
+__all__ = ["register", "run_descriptors", "DescriptorModel", "DistributionTerm", "descriptor_step", "pca_image", "plan_descriptor_recording"]
 
 LOG = logging.getLogger("depth_training.modes")
 
@@ -58,8 +59,21 @@ def _images(batch_images: torch.Tensor) -> torch.Tensor:
     return batch_images.permute(0, 3, 1, 2).float().div(255.0)
 
 
-def descriptor_step(model: nn.Module, batch, weights) -> tuple[torch.Tensor, dict]:
-    """One step: both images through the network in one batch, then the loss terms."""
+@dataclass(frozen=True)
+class DistributionTerm:
+    """The pixelwise distribution term (:mod:`depth_training.losses.pixel_distribution`): its weight,
+    temperature ``eta``, target width ``sigma`` (px) and how many of each pair's matches it uses."""
+
+    weight: float = 0.0
+    eta: float = 0.5
+    sigma: float = 1.0
+    matches: int = 128
+
+
+def descriptor_step(model: nn.Module, batch, weights, distribution: DistributionTerm | None = None
+                    ) -> tuple[torch.Tensor, dict]:
+    """One step: both images through the network in one batch, then the loss terms (the
+    pixel-contrastive terms, the cross-object term and, with a weight, the distribution term)."""
     from depth_training.losses.pixel_contrastive import cross_object_loss, pixel_contrastive_loss
 
     b = batch["image_a"].shape[0]
@@ -74,6 +88,14 @@ def descriptor_step(model: nn.Module, batch, weights) -> tuple[torch.Tensor, dic
             "nonmatch_background": terms["background"].detach(), "cross_object": cross.detach(),
             "hard_object": terms["hard_object"].float(), "hard_background": terms["hard_background"].float(),
             "hard_cross": hard.float()}
+    if distribution is not None and distribution.weight > 0:
+        from depth_training.losses.pixel_distribution import pixel_distribution_loss
+
+        n = distribution.matches
+        dist = pixel_distribution_loss(da, db, batch["match_a"][:, :n], batch["match_uv_b"][:, :n],
+                                       eta=distribution.eta, sigma=distribution.sigma)
+        total = total + distribution.weight * dist
+        logs["distribution"] = dist.detach()
     return total, logs
 
 
@@ -196,7 +218,8 @@ def run_descriptors(args: argparse.Namespace) -> int:
                                   min_nonmatch_distance=args.min_nonmatch_distance,
                                   nonmatch_local=args.nonmatches_local, local_radius=args.local_radius,
                                   background_p=args.background_p,
-                                  jitter_p=args.jitter_p, flip_p=args.flip_p, abs_tol=args.occlusion_tol,
+                                  jitter_p=args.jitter_p, flip_p=args.flip_p, roll_p=args.roll_p,
+                                  roll_max_deg=args.roll_max, abs_tol=args.occlusion_tol,
                                   rel_tol=args.occlusion_rel_tol)
         train_set = MixedDataset([PairDataset(s, k, sample_cfg) for k, s in enumerate(scenes)])
         weights = [float(s.weight) for s in specs]
@@ -215,8 +238,11 @@ def run_descriptors(args: argparse.Namespace) -> int:
         lw = LossWeights(margin=args.margin, object=args.weight_object, background=args.weight_background,
                          cross_object=args.weight_cross)
 
+        dterm = DistributionTerm(args.weight_distribution, args.distribution_eta, args.distribution_sigma,
+                                 min(args.matches, args.distribution_matches))
+
         def step(m, batch):
-            return descriptor_step(m, batch, lw)
+            return descriptor_step(m, batch, lw, dterm)
 
         val_fn = None
         if val_scenes:  # called on the main rank only (the loop's barrier needs it defined on all)
@@ -307,8 +333,20 @@ def register(subparsers) -> None:
     g.add_argument("--weight-object", type=float, default=1.0, help="object non-match weight")
     g.add_argument("--weight-background", type=float, default=1.0, help="background non-match weight")
     g.add_argument("--weight-cross", type=float, default=1.0, help="cross-object non-match weight")
+    g.add_argument("--weight-distribution", type=float, default=0.0,
+                   help="weight of the pixelwise distribution loss: cross-entropy of softmax(-|d_a - d_B|^2 / eta^2) "
+                        "over every pixel of B against a Gaussian at the true match (default 0: off)")
+    g.add_argument("--distribution-eta", type=positive_float, default=0.5,
+                   help="its temperature eta, in descriptor-distance units (default 0.5)")
+    g.add_argument("--distribution-sigma", type=float, default=1.0, help="its target's width in pixels (default 1)")
+    g.add_argument("--distribution-matches", type=_positive_int, default=128,
+                   help="matches per pair it uses (the first of --matches; default 128)")
     g.add_argument("--background-p", type=float, default=0.5, help="background randomisation probability")
     g.add_argument("--jitter-p", type=float, default=0.5, help="colour jitter probability")
     g.add_argument("--flip-p", type=float, default=0.5, help="horizontal flip probability (both images)")
+    g.add_argument("--roll-p", type=float, default=0.0,
+                   help="probability that a frame is turned about its optical axis (image, depth, mask and pose "
+                        "together; per frame; default 0)")
+    g.add_argument("--roll-max", type=float, default=180.0, help="..by an angle up to this many degrees (default 180)")
     g.add_argument("--val-pairs", type=int, default=8, help="validation pairs per --val-bag scene")
     p.set_defaults(func=run_descriptors)
