@@ -138,3 +138,31 @@ def test_objects_do_not_overlap_and_stay_on_the_table():
                 assert gap > footprint_radius(objs[a].shape, objs[a].size) + footprint_radius(objs[b].shape, objs[b].size)
     counts = {len(random_scene(s).objects) for s in range(30)}
     assert 1 in counts and max(counts) >= 3  # the default mix has single- and multi-object episodes
+
+
+def test_object_sets_give_the_same_objects_in_new_arrangements():
+    from depth_training.sim.scene import OBJECT_SET_SIZE, object_set
+
+    pool = {o.name: o for o in object_set(7)}
+    assert len(pool) == OBJECT_SET_SIZE
+    seen = set()
+    for seed in (401, 402, 403, 451):
+        scene = random_scene(seed, n_objects=3, objects_from=7)
+        assert [o.label for o in scene.objects] == [1, 2, 3]
+        for obj in scene.objects:
+            ref = pool[obj.name]  # the set's object: same shape, size and texture pixels
+            assert (obj.shape, obj.size, obj.pattern) == (ref.shape, ref.size, ref.pattern)
+            assert np.array_equal(obj.texture, ref.texture)
+            seen.add(obj.name)
+        assert not np.array_equal(scene.table_texture, random_scene(seed + 1, 3, objects_from=7).table_texture)
+    assert len(seen) > 3  # episodes choose different subsets
+    # the same object lies elsewhere in another episode; another set has other objects
+    a, b = random_scene(401, 8, objects_from=7), random_scene(402, 8, objects_from=7)
+    pa = {o.name: o.pose[:2, 3] for o in a.objects}
+    assert all(not np.allclose(pa[o.name], o.pose[:2, 3]) for o in b.objects)
+    assert {o.name for o in object_set(8)}.isdisjoint(pool)
+    assert not np.array_equal(object_set(8)[0].texture, object_set(7)[0].texture)
+    # without an object set nothing changes: new objects per episode, as before
+    assert all(o.name.startswith("object") for o in random_scene(401, 3).objects)
+    with pytest.raises(ValueError, match="object set"):
+        random_scene(1, 2, objects_from=-1)

@@ -49,6 +49,9 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=nonnegative_int, default=0, help="episode seed: scene, textures, trajectory, holes (default 0)")
     p.add_argument("--objects", type=_objects, default=None, metavar="N|mix",
                    help="objects on the table, 1..8, or 'mix' = 1 in ~30%% of seeds else 2-5 (default mix)")
+    p.add_argument("--object-set", type=nonnegative_int, default=None, metavar="S",
+                   help="take the objects from the fixed set of 8 objects of seed S (shapes, sizes, textures), so "
+                        "several recordings show the same objects in new arrangements (default: new objects)")
     p.add_argument("--distractor", action="store_true", help="add an object flying over the table")
     p.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap", help="rosbag2 storage (default mcap)")
     p.add_argument("--distro", choices=("humble", "jazzy", "kilted"), default="kilted",
@@ -66,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = RecordingConfig(
         out=args.out, frames=args.frames, width=args.width, height=args.height, rate_hz=args.rate,
-        seed=args.seed, n_objects=args.objects, distractor=args.distractor, storage=args.storage,
+        seed=args.seed, n_objects=args.objects, objects_from=args.object_set, distractor=args.distractor,
+        storage=args.storage,
         distro=args.distro, baseline_m=args.baseline,
     )
     try:

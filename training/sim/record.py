@@ -54,6 +54,7 @@ class RecordingConfig:
     rate_hz: float = 10.0
     seed: int = 0
     n_objects: int | None = None
+    objects_from: int | None = None  # an object set (scene.object_set) to draw the objects from
     distractor: bool = False
     storage: str = "mcap"
     distro: str = "kilted"
@@ -74,6 +75,8 @@ class RecordingConfig:
             raise ValueError(f"joint_rate_factor must be >= 1, got {self.joint_rate_factor}")
         if self.n_objects is not None and not 1 <= self.n_objects <= 8:
             raise ValueError(f"objects must be 1..8, got {self.n_objects}")
+        if self.objects_from is not None and self.objects_from < 0:
+            raise ValueError(f"object set must be >= 0, got {self.objects_from}")
         if self.storage not in topics.STORAGE:
             raise ValueError(f"storage must be one of {sorted(topics.STORAGE)}, got {self.storage!r}")
         if not 0.01 <= self.baseline_m <= 0.5:
@@ -165,7 +168,7 @@ def record_episode(cfg: RecordingConfig, progress: Callable[[int, int], None] | 
     out.parent.mkdir(parents=True, exist_ok=True)
 
     arm = default_arm()
-    scene = random_scene(cfg.seed, cfg.n_objects, cfg.distractor, cfg.baseline_m)
+    scene = random_scene(cfg.seed, cfg.n_objects, cfg.distractor, cfg.baseline_m, cfg.objects_from)
     img_stamps, joint_stamps = episode_stamps(cfg)
     t0 = cfg.start_time_ns
     traj = plan_trajectory(arm, scene, (joint_stamps[-1] - t0) / 1e9, cfg.seed)

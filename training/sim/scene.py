@@ -21,6 +21,8 @@ FLOOR_Z = -0.75
 ROOM_HALF = 2.5  # walls at |x|, |y| = ROOM_HALF, from the floor to 1.5 m above the table
 WALL_TOP = 1.5
 OBJECT_AREA_RADIUS = 0.17
+OBJECT_SET_SIZE = 8          # objects in an object set (random_scene(objects_from=S))
+OBJECT_SET_STREAM = 0x0B5E7  # second seed word of the object sets' generator (apart from episode seeds)
 # Optical frame -> body frame of a camera "link" (x forward, y left, z up): columns are the
 # optical x, y, z axes expressed in the link frame (x_opt = -y_link, y_opt = -z_link, z_opt = x_link).
 R_LINK_OPTICAL = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
@@ -164,17 +166,42 @@ def place_objects(rng: np.random.Generator, objects: list[ObjectSpec], radius: f
         obj.pose = pose
 
 
-def random_scene(seed: int, n_objects: int | None = None, distractor: bool = False, baseline: float = 0.06) -> SceneSpec:
+def object_set(set_seed: int) -> list[ObjectSpec]:
+    """The :data:`OBJECT_SET_SIZE` objects of object set ``set_seed`` (shape, size, texture drawn from
+    their own generator, independent of any episode), named ``set<S>_obj<k>_<shape>``, poses unplaced."""
+    rng = np.random.default_rng([int(set_seed), OBJECT_SET_STREAM])
+    objects = [random_object(rng, k + 1) for k in range(OBJECT_SET_SIZE)]
+    for k, obj in enumerate(objects):
+        obj.name = f"set{set_seed}_obj{k}_{obj.shape}"
+    return objects
+
+
+def random_scene(seed: int, n_objects: int | None = None, distractor: bool = False, baseline: float = 0.06,
+                 objects_from: int | None = None) -> SceneSpec:
     """The scene of episode ``seed``. ``n_objects=None`` draws the count: 1 object with probability
-    0.3, else 2-5. ``baseline`` is the stereo baseline in metres."""
+    0.3, else 2-5. ``baseline`` is the stereo baseline in metres.
+
+    ``objects_from=S``: the objects are ``n_objects`` of the fixed :func:`object_set` ``S``, chosen by
+    the episode seed, instead of new ones; their placement, the textures of the room and table and
+    the camera path still come from ``seed``. Several episodes then show the same objects in new
+    arrangements (the protocol of Dense Object Nets: train on some scenes of the objects, test on
+    new scenes of them)."""
     if n_objects is not None and not 1 <= n_objects <= 8:
         raise ValueError(f"random_scene: n_objects must be in 1..8, got {n_objects}")
     if not 0.01 <= baseline <= 0.5:
         raise ValueError(f"random_scene: baseline must be in [0.01, 0.5] m, got {baseline}")
+    if objects_from is not None and objects_from < 0:
+        raise ValueError(f"random_scene: object set must be >= 0, got {objects_from}")
     rng = np.random.default_rng(seed)
     if n_objects is None:
         n_objects = 1 if rng.uniform() < 0.3 else int(rng.integers(2, 6))
-    objects = [random_object(rng, label) for label in range(1, n_objects + 1)]
+    if objects_from is None:
+        objects = [random_object(rng, label) for label in range(1, n_objects + 1)]
+    else:
+        pool = object_set(objects_from)
+        objects = [pool[int(k)] for k in rng.choice(len(pool), size=n_objects, replace=False)]
+        for label, obj in enumerate(objects, start=1):
+            obj.label = label
     place_objects(rng, objects)
     dis = path = None
     if distractor:
