@@ -65,6 +65,14 @@ def test_eval_keypoints_export(trained, bags, tmp_path, capsys):
         assert 0 <= m["cross_object"]["cross_separation"] <= 1
     assert "sift" in table and "PCK@5" in table
     assert (ev / "eval_descriptors.png").stat().st_size > 1000
+    # recordings that share objects: the same-object errors, no cross-object measure
+    assert main(["eval-descriptors", "--model", str(out / "model.pt"), "--bag", str(bags["a"]), "--bag", str(bags["b"]),
+                 "--out", str(ev / "nocross"), "--cache-dir", str(cache), "--pairs", "1", "--points", "20",
+                 "--threads", "1", "--min-matches", "20", "--baselines", "--no-cross"]) == 0
+    table = capsys.readouterr().out
+    nocross = json.loads((ev / "nocross" / "eval_descriptors.json").read_text())
+    assert "cross_object" not in nocross["methods"]["trained"] and "n/a" in table
+    assert nocross["methods"]["trained"]["same_object"] == rep["methods"]["trained"]["same_object"]
 
     ref_path = tmp_path / "ref.npz"
     assert main(["keypoints", "--model", str(out / "model.pt"), "--bag", str(bags["a"]), "--frame", "2", "--auto", "3",
@@ -185,3 +193,19 @@ def test_keypoints_from_an_image_file_and_given_pixels(trained, tmp_path, capsys
     err = _run_bad(["keypoints", "--model", str(out / "model.pt"), "--image", str(tmp_path / "frame.png"), "--pixels",
                     "100,20", "--out", str(tmp_path / "bad.npz")], capsys)
     assert "inside the 96x64 image" in err
+
+
+def test_distribution_term_and_camera_roll_train(bags, tmp_path, caplog):
+    """The optional pixelwise distribution term and roll augmentation run in real training steps."""
+    import logging
+    out = tmp_path / "dist"
+    cache = tmp_path.parent / "descriptor_cache_dist"
+    argv = ["descriptors", "--dataset", str(bags["a"]), "--out", str(out), "--cache-dir", str(cache), *TINY,
+            "--steps", "2", "--weight-distribution", "1", "--distribution-eta", "0.25", "--roll-p", "1"]
+    with caplog.at_level(logging.INFO):
+        assert main(argv) == 0
+    assert any("distribution=" in r.getMessage() for r in caplog.records), caplog.text[-2000:]
+    run = json.loads((out / "run.json").read_text())
+    assert run["args"]["weight_distribution"] == "1.0" and run["args"]["roll_p"] == "1.0"
+    with pytest.raises(SystemExit):
+        main(["descriptors", "--dataset", str(bags["a"]), "--out", str(out), "--distribution-eta", "0"])

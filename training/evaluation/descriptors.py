@@ -120,8 +120,9 @@ def _pair_points(scene, i, j, n, rng, abs_tol=0.004, rel_tol=0.01):
 
 
 def evaluate_methods(scenes, methods: dict[str, Describer], *, pairs_per_scene: int = 10, points: int = 100,
-                     seed: int = 0) -> dict:
-    """Errors of every method on the same pixels of the same pairs (module docstring).
+                     seed: int = 0, cross: bool = True) -> dict:
+    """Errors of every method on the same pixels of the same pairs (module docstring). ``cross=False``
+    skips the cross-object measure (meaningless when the scenes share objects).
 
     Returns ``{"methods": {name: {"same_object": summary, "cross_object": {...}, "errors": [...]}},
     "pairs": n, "points": n}``.
@@ -155,7 +156,7 @@ def evaluate_methods(scenes, methods: dict[str, Describer], *, pairs_per_scene: 
             pred = np.stack([best.numpy() % w, best.numpy() // w], 1).astype(np.float64)
             errors.append(np.linalg.norm(pred - uv_b, axis=1))
             true_d = torch.linalg.vector_norm(q - db.reshape(db.shape[0], -1).T[torch.from_numpy(idx_b)], ord=1 if ham else 2, dim=1)
-            if len(scenes) > 1:
+            if cross and len(scenes) > 1:
                 o = (s + 1) % len(scenes)
                 if len(scenes[o].images):
                     f = int(j % len(scenes[o].images))
@@ -180,9 +181,10 @@ def format_table(report: dict) -> str:
     lines = [head, "-" * len(head)]
     for name, m in report["methods"].items():
         s = m["same_object"]
-        cross = m.get("cross_object", {}).get("cross_separation", float("nan"))
+        cross = m.get("cross_object", {}).get("cross_separation")
+        cross_text = f"{cross:>9.3f}" if cross is not None else f"{'n/a':>9}"
         lines.append(f"{name:<12} {s['median_px']:>9.2f} " + " ".join(f"{s[f'pck@{t}']:>7.3f}" for t in PCK_THRESHOLDS)
-                     + f" {cross:>9.3f} {s['count']:>6d}")
+                     + f" {cross_text} {s['count']:>6d}")
     return "\n".join(lines)
 
 

@@ -66,7 +66,8 @@ def run_eval_descriptors(args: argparse.Namespace) -> int:
     methods = {"trained": network_describer(net), "untrained": network_describer(untrained)}
     for name in args.baselines:
         methods[name] = opencv_describer(name)
-    report = evaluate_methods(scenes, methods, pairs_per_scene=args.pairs, points=args.points, seed=args.seed)
+    report = evaluate_methods(scenes, methods, pairs_per_scene=args.pairs, points=args.points, seed=args.seed,
+                              cross=not args.no_cross)
     report["model"] = str(args.model)
     report["bags"] = [str(b) for b in args.bag]
     print(format_table(report))
@@ -205,6 +206,8 @@ def register(subparsers) -> None:
     e.add_argument("--pairs", type=int, default=10, help="pairs per recording (default 10)")
     e.add_argument("--points", type=int, default=100, help="points per pair (default 100)")
     e.add_argument("--baselines", nargs="*", default=["sift", "orb"], choices=("sift", "orb"))
+    e.add_argument("--no-cross", action="store_true",
+                   help="skip the cross-object measure (for recordings that share objects, e.g. sim --object-set)")
     shared(e)
     e.set_defaults(func=run_eval_descriptors)
 
