@@ -90,7 +90,7 @@ def export_default_models(out: Path) -> dict[str, Path]:
 def _stamp(msg) -> int:
     from depth_nodes.ros.harness import stamp_of
 
-    if hasattr(msg, "markers"):  # MarkerArray: the stamp of its markers
+    if hasattr(msg, "markers"):  # MarkerArray (when not collected raw): the stamp of its markers
         return stamp_of(msg.markers[-1]) if msg.markers else -1
     return stamp_of(msg)
 
@@ -108,7 +108,7 @@ def _frame_msgs(stamp_ns: int):
 
 
 def bench_node(label: str, executable: str, params: list[str], outputs: list[tuple], main_output: str,
-               frames: int, flood_s: float, workdir: Path) -> list[dict]:
+               frames: int, flood_s: float, workdir: Path, raw: bool = True) -> list[dict]:
     from sensor_msgs.msg import CameraInfo, Image
 
     from depth_nodes.ros.harness import NodeProcess, RosIO, stamp_of
@@ -120,8 +120,8 @@ def bench_node(label: str, executable: str, params: list[str], outputs: list[tup
     try:
         pub_img = io.publisher(Image, f"{ns}/image", depth=1)
         pub_info = io.publisher(CameraInfo, f"{ns}/camera_info", depth=1)
-        for typ, topic in outputs:
-            io.collect(typ, f"{ns}/{topic}", depth=2)
+        for typ, topic in outputs:  # raw: the harness does not decode (and keep) ~7 MB a frame on the shared cores
+            io.collect(typ, f"{ns}/{topic}", depth=2, raw=raw)
         out_topic = f"{ns}/{main_output}"
         if not node.wait_for_log("[INFO]", 60):
             raise RuntimeError(f"{executable} did not start: {node.log()[-2000:]}")

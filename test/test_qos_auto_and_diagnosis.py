@@ -14,7 +14,8 @@ from std_msgs.msg import String
 
 from depth_nodes.ros.input_diagnosis import TopicStatus, closest_offset_ns, diagnose
 from depth_nodes.ros.qos_auto import PublisherQosFollower, choose_reliability, qos_summary
-from depth_nodes.ros.transport import AUTO_SHM_ENV, setup_shared_memory, shm_decision
+from depth_nodes.ros.transport import (AUTO_SHM_ENV, ASYNC_PUBLISH_ENV, PUBLICATION_MODE_ENV, setup_publication_mode,
+                                      setup_shared_memory, shm_decision)
 
 REL, BE = ReliabilityPolicy.RELIABLE, ReliabilityPolicy.BEST_EFFORT
 
@@ -60,6 +61,24 @@ def test_setup_points_fast_dds_at_the_packaged_profile_only_when_allowed(tmp_pat
     assert "skipped" in setup_shared_memory(off) and "FASTDDS_DEFAULT_PROFILES_FILE" not in off
     missing: dict[str, str] = {}
     assert "not found" in setup_shared_memory(missing, profile=tmp_path / "absent.xml") and not missing
+
+
+@pytest.mark.parametrize("env, applies, why", [
+    ({}, True, "asynchronous publishing"),
+    ({"RMW_IMPLEMENTATION": "rmw_fastrtps_cpp"}, True, "asynchronous publishing"),
+    ({"RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp"}, False, "is not Fast DDS"),
+    ({PUBLICATION_MODE_ENV: "SYNCHRONOUS"}, False, f"{PUBLICATION_MODE_ENV} is set"),
+    ({"RMW_FASTRTPS_USE_QOS_FROM_XML": "1"}, False, "RMW_FASTRTPS_USE_QOS_FROM_XML is set"),
+    ({ASYNC_PUBLISH_ENV: "off"}, False, f"{ASYNC_PUBLISH_ENV}=off"),
+])
+def test_asynchronous_publishing_only_when_the_user_did_not_choose(env, applies, why):
+    before = dict(env)
+    line = setup_publication_mode(env)
+    assert why in line
+    if applies:
+        assert env == {**before, PUBLICATION_MODE_ENV: "ASYNCHRONOUS"} and f"{ASYNC_PUBLISH_ENV}=0" in line
+    else:
+        assert env == before and "left alone" in line
 
 
 def test_closest_offset():

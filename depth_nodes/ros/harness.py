@@ -89,11 +89,27 @@ class RosIO:
     def publisher(self, msg_type, topic: str, depth: int = 5):
         return self.node.create_publisher(msg_type, topic, QoSProfile(depth=depth))
 
-    def collect(self, msg_type, topic: str, depth: int = 5, best_effort: bool = False):
+    def collect(self, msg_type, topic: str, depth: int = 5, best_effort: bool = False, raw: bool = False):
+        """Keep every message on ``topic`` in ``received[topic]``.
+
+        ``raw=True``: take the messages serialized (no conversion to Python objects) and keep only a
+        :class:`RawSample` (stamp and size) of each; for benchmarks, where decoding megabytes per
+        frame in this process would compete with the node for the CPU, and keeping them would grow
+        the memory by as much.
+        """
         self.received[topic] = []
         qos = QoSProfile(depth=depth)
         if best_effort:
             qos.reliability = ReliabilityPolicy.BEST_EFFORT
+        if raw:
+            offset = raw_stamp_offset(msg_type)
+
+            def cb_raw(data: bytes, topic=topic):
+                sample = RawSample(raw_stamp(data, offset), len(data))
+                with self._lock:
+                    self.received[topic].append(sample)
+
+            return self.node.create_subscription(msg_type, topic, cb_raw, qos, raw=True)
 
         def cb(msg, topic=topic):
             with self._lock:
@@ -183,5 +199,39 @@ def stereo_messages(scene, stamp_ns: int, frame_id: str = "left_optical_frame", 
             numpy_to_image(right, encoding, rheader), camera_info_msg(scene.right_camera, rheader))
 
 
+class RawSample:
+    """What :meth:`RosIO.collect` keeps of a raw message: its header stamp (ns) and its size (bytes)."""
+
+    __slots__ = ("stamp_ns", "nbytes")
+
+    def __init__(self, stamp_ns: int, nbytes: int):
+        self.stamp_ns, self.nbytes = stamp_ns, nbytes
+
+
+def raw_stamp_offset(msg_type) -> int:
+    """Byte offset of the header stamp in a serialized ``msg_type``: after the 4-byte CDR
+    encapsulation for types whose first field is a ``std_msgs/Header``; after the sequence length
+    too for ``visualization_msgs/MarkerArray`` (its first marker's stamp)."""
+    fields = list(msg_type.get_fields_and_field_types().items())
+    if fields and fields[0] == ("header", "std_msgs/Header"):
+        return 4
+    if fields and fields[0][0] == "markers":
+        return 8
+    raise ValueError(f"{msg_type.__name__}: no header stamp at a fixed place")
+
+
+def raw_stamp(data: bytes, offset: int) -> int:
+    """``sec * 1e9 + nanosec`` read at ``offset`` of a CDR message (-1 when the message is too short,
+    e.g. an empty MarkerArray). The encapsulation's second byte says the byte order (1: little)."""
+    if len(data) < offset + 8:
+        return -1
+    order = "little" if data[1] & 1 else "big"
+    sec = int.from_bytes(data[offset:offset + 4], order, signed=True)
+    nanosec = int.from_bytes(data[offset + 4:offset + 8], order)
+    return sec * 1_000_000_000 + nanosec
+
+
 def stamp_of(msg) -> int:
+    if isinstance(msg, RawSample):
+        return msg.stamp_ns
     return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec

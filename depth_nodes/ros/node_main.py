@@ -4,9 +4,10 @@ Order matters and is the same for every node:
 
 1. ``--help`` / ``--params-file`` checks (:func:`depth_nodes.ros.node_cli.handle_command_line`),
    before anything starts;
-2. glibc keeps multi-MB blocks in the heap (:func:`depth_nodes.process_memory.keep_large_buffers`)
-   and Fast DDS gets shared memory for large messages
-   (:func:`depth_nodes.ros.transport.setup_shared_memory`), both before ``rclpy.init``;
+2. glibc keeps multi-MB blocks in the heap (:func:`depth_nodes.process_memory.keep_large_buffers`),
+   Fast DDS gets shared memory for large messages
+   (:func:`depth_nodes.ros.transport.setup_shared_memory`) and publishes asynchronously
+   (:func:`depth_nodes.ros.transport.setup_publication_mode`), all before ``rclpy.init``;
 3. the node is built; invalid parameters (:class:`~depth_nodes.ros.params.ParameterError`) are one
    message on stderr and exit status 2;
 4. the interpreter hands the GIL between threads every 0.5 ms instead of 5 ms
@@ -40,13 +41,14 @@ def run_node(name: str, factory: Callable[[], object], usage, args: Sequence[str
     from depth_nodes.process_memory import keep_large_buffers
     from depth_nodes.ros.node_cli import handle_command_line
     from depth_nodes.ros.params import ParameterError
-    from depth_nodes.ros.transport import setup_shared_memory
+    from depth_nodes.ros.transport import setup_publication_mode, setup_shared_memory
 
     code = handle_command_line(sys.argv if args is None else args, usage)
     if code is not None:
         return code
     malloc_note = keep_large_buffers()  # multi-MB messages every frame: no page faults per frame
     shm_note = setup_shared_memory()  # large outputs over shared memory (Fast DDS)
+    mode_note = setup_publication_mode()  # Fast DDS sends them from its own thread
     sys.setswitchinterval(SWITCH_INTERVAL_S)  # the worker thread gets a new frame without waiting 5 ms
     rclpy.init(args=args)
     try:
@@ -57,6 +59,7 @@ def run_node(name: str, factory: Callable[[], object], usage, args: Sequence[str
         return 2
     node.get_logger().info(malloc_note)
     node.get_logger().info(shm_note)
+    node.get_logger().info(mode_note)
     try:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
