@@ -207,5 +207,7 @@ def test_distribution_term_and_camera_roll_train(bags, tmp_path, caplog):
     assert any("distribution=" in r.getMessage() for r in caplog.records), caplog.text[-2000:]
     run = json.loads((out / "run.json").read_text())
     assert run["args"]["weight_distribution"] == "1.0" and run["args"]["roll_p"] == "1.0"
-    with pytest.raises(SystemExit):
-        main(["descriptors", "--dataset", str(bags["a"]), "--out", str(out), "--distribution-eta", "0"])
+    for bad in (["--distribution-eta", "0"], ["--distribution-sigma", "-1"], ["--weight-distribution", "-1"],
+                ["--roll-p", "1.5"], ["--roll-max", "0"]):
+        with pytest.raises(SystemExit):
+            main(["descriptors", "--dataset", str(bags["a"]), "--out", str(out), *bad])

@@ -25,7 +25,7 @@ of both images with every index transformed, ``u -> W - 1 - u``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -92,28 +92,28 @@ class PairDataset(Dataset):
         i, j = (int(x) for x in self.scene.pairs[int(index)])
         return self.sample(i, j, rng)
 
-    def _frame(self, f: int, rng: np.random.Generator):
-        """Frame ``f`` as ``(image copy, depth, mask, K, pose)``, rolled with probability ``roll_p``."""
+    def _frame(self, f: int, rng: np.random.Generator, roll: bool):
+        """Frame ``f`` as ``(image copy, depth, mask, K, pose)``; with ``roll``, rolled with probability ``roll_p``."""
         s, cfg = self.scene, self.config
         image, depth, mask, K, pose = s.images[f].copy(), s.depth[f], s.masks[f], s.K[f], s.poses[f]
-        if self.augment and cfg.roll_p > 0 and rng.random() < cfg.roll_p:
+        if roll and rng.random() < cfg.roll_p:
             theta = np.deg2rad(rng.uniform(-cfg.roll_max_deg, cfg.roll_max_deg))
             image, depth, mask, pose, outside = roll_frame(image, depth, mask, K, pose, theta)
             if outside.any():  # no black corners for the network to key on
                 image[outside] = random_background(*mask.shape, rng)[outside]
         return image, depth, mask, K, pose
 
-    def sample(self, i: int, j: int, rng: np.random.Generator) -> dict:
+    def sample(self, i: int, j: int, rng: np.random.Generator, roll: bool = True) -> dict:
         cfg = self.config
         h, w = self.scene.shape
-        img_a, depth_a, mask_a, K_a, pose_a = self._frame(i, rng)
-        img_b, depth_b, mask_b2d, K_b, pose_b = self._frame(j, rng)
+        roll = roll and self.augment and cfg.roll_p > 0
+        img_a, depth_a, mask_a, K_a, pose_a = self._frame(i, rng, roll)
+        img_b, depth_b, mask_b2d, K_b, pose_b = self._frame(j, rng, roll)
         c = find_correspondences(depth_a, depth_b, K_a, K_b, pose_a, pose_b, mask_a=mask_a,
                                  abs_tol=cfg.abs_tol, rel_tol=cfg.rel_tol)
-        rolled = self.augment and cfg.roll_p > 0
-        if rolled and (c.count < MIN_ROLLED_MATCHES or not mask_b2d.any()):
+        if roll and (c.count < MIN_ROLLED_MATCHES or not mask_b2d.any()):
             # the roll turned the object (nearly) out of view: use the pair as recorded
-            return PairDataset(self.scene, self.scene_id, replace(cfg, roll_p=0.0), self.augment).sample(i, j, rng)
+            return self.sample(i, j, rng, roll=False)
         pick = sample_matches(cfg.matches, c.count, rng)
         ma, mb = c.idx_a[pick], c.idx_b[pick]
         uvb = c.uv_b[pick].astype(np.float32)

@@ -311,7 +311,7 @@ def add_scene_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers) -> None:
-    from depth_training.argtypes import nonnegative_int, positive_float
+    from depth_training.argtypes import float_range, nonnegative_float, nonnegative_int, positive_float
 
     from .cli import _common, _positive_int
 
@@ -333,20 +333,21 @@ def register(subparsers) -> None:
     g.add_argument("--weight-object", type=float, default=1.0, help="object non-match weight")
     g.add_argument("--weight-background", type=float, default=1.0, help="background non-match weight")
     g.add_argument("--weight-cross", type=float, default=1.0, help="cross-object non-match weight")
-    g.add_argument("--weight-distribution", type=float, default=0.0,
+    g.add_argument("--weight-distribution", type=nonnegative_float, default=0.0,
                    help="weight of the pixelwise distribution loss: cross-entropy of softmax(-|d_a - d_B|^2 / eta^2) "
                         "over every pixel of B against a Gaussian at the true match (default 0: off)")
     g.add_argument("--distribution-eta", type=positive_float, default=0.5,
                    help="its temperature eta, in descriptor-distance units (default 0.5)")
-    g.add_argument("--distribution-sigma", type=float, default=1.0, help="its target's width in pixels (default 1)")
+    g.add_argument("--distribution-sigma", type=nonnegative_float, default=1.0,
+                   help="its target's width in pixels (default 1; 0: the rounded pixel only)")
     g.add_argument("--distribution-matches", type=_positive_int, default=128,
                    help="matches per pair it uses (the first of --matches; default 128)")
     g.add_argument("--background-p", type=float, default=0.5, help="background randomisation probability")
     g.add_argument("--jitter-p", type=float, default=0.5, help="colour jitter probability")
     g.add_argument("--flip-p", type=float, default=0.5, help="horizontal flip probability (both images)")
-    g.add_argument("--roll-p", type=float, default=0.0,
+    g.add_argument("--roll-p", type=float_range(0.0, 1.0, lo_open=False, hi_open=False), default=0.0,
                    help="probability that a frame is turned about its optical axis (image, depth, mask and pose "
                         "together; per frame; default 0)")
-    g.add_argument("--roll-max", type=float, default=180.0, help="..by an angle up to this many degrees (default 180)")
+    g.add_argument("--roll-max", type=float_range(0.0, 180.0, lo_open=True, hi_open=False), default=180.0, help="..by an angle up to this many degrees (default 180)")
     g.add_argument("--val-pairs", type=int, default=8, help="validation pairs per --val-bag scene")
     p.set_defaults(func=run_descriptors)
