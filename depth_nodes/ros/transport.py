@@ -47,12 +47,9 @@ def shm_decision(environ: MutableMapping[str, str]) -> tuple[bool, str]:
     none of :data:`USER_CONFIG_ENVS` is set, :data:`AUTO_SHM_ENV` is not false, and ``/dev/shm``
     has room for the segment (:data:`MIN_SHM_FREE_BYTES`; Docker's default is 64 MB).
     """
-    switch = environ.get(AUTO_SHM_ENV, "").strip().lower()
-    if switch in ("0", "false", "no", "off"):
-        return False, f"{AUTO_SHM_ENV}={environ[AUTO_SHM_ENV]}"
-    rmw = environ.get("RMW_IMPLEMENTATION", "").strip()
-    if rmw and rmw not in _FASTDDS_RMWS:
-        return False, f"RMW_IMPLEMENTATION={rmw} is not Fast DDS"
+    why_not = _switched_off(environ, AUTO_SHM_ENV) or _not_fast_dds(environ)
+    if why_not:
+        return False, why_not
     for name in USER_CONFIG_ENVS:
         if environ.get(name, "").strip():
             return False, f"{name} is set (your configuration is used)"
@@ -61,6 +58,21 @@ def shm_decision(environ: MutableMapping[str, str]) -> tuple[bool, str]:
         return False, (f"only {free / 2**20:.0f} MB free in /dev/shm, the profile's 128 MB segment could not be "
                        "filled (in Docker: --shm-size=1g or --ipc=host)")
     return True, "Fast DDS with its default transports"
+
+
+def _switched_off(environ: MutableMapping[str, str], name: str) -> str | None:
+    """``"NAME=value"`` when the switch ``name`` is set to ``0``/``false``/``no``/``off``, else None."""
+    if environ.get(name, "").strip().lower() in ("0", "false", "no", "off"):
+        return f"{name}={environ[name]}"
+    return None
+
+
+def _not_fast_dds(environ: MutableMapping[str, str]) -> str | None:
+    """Why the middleware is not Fast DDS (``RMW_IMPLEMENTATION`` names another one), else None."""
+    rmw = environ.get("RMW_IMPLEMENTATION", "").strip()
+    if rmw and rmw not in _FASTDDS_RMWS:
+        return f"RMW_IMPLEMENTATION={rmw} is not Fast DDS"
+    return None
 
 
 #: A Fast DDS segment is a sparse file in /dev/shm: writing past the space there kills the process
@@ -130,12 +142,9 @@ def setup_publication_mode(environ: MutableMapping[str, str] | None = None) -> s
     Returns one line for the node's log.
     """
     environ = os.environ if environ is None else environ
-    switch = environ.get(ASYNC_PUBLISH_ENV, "").strip().lower()
-    if switch in ("0", "false", "no", "off"):
-        return f"Fast DDS publication mode left alone: {ASYNC_PUBLISH_ENV}={environ[ASYNC_PUBLISH_ENV]}"
-    rmw = environ.get("RMW_IMPLEMENTATION", "").strip()
-    if rmw and rmw not in _FASTDDS_RMWS:
-        return f"Fast DDS publication mode left alone: RMW_IMPLEMENTATION={rmw} is not Fast DDS"
+    why_not = _switched_off(environ, ASYNC_PUBLISH_ENV) or _not_fast_dds(environ)
+    if why_not:
+        return f"Fast DDS publication mode left alone: {why_not}"
     for name in (PUBLICATION_MODE_ENV, "RMW_FASTRTPS_USE_QOS_FROM_XML"):
         if environ.get(name, "").strip():
             return f"Fast DDS publication mode left alone: {name} is set (your configuration is used)"

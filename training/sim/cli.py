@@ -70,8 +70,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = RecordingConfig(
         out=args.out, frames=args.frames, width=args.width, height=args.height, rate_hz=args.rate,
         seed=args.seed, n_objects=args.objects, objects_from=args.object_set, distractor=args.distractor,
-        storage=args.storage,
-        distro=args.distro, baseline_m=args.baseline,
+        storage=args.storage, distro=args.distro, baseline_m=args.baseline,
     )
     try:
         cfg.check()
