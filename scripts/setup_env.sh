@@ -37,13 +37,14 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 stamp="$VENV/.installed"
-want=$(cat requirements.txt setup.py setup.cfg | sha256sum | cut -d' ' -f1)
+want=$(cat requirements.txt requirements-nodeps.txt setup.py setup.cfg | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
 echo "[setup] installing pinned Python packages into $VENV (first run takes a few minutes)"
 "$VENV/bin/python" -m pip install -q --upgrade "pip==26.3" "setuptools==84.2.1" wheel
 "$VENV/bin/python" -m pip install -q -r requirements.txt
+"$VENV/bin/python" -m pip install -q --no-deps -r requirements-nodeps.txt
 "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e .
 echo "$want" > "$stamp"
 echo "[setup] done: $VENV"
