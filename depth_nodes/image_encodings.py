@@ -201,17 +201,20 @@ def decode_compressed(msg) -> tuple[np.ndarray, str]:
 
     Returns ``(array, encoding)``: colour JPEG/PNG -> ``(H, W, 3)`` 'bgr8' (OpenCV order),
     grey 8-bit -> ``(H, W)`` 'mono8', 16-bit PNG -> 'mono16' (or '16UC1' when the format string
-    names a depth encoding, as compressed_depth_image_transport's plain PNG mode does).
+    names a depth encoding); ``compressedDepth`` -> '32FC1' metres or '16UC1' mm
+    (:func:`depth_nodes.compressed_depth.decode_compressed_depth`).
     """
     import cv2
 
-    fmt = (getattr(msg, "format", "") or "").lower()
+    raw_fmt = getattr(msg, "format", "") or ""
+    fmt = raw_fmt.lower()
     buf = np.frombuffer(_buffer(msg.data), dtype=np.uint8)
     if buf.size == 0:
         raise ImageConversionError("data: compressed image is empty")
-    if "compresseddepth" in fmt:
-        # compressed_depth_image_transport prefixes a 12-byte ConfigHeader before the PNG.
-        buf = buf[12:]
+    if "compresseddepth" in fmt:  # 12-byte header + PNG (32FC1: quantised inverse depth)
+        from depth_nodes.compressed_depth import decode_compressed_depth
+
+        return decode_compressed_depth(raw_fmt, buf)
     arr = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if arr is None:
         raise ImageConversionError(f"data: cannot decode compressed image (format {fmt!r})")

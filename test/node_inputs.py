@@ -73,5 +73,5 @@ def malformed_images(good: np.ndarray, stamp_ns: int) -> list[tuple[str, Image]]
     out.append(("depth encoding as colour", image_msg(np.full((h, w), np.nan, np.float32), "32FC1", stamp_ns)))
     out.append(("16-bit image", image_msg(np.zeros((h, w), np.uint16), "16UC1", stamp_ns)))
     m("height too large", height=h * 3)
-    m("out-of-order stamp", header=header(stamp_ns - 50_000_000_000))
+    m("out-of-order stamp", header=header(stamp_ns - 300_000_000))  # a reordering (a jump back starts over)
     return out

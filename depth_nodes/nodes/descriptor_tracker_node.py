@@ -1,9 +1,13 @@
 """descriptor_tracker_node: dense descriptors -> the reference keypoints tracked in every frame.
 
 Subscribes (QoS of each topic's publishers by default, ``input_qos: auto``):
-    image               sensor_msgs/Image (rgb8, bgr8, rgba8, bgra8, mono8)
+    image               sensor_msgs/Image (rgb8, bgr8, rgba8, bgra8, mono8); image/compressed
+                        (sensor_msgs/CompressedImage) with ``image_transport: compressed``
     depth/image         32FC1 metres or 16UC1 mm registered to ``image``   [use_depth only]
-    camera_info         the image's camera_info (for 3D)                     [use_depth only]
+                        (depth/image/compressedDepth with ``depth_transport: compressedDepth``);
+                        paired by stamp: an image waits up to ``depth_wait_s`` for its depth
+    camera_info         the image's camera_info (for 3D; non-zero distortion: the image and
+                        depth are rectified, ``distortion``)                 [use_depth only]
 Publishes (reliable by default; input stamp and frame_id kept; built only when subscribed):
     keypoints           PointCloud2, one point per reference keypoint (index = id), fields
                         x y z u v score (float32) and id (uint32); x y z NaN without depth,
@@ -24,7 +28,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections import deque
 
 import numpy as np
 from builtin_interfaces.msg import Duration
@@ -37,18 +40,22 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from depth_nodes.backends.inference import BACKENDS, DEVICES
 from depth_nodes.geometry.camera import CameraModelCache, CameraModelError
+from depth_nodes.geometry.rectify import DISTORTION_MODES
 from depth_nodes.image_encodings import byte_array, depth_to_metres
 from depth_nodes.keypoints.reference import ReferenceFileError, check_reference_model, load_reference
 from depth_nodes.nodes.model_loading import load_model
 from depth_nodes.nodes.frame_errors import report_frame_error
 from depth_nodes.pipelines.descriptor_tracking import DescriptorTrackingPipeline, TrackerInputError, draw_keypoints
 from depth_nodes.pipelines.keypoint_tracking import TrackerConfig
+from depth_nodes.pipelines.depth_pairing import DepthPairing
 from depth_nodes.pipelines.worker import LatestFrameWorker
-from depth_nodes.ros.image_conversion import image_to_numpy, numpy_to_image
+from depth_nodes.nodes.frame_prep import FrameTime, Undistorter
+from depth_nodes.ros.image_conversion import numpy_to_image
+from depth_nodes.ros.image_transport import DEPTH_TRANSPORTS, IMAGE_TRANSPORTS, decode_input
 from depth_nodes.ros.node_cli import NodeUsage
 from depth_nodes.ros.node_main import run_node
 from depth_nodes.ros.params import ParamSpec, ParameterError, declare_parameters, make_on_set_callback
-from depth_nodes.nodes.plain_inputs import InputSubscriptions
+from depth_nodes.nodes.plain_inputs import Input, InputSubscriptions
 from depth_nodes.ros.qos import QOS_CHOICES, make_qos
 from depth_nodes.ros.qos_auto import INPUT_QOS_CHOICES
 from depth_nodes.ros.throttle import ThrottledReporter
@@ -66,6 +73,17 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("use_depth", False, "Subscribe to depth/image and camera_info to give the keypoints 3D positions."),
     ParamSpec("depth_max_age_s", 0.1, "Largest stamp difference between image and depth/image (s).", 0.0, 3600.0,
               dynamic=True),
+    ParamSpec("depth_wait_s", 0.1, "How long an image waits for a depth/image stamped at or after it (s); then it "
+              "is tracked with the nearest depth so far, or in 2D only.", 0.0, 10.0),
+    ParamSpec("image_transport", "raw", "raw: image is sensor_msgs/Image; compressed: subscribe to image/compressed "
+              "(sensor_msgs/CompressedImage, jpeg/png), as image_transport does.", choices=IMAGE_TRANSPORTS),
+    ParamSpec("depth_transport", "raw", "raw: depth/image is sensor_msgs/Image; compressedDepth: subscribe to "
+              "depth/image/compressedDepth (compressed_depth_image_transport PNG).", choices=DEPTH_TRANSPORTS),
+    ParamSpec("distortion", "rectify", "use_depth: a camera_info with non-zero distortion (plumb_bob, "
+              "rational_polynomial, equidistant): rectify image and depth (keypoints then in the rectified image) "
+              "or refuse the frame with a warning.", choices=DISTORTION_MODES),
+    ParamSpec("time_jump_s", 1.0, "A frame stamped this much (s) before the last one processed means time went back "
+              "(looping recording, simulator reset): start over; smaller reorderings are skipped.", 1e-3, 3600.0),
     ParamSpec("marker_scale", 0.02, "Sphere diameter of keypoints/markers (metres).", 1e-4, 10.0, dynamic=True),
     ParamSpec("input_qos", "auto", "QoS of the camera subscriptions (auto: the reliability of each topic's "
               "publishers).", choices=INPUT_QOS_CHOICES),
@@ -74,6 +92,8 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("output_qos_depth", 2, "History depth of the published topics.", 1, 100),
     ParamSpec("report_period_s", 2.0, "At most one log line per kind of problem per this period (seconds).",
               0.0, 3600.0, dynamic=True),
+    ParamSpec("silent_input_s", 2.0, "Report an input on which nothing arrived for this long (seconds; at least 1): "
+              "its publishers, or the image_transport/depth_transport that would fix a type mismatch.", 1.0, 3600.0),
 )
 
 KEYPOINT_FIELDS = (("x", PointField.FLOAT32), ("y", PointField.FLOAT32), ("z", PointField.FLOAT32),
@@ -184,16 +204,27 @@ class DescriptorTrackerNode(Node):
         self.pub_overlay = self.create_publisher(Image, "keypoints/image", out_qos)
         self.pub_descriptors = self.create_publisher(Image, "descriptors/image", out_qos)
         self.cameras = CameraModelCache()
-        self._depths: deque[Image] = deque(maxlen=5)  # recent depth images; the nearest stamp is used
         self._info: CameraInfo | None = None
-        self._last_stamp = -1
         self._dropped_seen = 0
         self._lost_seen = np.zeros(ref.num_keypoints, bool)
+        # colour and depth paired by stamp (a late same-stamp depth is waited for, briefly)
+        self.pairing = DepthPairing(v["depth_wait_s"], v["depth_max_age_s"], v["time_jump_s"])
+        self.time = FrameTime(self, v["time_jump_s"], TrackerInputError, lambda text: self.get_logger().info(text),
+                              on_reset=self.pairing.reset)
+        self.undistorter = Undistorter(v["distortion"], TrackerInputError)
         self.worker = LatestFrameWorker(self._process, self._on_worker_error, name="descriptor-tracker")
-        inputs = [(Image, "image", self._on_image)]
+        inputs = [Input("image", self._on_image, transport=v["image_transport"], param="image_transport",
+                        choices=IMAGE_TRANSPORTS)]
         if v["use_depth"]:
-            inputs += [(Image, "depth/image", self._on_depth), (CameraInfo, "camera_info", self._on_info)]
-        self.inputs = InputSubscriptions(self, inputs, v["input_qos"], v["input_qos_depth"])
+            inputs += [Input("depth/image", self._on_depth, transport=v["depth_transport"], param="depth_transport",
+                             choices=DEPTH_TRANSPORTS),
+                       Input("camera_info", self._on_info, CameraInfo)]
+            from rclpy.clock import Clock, ClockType
+
+            self.create_timer(max(0.005, v["depth_wait_s"] / 4), lambda: self._submit(self.pairing.expire()),
+                              clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self.inputs = InputSubscriptions(self, inputs, v["input_qos"], v["input_qos_depth"], self.reporter.report,
+                                         silent_s=v["silent_input_s"])
         self.create_timer(1.0, self._check_inputs)
         self.add_on_set_parameters_callback(make_on_set_callback(PARAMS, self.values, self._apply_params))
         self.get_logger().info(
@@ -204,54 +235,62 @@ class DescriptorTrackerNode(Node):
     def _apply_params(self, proposed: dict) -> str | None:
         self.pipeline.tracker.config = TrackerConfig(proposed["lost_threshold"], proposed["search_radius"])
         self.reporter.period_s = proposed["report_period_s"]
+        self.pairing.max_age_s = proposed["depth_max_age_s"]
         return None
 
-    def _on_image(self, msg: Image) -> None:
-        stamp = _stamp_ns(msg)
-        depth = min(self._depths, key=lambda d: abs(_stamp_ns(d) - stamp)) if self._depths else None
-        self.worker.submit((msg, depth, self._info, time.perf_counter()))
+    def _on_image(self, msg) -> None:
+        if not self.values["use_depth"]:
+            self.worker.submit((msg, None, "", None, time.perf_counter()))
+            return
+        self._submit(self.pairing.add_image(_stamp_ns(msg), (msg, self._info, time.perf_counter())))
 
-    def _on_depth(self, msg: Image) -> None:
-        self._depths.append(msg)
+    def _on_depth(self, msg) -> None:
+        self._submit(self.pairing.add_depth(_stamp_ns(msg), msg))
+
+    def _submit(self, releases) -> None:
+        for r in releases:
+            msg, info, t_arrival = r.item
+            self.worker.submit((msg, r.depth, r.why, info, t_arrival))
 
     def _on_info(self, msg: CameraInfo) -> None:
         self._info = msg
 
     def _check_inputs(self) -> None:
-        dropped = self.worker.dropped
+        dropped = self.worker.dropped + self.pairing.dropped
         if dropped > self._dropped_seen:
             self.reporter.report("dropped", f"{dropped - self._dropped_seen} frames dropped (the model is slower than "
                                  "the camera; only the newest frame is processed)")
             self._dropped_seen = dropped
 
     def _process(self, item) -> None:
-        msg, depth_msg, info, t_arrival = item
+        msg, depth_msg, why, info, t_arrival = item
         t_start = time.perf_counter()
         stamp = _stamp_ns(msg)
-        if stamp < self._last_stamp:
-            raise TrackerInputError(f"out-of-order stamp ({(self._last_stamp - stamp) / 1e9:.3f} s older than the "
-                                    "last frame processed)")
-        image = image_to_numpy(msg)
+        self.time.check(stamp)
+        image, encoding = decode_input(msg)
         depth = camera = None
         if self.values["use_depth"]:
-            if depth_msg is None or info is None:
-                self.reporter.report("no_depth", "no depth/image or camera_info yet: keypoints without 3D")
-            elif abs(_stamp_ns(depth_msg) - stamp) / 1e9 > self.values["depth_max_age_s"]:
-                self.reporter.report("depth_age", f"depth/image is {abs(_stamp_ns(depth_msg) - stamp) / 1e9:.3f} s "
-                                     "from the image: keypoints without 3D")
-            elif (depth_msg.width, depth_msg.height) != (msg.width, msg.height):
-                raise TrackerInputError(f"depth/image is {depth_msg.width}x{depth_msg.height}, the image "
-                                        f"{msg.width}x{msg.height} (it must be registered to the image)")
+            if info is None:
+                self.reporter.report("no_depth", f"no {self.resolve_topic_name('camera_info')} yet: keypoints "
+                                     "without 3D")
+            elif depth_msg is None:
+                self.reporter.report("no_depth", f"no depth image for this frame ({why}): keypoints without 3D")
             else:
+                depth = depth_to_metres(*decode_input(depth_msg))
+                if depth.shape != image.shape[:2]:
+                    raise TrackerInputError(f"depth/image is {depth.shape[1]}x{depth.shape[0]}, the image "
+                                            f"{image.shape[1]}x{image.shape[0]} (it must be registered to the image)")
+            if info is not None:  # lens distortion: rectify image and depth (maps cached) or refuse
+                image, info, (depth,) = self.undistorter.apply(image, info, (depth,))
+            if depth is not None:
                 try:
                     camera = self.cameras.get(info)
-                    depth = depth_to_metres(image_to_numpy(depth_msg), depth_msg.encoding)
                 except CameraModelError as exc:  # tracking needs no intrinsics: serve 2D keypoints
                     self.reporter.report("camera_info", f"bad camera_info: {exc}: keypoints without 3D")
-                    camera = None
+                    depth = camera = None
         t_decoded = time.perf_counter() - t_start
-        result = self.pipeline.process(image, msg.encoding, depth=depth, camera=camera)
-        self._last_stamp = stamp
+        result = self.pipeline.process(image, encoding, depth=depth, camera=camera)
+        self.time.accept(stamp)
         t_processed = time.perf_counter()
         header, tr = msg.header, result.track
         newly_lost = ~tr.tracked & ~self._lost_seen
@@ -266,10 +305,10 @@ class DescriptorTrackerNode(Node):
             self.pub_markers.publish(markers_for(result.xyz, tr.ids, self.reference.names, header,
                                                  self.values["marker_scale"]))
         if self.pub_overlay.get_subscription_count() > 0:
-            rgb = DescriptorTrackingPipeline.rgb_of(image, msg.encoding)
+            rgb = DescriptorTrackingPipeline.rgb_of(image, encoding)
             self.pub_overlay.publish(numpy_to_image(draw_keypoints(rgb, result.pixels, tr.ids, None), "rgb8", header))
         if self.pub_descriptors.get_subscription_count() > 0:
-            view = self.pipeline.descriptor_image(result.features, msg.height, msg.width)
+            view = self.pipeline.descriptor_image(result.features, image.shape[0], image.shape[1])
             self.pub_descriptors.publish(numpy_to_image(view, "rgb8", header))
         if self.get_logger().is_enabled_for(LoggingSeverity.DEBUG):
             t = result.timings

@@ -1,10 +1,13 @@
 """mono_depth_node: one camera image -> learned depth image, point cloud and colour preview.
 
 Subscribes (QoS of each topic's publishers by default, ``input_qos: auto``):
-    image               sensor_msgs/Image (rgb8, bgr8, rgba8, bgra8, mono8)
-    camera_info         sensor_msgs/CameraInfo of the image (latest one is used; needed for the cloud)
+    image               sensor_msgs/Image (rgb8, bgr8, rgba8, bgra8, mono8); with
+                        ``image_transport: compressed`` image/compressed (sensor_msgs/CompressedImage)
+    camera_info         sensor_msgs/CameraInfo of the image (latest one is used; needed for the cloud);
+                        non-zero distortion: the image is rectified (``distortion``)
     sparse_depth        sensor_msgs/Image 32FC1 metres or 16UC1 mm registered to the image
-                        (scale_mode ``align`` only: depth camera, projected lidar)
+                        (scale_mode ``align`` only: depth camera, projected lidar); with
+                        ``depth_transport: compressedDepth`` sparse_depth/compressedDepth
 Publishes (reliable by default; input stamp and frame_id kept; built only when subscribed):
     depth/image         32FC1 metres, NaN = no reading (REP 118)           [not in relative mode]
     depth/camera_info   the camera_info with the depth image's header      [not in relative mode]
@@ -36,14 +39,17 @@ from depth_nodes.image_encodings import depth_to_metres
 from depth_nodes.pipelines.mono_depth import MonoDepthPipeline, MonoFrame, MonoInputError
 from depth_nodes.pipelines.mono_scale import SCALE_MODES, ScaleModeError
 from depth_nodes.pipelines.worker import LatestFrameWorker
-from depth_nodes.ros.image_conversion import image_to_numpy, numpy_to_image
+from depth_nodes.geometry.rectify import DISTORTION_MODES
+from depth_nodes.nodes.frame_prep import FrameTime, Undistorter
+from depth_nodes.ros.image_conversion import numpy_to_image
+from depth_nodes.ros.image_transport import DEPTH_TRANSPORTS, IMAGE_TRANSPORTS, decode_input
 from depth_nodes.ros.messages import MessageBuffer, camera_info_for, cloud_to_msg
 from depth_nodes.ros.node_cli import NodeUsage
 from depth_nodes.ros.node_main import run_node
 from depth_nodes.nodes.model_loading import load_model
 from depth_nodes.nodes.frame_errors import report_frame_error
 from depth_nodes.ros.params import ParamSpec, ParameterError, declare_parameters, make_on_set_callback
-from depth_nodes.nodes.plain_inputs import InputSubscriptions
+from depth_nodes.nodes.plain_inputs import Input, InputSubscriptions
 from depth_nodes.ros.qos import QOS_CHOICES, make_qos
 from depth_nodes.ros.qos_auto import INPUT_QOS_CHOICES
 from depth_nodes.ros.throttle import ThrottledReporter
@@ -75,6 +81,16 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("colorize_min", 0.0, "depth/colorized: value shown coldest..", 0.0, 1e6, dynamic=True),
     ParamSpec("colorize_max", 0.0, "..and warmest end of the colormap (both 0 = 2nd/98th percentile per frame).",
               0.0, 1e6, dynamic=True),
+    # --- inputs
+    ParamSpec("image_transport", "raw", "raw: image is sensor_msgs/Image; compressed: subscribe to image/compressed "
+              "(sensor_msgs/CompressedImage, jpeg/png), as image_transport does.", choices=IMAGE_TRANSPORTS),
+    ParamSpec("depth_transport", "raw", "raw: sparse_depth is sensor_msgs/Image; compressedDepth: subscribe to "
+              "sparse_depth/compressedDepth (compressed_depth_image_transport PNG).", choices=DEPTH_TRANSPORTS),
+    ParamSpec("distortion", "rectify", "A camera_info with non-zero distortion (plumb_bob, rational_polynomial, "
+              "equidistant): rectify the image (outputs then have D = 0 and the rectified K/P) or refuse the frame "
+              "with a warning.", choices=DISTORTION_MODES),
+    ParamSpec("time_jump_s", 1.0, "A frame stamped this much (s) before the last one processed means time went back "
+              "(looping recording, simulator reset): start over; smaller reorderings are skipped.", 1e-3, 3600.0),
     # --- QoS
     ParamSpec("input_qos", "auto", "QoS of the camera subscriptions (auto: the reliability of each topic's "
               "publishers).", choices=INPUT_QOS_CHOICES),
@@ -85,15 +101,18 @@ PARAMS: tuple[ParamSpec, ...] = (
               0.0, 3600.0, dynamic=True),
     ParamSpec("camera_info_timeout_s", 3.0,
               "Warn when images arrive but no camera_info has been received for this long (seconds).", 0.1, 3600.0),
+    ParamSpec("silent_input_s", 2.0, "Report an input on which nothing arrived for this long (seconds; at least 1): "
+              "its publishers, or the image_transport/depth_transport that would fix a type mismatch.", 1.0, 3600.0),
 )
 
 
 USAGE = NodeUsage(
     executable="mono_depth_node",
     summary="One camera image -> learned depth image, point cloud and colour preview.",
-    inputs=(("image", "sensor_msgs/Image", "rgb8, bgr8, rgba8, bgra8, mono8"),
+    inputs=(("image", "sensor_msgs/Image", "rgb8, bgr8, rgba8, bgra8, mono8 (image/compressed: image_transport)"),
             ("camera_info", "sensor_msgs/CameraInfo", "of the image; needed for depth/points"),
-            ("sparse_depth", "sensor_msgs/Image", "32FC1 m / 16UC1 mm registered to the image (scale_mode align)")),
+            ("sparse_depth", "sensor_msgs/Image", "32FC1 m / 16UC1 mm registered to the image (scale_mode align; "
+             "sparse_depth/compressedDepth: depth_transport)")),
     outputs=(("depth/image", "sensor_msgs/Image", "32FC1 metres, NaN = no depth (REP 118)"),
              ("depth/camera_info", "sensor_msgs/CameraInfo", "camera_info with the depth image's header"),
              ("depth/points", "sensor_msgs/PointCloud2", "organized x y z rgb"),
@@ -144,13 +163,18 @@ class MonoDepthNode(Node):
         self._info_time: float | None = None
         self._image_time: float | None = None
         self._sparse: Image | None = None
-        self._last_stamp = -1  # newest stamp processed (worker thread)
+        self.time = FrameTime(self, v["time_jump_s"], MonoInputError, lambda text: self.get_logger().info(text))
+        self.undistorter = Undistorter(v["distortion"], MonoInputError)
         self._dropped_seen = 0
         self.worker = LatestFrameWorker(self._process, self._on_worker_error, name="mono-depth")
-        inputs = [(Image, "image", self._on_image), (CameraInfo, "camera_info", self._on_info)]
+        inputs = [Input("image", self._on_image, transport=v["image_transport"], param="image_transport",
+                        choices=IMAGE_TRANSPORTS),
+                  Input("camera_info", self._on_info, CameraInfo)]
         if v["scale_mode"] == "align":
-            inputs.append((Image, "sparse_depth", self._on_sparse))
-        self.inputs = InputSubscriptions(self, inputs, v["input_qos"], v["input_qos_depth"])
+            inputs.append(Input("sparse_depth", self._on_sparse, transport=v["depth_transport"],
+                                param="depth_transport", choices=DEPTH_TRANSPORTS))
+        self.inputs = InputSubscriptions(self, inputs, v["input_qos"], v["input_qos_depth"], self.reporter.report,
+                                         silent_s=v["silent_input_s"])
         self.create_timer(1.0, self._check_inputs)
         self.add_on_set_parameters_callback(make_on_set_callback(PARAMS, self.values, self._apply_params))
         self.get_logger().info(
@@ -185,14 +209,14 @@ class MonoDepthNode(Node):
         return None
 
     # ---------------------------------------------------------------- inputs
-    def _on_image(self, msg: Image) -> None:
+    def _on_image(self, msg) -> None:
         self._image_time = time.monotonic()
         self.worker.submit((msg, self._info, self._sparse, time.perf_counter()))
 
     def _on_info(self, msg: CameraInfo) -> None:
         self._info, self._info_time = msg, time.monotonic()
 
-    def _on_sparse(self, msg: Image) -> None:
+    def _on_sparse(self, msg) -> None:
         self._sparse = msg
 
     def _check_inputs(self) -> None:
@@ -218,10 +242,9 @@ class MonoDepthNode(Node):
         msg, info, sparse, t_arrival = item
         t_start = time.perf_counter()
         stamp = _stamp_ns(msg)
-        if stamp < self._last_stamp:
-            raise MonoInputError(f"out-of-order stamp ({(self._last_stamp - stamp) / 1e9:.3f} s older than the "
-                                 "last frame processed)")
-        image = image_to_numpy(msg)
+        self.time.check(stamp)
+        image, encoding = decode_input(msg)
+        height, width = image.shape[:2]
         camera = None
         if info is not None and not self.relative:
             try:
@@ -229,9 +252,9 @@ class MonoDepthNode(Node):
             except CameraModelError as exc:  # depth needs no intrinsics: serve it, without cloud and info
                 self.reporter.report("camera_info", f"bad camera_info: {exc}: no depth/points or depth/camera_info")
                 camera, info = None, None
-            if camera is not None and not camera.matches(msg.width, msg.height):
+            if camera is not None and not camera.matches(width, height):
                 self.reporter.report("camera_info_size", f"camera_info is {camera.width}x{camera.height} but the "
-                                     f"image {msg.width}x{msg.height}: no depth/points or depth/camera_info")
+                                     f"image {width}x{height}: no depth/points or depth/camera_info")
                 camera, info = None, None
         ref = None
         if self.values["scale_mode"] == "align":
@@ -241,16 +264,22 @@ class MonoDepthNode(Node):
             if age > self.values["align_max_age_s"]:
                 raise MonoInputError(f"align: the latest sparse_depth is {age:.3f} s from the image "
                                      f"(align_max_age_s {self.values['align_max_age_s']})")
-            ref = depth_to_metres(image_to_numpy(sparse), sparse.encoding)
+            ref = depth_to_metres(*decode_input(sparse))
+            if ref.shape != image.shape[:2]:
+                raise MonoInputError(f"align: sparse_depth is {ref.shape[1]}x{ref.shape[0]}, the image "
+                                     f"{width}x{height} (it must be registered to the image)")
+        if info is not None:  # lens distortion: rectify (maps cached) or refuse, never silently wrong
+            image, info, (ref,) = self.undistorter.apply(image, info, (ref,))
+            camera = self.cameras.get(info) if camera is not None else None
         want_points = self.pub_points is not None and camera is not None and \
             self.pub_points.get_subscription_count() > 0
         want_colour = self.pub_colorized.get_subscription_count() > 0
-        frame = MonoFrame(image, msg.encoding, camera, ref)
-        cloud_out = self.cloud_buffer.view(self.pipeline.cloud_shape(msg.height, msg.width)) if want_points else None
+        frame = MonoFrame(image, encoding, camera, ref)
+        cloud_out = self.cloud_buffer.view(self.pipeline.cloud_shape(height, width)) if want_points else None
         t_decoded = time.perf_counter()
         result = self.pipeline.process(frame, with_cloud=want_points, with_colorized=want_colour, cloud_out=cloud_out)
         t_processed = time.perf_counter()
-        self._last_stamp = stamp
+        self.time.accept(stamp)
         header = msg.header
         if result.cloud is not None:
             self.pub_points.publish(cloud_to_msg(result.cloud, header, self.cloud_buffer))

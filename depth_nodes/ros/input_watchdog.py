@@ -49,6 +49,10 @@ class InputWatchdog:
         self._ever[index] = True
         self._reported[index] = False
 
+    def rearm(self, index: int) -> None:
+        """Report input ``index`` again at the next :meth:`silent` if it is still quiet."""
+        self._reported[index] = False
+
     def silent(self) -> list[SilentInput]:
         """Inputs quiet for ``>= period_s`` not yet reported for this silence (each reported once)."""
         now = self._clock()
