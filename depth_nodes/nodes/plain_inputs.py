@@ -89,16 +89,16 @@ class InputSubscriptions:
 
     def check(self) -> None:
         """Report silent inputs (timer): a transport mismatch while it lasts, else once per silence."""
-        for silence in self.watchdog.silent():
+        newly_silent = {s.index for s in self.watchdog.silent()}
+        for silence in self.watchdog.quiet():
             row = self.inputs[silence.index]
             resolved = self.node.resolve_topic_name(self.topics[silence.index])
             hint = None
             if row.transport:
                 hint = mismatch_hint(self.node.resolve_topic_name(row.topic), row.param, row.transport, row.choices,
                                      self._types_on)
-            if hint is not None:
-                self.watchdog.rearm(silence.index)  # reported (throttled) for as long as it lasts
+            if hint is not None:  # reported (throttled) for as long as it lasts
                 self.report(f"mismatch:{resolved}", hint)
-            else:
+            elif silence.index in newly_silent:
                 self.report(f"silent:{resolved}", silent_input_message(
                     resolved, silence, self.node.count_publishers(resolved)))

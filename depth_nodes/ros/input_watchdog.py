@@ -49,9 +49,11 @@ class InputWatchdog:
         self._ever[index] = True
         self._reported[index] = False
 
-    def rearm(self, index: int) -> None:
-        """Report input ``index`` again at the next :meth:`silent` if it is still quiet."""
-        self._reported[index] = False
+    def quiet(self) -> list[SilentInput]:
+        """Every input quiet for ``>= period_s`` now (reported or not)."""
+        now = self._clock()
+        return [SilentInput(i, topic, now - self._last[i], self._ever[i]) for i, topic in enumerate(self.topics)
+                if now - self._last[i] >= self.period_s]
 
     def silent(self) -> list[SilentInput]:
         """Inputs quiet for ``>= period_s`` not yet reported for this silence (each reported once)."""
