@@ -230,3 +230,54 @@ def test_a_distorted_camera_info_gives_rectified_output_or_the_refusal_line(tmp_
         io.close()
         assert rectifying.stop() == 0, rectifying.log()
         assert refusing.stop() == 0, refusing.log()
+
+
+def _png(msg: Image) -> CompressedImage:
+    ok, data = cv2.imencode(".png", np.ascontiguousarray(decode_image(msg)[..., ::-1]))
+    return CompressedImage(header=msg.header, format="rgb8; png compressed bgr8", data=data.tobytes())
+
+
+def test_stereo_node_takes_compressed_pairs_and_says_once_that_distorted_inputs_are_matched_as_given(tmp_path):
+    from depth_nodes.ros.harness import stereo_messages
+    from depth_nodes.synthetic import default_scene
+
+    scene = default_scene(160, 120, seed=3)
+    args = ["--params-file", str(REPO / "config/stereo_depth.yaml"), "-p", "disparity_range:=32"]
+    raw = NodeProcess("stereo_depth_node", *args, "-r", "__ns:=/sraw", log_path=tmp_path / "sraw.log")
+    cmp_ = NodeProcess("stereo_depth_node", *args, "-p", "image_transport:=compressed", "-r", "__ns:=/scmp",
+                       log_path=tmp_path / "scmp.log")
+    io = RosIO("stereo_compressed_io")
+    try:
+        pubs = {}
+        for ns, kind in (("sraw", Image), ("scmp", CompressedImage)):
+            suffix = "/compressed" if kind is CompressedImage else ""
+            pubs[ns] = [io.publisher(kind, f"/{ns}/left/image_rect{suffix}"), io.publisher(CameraInfo, f"/{ns}/left/camera_info"),
+                        io.publisher(kind, f"/{ns}/right/image_rect{suffix}"), io.publisher(CameraInfo, f"/{ns}/right/camera_info")]
+            io.collect(Image, f"/{ns}/depth/image")
+        for node in (raw, cmp_):
+            assert node.wait_for_log("inputs:", 30), node.log()
+        assert "/scmp/left/image_rect/compressed" in cmp_.log()
+        stamp = new_stamp()
+        msgs = list(stereo_messages(scene, stamp))
+        for m in (msgs[1], msgs[3]):
+            m.d = [0.01, 0.0, 0.0, 0.0, 0.0]  # distorted calibration on a pair given as rectified
+
+        def publish():
+            for ns in ("sraw", "scmp"):
+                for pub, m in zip(pubs[ns], msgs):
+                    pub.publish(_png(m) if ns == "scmp" and isinstance(m, Image) else m)
+
+        d_raw = decode_image(publish_until(io, publish, "/sraw/depth/image", stamp, timeout=40))
+        d_cmp = decode_image(publish_until(io, publish, "/scmp/depth/image", stamp, timeout=40))
+        assert np.isfinite(d_raw).mean() > 0.3
+        np.testing.assert_array_equal(d_cmp, d_raw)  # PNG is lossless: the same disparities
+        for _ in range(3):
+            publish()
+        io.wait_for(lambda: False, 1.0)
+        log = cmp_.log()
+        assert log.count("has non-zero distortion (plumb_bob") == 2, log  # left and right, once each
+        assert "this node expects rectified images (image_rect)" in log
+    finally:
+        io.close()
+        assert raw.stop() == 0, raw.log()
+        assert cmp_.stop() == 0, cmp_.log()

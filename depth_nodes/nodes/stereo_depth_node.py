@@ -2,6 +2,9 @@
 
 Subscribes (QoS following the publishers by default, ``input_qos: auto``; time-synchronised):
     left/image_rect, left/camera_info, right/image_rect, right/camera_info
+    (``image_transport: compressed``: left/image_rect/compressed and right/image_rect/compressed,
+    sensor_msgs/CompressedImage; the images must be rectified: a camera_info with non-zero
+    distortion is reported once)
 Publishes (reliable by default; input stamp and frame_id kept):
     disparity          stereo_msgs/DisparityImage (f, T, min/max disparity, delta_d)
     depth/image        sensor_msgs/Image 32FC1, metres, NaN = no reading (REP 118)
@@ -34,7 +37,9 @@ from depth_nodes.image_encodings import ImageConversionError, to_rgb8
 from depth_nodes.pipelines.stereo import StereoFrame, StereoInputError, StereoPipeline
 from depth_nodes.pipelines.worker import LatestFrameWorker
 from depth_nodes.ros.cv_bridge_probe import cv_bridge_status
-from depth_nodes.ros.image_conversion import image_to_numpy, numpy_to_image
+from depth_nodes.geometry.rectify import has_distortion
+from depth_nodes.ros.image_conversion import numpy_to_image
+from depth_nodes.ros.image_transport import IMAGE_TRANSPORTS, decode_input, message_type, mismatch_hint, topic_for
 from depth_nodes.ros.input_diagnosis import InputDiagnosis
 from depth_nodes.ros.input_watchdog import InputWatchdog, silent_input_message
 from depth_nodes.ros.node_cli import NodeUsage
@@ -83,6 +88,9 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("approximate_sync_tolerance_seconds", 0.01,
               "Largest stamp difference within a matched set (approximate sync).", 0.0, 10.0),
     ParamSpec("queue_size", 5, "Messages kept per input while waiting for partners.", 1, 100),
+    ParamSpec("image_transport", "raw", "raw: left/right image_rect are sensor_msgs/Image; compressed: subscribe to "
+              "left/image_rect/compressed and right/image_rect/compressed (sensor_msgs/CompressedImage, jpeg/png).",
+              choices=IMAGE_TRANSPORTS),
     # --- outputs
     ParamSpec("min_depth", 0.0, "Depth below this is published as NaN (metres; min_depth itself is kept).",
               0.0, 1e4, dynamic=True),
@@ -156,7 +164,11 @@ class StereoDepthNode(Node):
         self.cameras = CameraModelCache()  # used by the worker thread only
         self.cloud_buffer = MessageBuffer()  # reused for every points2 message (worker thread)
         self.worker = LatestFrameWorker(self._process, self._on_worker_error, name="stereo-depth")
-        in_topics = ["left/image_rect", "left/camera_info", "right/image_rect", "right/camera_info"]
+        transport = self.values["image_transport"]
+        image_type = message_type(transport)
+        in_topics = [topic_for(self, "left/image_rect", transport), "left/camera_info",
+                     topic_for(self, "right/image_rect", transport), "right/camera_info"]
+        self._distortion_reported: set[str] = set()
         self.qos_follower = None
         if self.values["input_qos"] == AUTO:  # follow each topic's publishers (see depth_nodes.ros.qos_auto)
             self.qos_follower = PublisherQosFollower(self, in_topics, self.values["input_qos_depth"],
@@ -167,8 +179,8 @@ class StereoDepthNode(Node):
         slop = self.values["approximate_sync_tolerance_seconds"] if self.values["approximate_sync"] else None
         self.inputs = subscribe_synchronized(
             self,
-            [(Image, "left/image_rect"), (CameraInfo, "left/camera_info"),
-             (Image, "right/image_rect"), (CameraInfo, "right/camera_info")],
+            [(image_type, in_topics[0]), (CameraInfo, "left/camera_info"),
+             (image_type, in_topics[2]), (CameraInfo, "right/camera_info")],
             in_qos, self._on_synchronized, queue_size=self.values["queue_size"], slop_s=slop,
             event_callbacks=lambda i: subscription_qos_events(
                 self, in_topics[i], lambda: self.inputs.qos[i], "input_qos",
@@ -204,7 +216,7 @@ class StereoDepthNode(Node):
             f"{'approximate, slop %.3f s' % slop if slop is not None else 'exact'}"
             f"{' (message_filters)' if self.inputs.using_message_filters else ''}")
         self.get_logger().info(
-            "inputs: " + ", ".join(self.resolve_topic_name(t) for t, _, _ in INPUTS)
+            "inputs: " + ", ".join(self.resolve_topic_name(t) for t in in_topics)
             + "; outputs: " + ", ".join(self.resolve_topic_name(t) for t, _, _ in OUTPUTS))
         self.get_logger().info(cv_bridge_status().message)
 
@@ -242,11 +254,21 @@ class StereoDepthNode(Node):
         self.diagnosis.check()
 
     def _check_silent_inputs(self) -> None:
-        """Name each input on which nothing arrived for ``max(1 s, report_period_s)``."""
-        for silence in self.watchdog.silent():
+        """Name each input on which nothing arrived for ``max(1 s, report_period_s)``; an image
+        input whose images are on the other transport is named with ``image_transport`` while it lasts."""
+        newly_silent = {s.index for s in self.watchdog.silent()}
+        for silence in self.watchdog.quiet():
             topic = self.resolve_topic_name(silence.topic)
-            self.reporter.report(f"silent:{silence.topic}",
-                                 silent_input_message(topic, silence, self.count_publishers(topic)))
+            hint = None
+            if silence.index in (0, 2):
+                base = self.resolve_topic_name(("left/image_rect", "", "right/image_rect")[silence.index])
+                hint = mismatch_hint(base, "image_transport", self.values["image_transport"], IMAGE_TRANSPORTS,
+                                     lambda t: {i.topic_type for i in self.get_publishers_info_by_topic(t)})
+            if hint is not None:
+                self.reporter.report(f"mismatch:{topic}", hint)
+            elif silence.index in newly_silent:
+                self.reporter.report(f"silent:{silence.topic}",
+                                     silent_input_message(topic, silence, self.count_publishers(topic)))
 
     # ---------------------------------------------------------------- processing
     def _process(self, msgs) -> None:
@@ -255,10 +277,17 @@ class StereoDepthNode(Node):
         debug = self.get_logger().is_enabled_for(LoggingSeverity.DEBUG)
         if debug:
             self.get_logger().debug(f"frame {left_msg.header.stamp.sec}.{left_msg.header.stamp.nanosec:09d}: started")
-        left = image_to_numpy(left_msg)
-        right = image_to_numpy(right_msg)
-        left = _matchable(left, left_msg.encoding)
-        right = _matchable(right, right_msg.encoding)
+        for side, info in (("left", left_info), ("right", right_info)):
+            if side not in self._distortion_reported and has_distortion(info):
+                self._distortion_reported.add(side)  # inputs are rectified by contract: said once, then trusted
+                self.get_logger().warning(
+                    f"{self.resolve_topic_name(side + '/camera_info')} has non-zero distortion ({info.distortion_model}, "
+                    f"D = {[round(float(x), 6) for x in info.d]}): this node expects rectified images (image_rect) "
+                    "and matches them as they are; rectify upstream (image_proc) if they are raw")
+        left, left_encoding = decode_input(left_msg)
+        right, right_encoding = decode_input(right_msg)
+        left = _matchable(left, left_encoding)
+        right = _matchable(right, right_encoding)
         frame = StereoFrame(left, right, self.cameras.get(left_info), self.cameras.get(right_info))
         # Lazy outputs: a message nobody subscribes to is not built (the point cloud is the
         # costliest); the disparity and depth are always computed.
