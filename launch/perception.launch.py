@@ -10,8 +10,10 @@
 
 * ``mono_depth_node`` in ``mono_namespace`` on ``image``/``camera_info``;
 * ``descriptor_tracker_node`` in ``tracker_namespace`` on the same camera, with 3D keypoint
-  positions from the mono node's depth (``/<mono_namespace>/depth/image``) when
-  ``tracker_use_depth`` is true;
+  positions from the registered depth camera image ``depth_image`` when ``tracker_use_depth`` is
+  true (paired by stamp). ``depth_image:=/<mono_namespace>/depth/image`` uses the mono node's
+  depth instead: it exists only after the mono node's inference on the same image, so the
+  tracker waits ``depth_wait_s`` for it and otherwise takes the previous frame's (one frame late);
 * ``stereo_depth_node`` in ``stereo_namespace`` on the rectified pair (``use_stereo:=false`` to leave
   it out).
 
@@ -30,6 +32,9 @@ CAMERA_ARGS = (
     ("image", "/camera/image_raw", "Camera image for the mono depth and descriptor nodes."),
     ("camera_info", "/camera/camera_info", "camera_info of that camera."),
     ("sparse_depth", "/camera/sparse_depth", "Sparse metric depth for the mono node's scale_mode align."),
+    ("depth_image", "/camera/depth/image", "Depth camera image registered to image (same stamps), for the tracker's 3D "
+     "keypoints; /<mono_namespace>/depth/image = the mono node's depth, one frame late unless it arrives within the "
+     "tracker's depth_wait_s."),
 )
 STEREO_REMAPS = (
     ("left/image_rect", "left_image", "/stereo/left/image_rect", "Rectified left image topic."),
@@ -68,7 +73,7 @@ def generate_launch_description():
                               default_value=PathJoinSubstitution([share, "config", "stereo_depth.yaml"]),
                               description="Parameter file of stereo_depth_node."),
         DeclareLaunchArgument("tracker_use_depth", default_value="true",
-                              description="Keypoints get 3D positions from the mono node's depth."),
+                              description="Keypoints get 3D positions from depth_image."),
         DeclareLaunchArgument("use_stereo", default_value="true", description="Start stereo_depth_node."),
         DeclareLaunchArgument("use_rviz", default_value="false", description="Start rviz2 with every output."),
         DeclareLaunchArgument("rviz_config", default_value=PathJoinSubstitution([share, "rviz", "perception.rviz"]),
@@ -97,7 +102,7 @@ def generate_launch_description():
                      "reference_path": _str("reference_path"),
                      "use_depth": ParameterValue(cfg("tracker_use_depth"), value_type=bool)}],
         remappings=[("image", cfg("image")), ("camera_info", cfg("camera_info")),
-                    ("depth/image", ["/", cfg("mono_namespace"), "/depth/image"])],
+                    ("depth/image", cfg("depth_image"))],
         arguments=log, output="screen")
     stereo = Node(
         package="depth_nodes", executable="stereo_depth_node", name="stereo_depth_node",

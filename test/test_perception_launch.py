@@ -140,12 +140,14 @@ def test_launch_files_name_only_executables_parameters_and_topics_that_exist(nam
         assert set(remaps) == subs, f"{name}: every input of {exe} should be remappable ({sorted(subs)})"
 
 
-def test_perception_launch_wires_the_tracker_to_the_mono_depth():
+def test_perception_launch_gives_the_tracker_a_depth_camera_that_can_be_on_time():
     launched = {exe: (ns, params, remaps) for exe, ns, params, remaps in _launched(REPO / "launch/perception.launch.py")}
     assert set(launched) == {"mono_depth_node", "descriptor_tracker_node", "stereo_depth_node"}
     mono_ns = launched["mono_depth_node"][0]
     tracker = launched["descriptor_tracker_node"]
-    assert tracker[2]["depth/image"] == f"/{mono_ns}/depth/image" and tracker[1]["use_depth"] is True
+    # a depth camera topic by default: the mono node's depth of the same image is always late
+    assert tracker[2]["depth/image"] == "/camera/depth/image" and tracker[1]["use_depth"] is True
+    assert tracker[2]["depth/image"] != f"/{mono_ns}/depth/image"
     assert tracker[2]["image"] == launched["mono_depth_node"][2]["image"]
 
 
