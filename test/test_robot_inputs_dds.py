@@ -6,6 +6,8 @@ lines and lens distortion.
   depth is within 2 % of a second node fed the same frame raw.
 * A CompressedImage remapped onto an Image input (and the reverse) gives one line naming the
   parameter that fixes it; a silent camera_info is named too.
+* The tracker takes PNG-compressed images and compressedDepth depth; the stereo node
+  compressed pairs (and says once that a distorted calibration is matched as given).
 * A camera_info with plumb_bob distortion: the output is rectified (a checkerboard's corners lie
   on straight lines within 0.5 px while the input's bend by 1.6 px) and its camera_info has
   ``D = 0`` and the rectified ``K``; with ``distortion: refuse`` the frame is refused in one line.
@@ -281,3 +283,61 @@ def test_stereo_node_takes_compressed_pairs_and_says_once_that_distorted_inputs_
         io.close()
         assert raw.stop() == 0, raw.log()
         assert cmp_.stop() == 0, cmp_.log()
+
+
+def test_tracker_takes_png_compressed_images_and_compressed_depth(tmp_path):
+    import json
+
+    from depth_nodes.keypoints.reference import KeypointReference, save_reference
+    from depth_nodes.known_models import write_colour_descriptor_model
+
+    w, h = 80, 60
+    colours = np.array([[250, 20, 20], [20, 250, 20], [20, 20, 250]], np.uint8)
+    model, side = write_colour_descriptor_model(tmp_path / "desc.onnx", h, w, scale=4.0)
+    ref = save_reference(tmp_path / "ref.npz", KeypointReference(
+        descriptors=(4.0 * colours / 255.0).astype(np.float32), pixels=np.zeros((3, 2), np.float32),
+        names=["r", "g", "b"], model_sha256=json.loads(side.read_text())["source_model_sha256"], input_size=(h, w),
+        descriptor_dim=3, image_size=(h, w)))
+    node = NodeProcess("descriptor_tracker_node", "--params-file", str(REPO / "config/descriptor_tracker.yaml"),
+                       "-p", f"model_path:={model}", "-p", f"reference_path:={ref}", "-p", "use_depth:=true",
+                       "-p", "image_transport:=compressed", "-p", "depth_transport:=compressedDepth",
+                       "-r", "__ns:=/ctr", log_path=tmp_path / "ctr.log")
+    io = RosIO("tracker_compressed_io")
+    try:
+        from sensor_msgs.msg import PointCloud2
+
+        pub_img = io.publisher(CompressedImage, "/ctr/image/compressed")
+        pub_depth = io.publisher(CompressedImage, "/ctr/depth/image/compressedDepth")
+        pub_info = io.publisher(CameraInfo, "/ctr/camera_info")
+        io.collect(PointCloud2, "/ctr/keypoints")
+        assert node.wait_for_log("tracking 3 keypoints", 30), node.log()
+        img = np.random.default_rng(0).integers(90, 150, (h, w, 3), dtype=np.uint8)
+        pos = [(10, 12), (40, 30), (70, 50)]
+        for c, (u, v) in zip(colours, pos):
+            img[v, u] = c
+        depth = np.full((h, w), 2.0, np.float32)
+        depth[30, 40] = 1.25
+        cam = PinholeCamera(w, h, np.array([[70.0, 0, 41.0], [0, 64.0, 28.0], [0, 0, 1]]))
+        stamp = new_stamp()
+
+        def publish():
+            pub_info.publish(info_msg(cam, stamp))
+            ok, png = cv2.imencode(".png", np.ascontiguousarray(img[..., ::-1]))
+            pub_img.publish(CompressedImage(header=header(stamp), format="rgb8; png compressed bgr8",
+                                            data=png.tobytes()))
+            pub_depth.publish(_compressed_depth(depth, stamp))
+
+        for _ in range(30):  # until an output with 3D (the depth publisher may be discovered later)
+            publish_until(io, publish, "/ctr/keypoints", stamp, timeout=40)
+            rec = np.frombuffer(bytes([m for m in io.messages("/ctr/keypoints") if stamp_of(m) == stamp][-1].data),
+                                np.float32).reshape(3, 7)
+            if np.isfinite(rec[:, 2]).all():
+                break
+            stamp = new_stamp()
+        np.testing.assert_array_equal(rec[:, 3:5], np.array(pos, np.float32))
+        # z from the compressedDepth image, to its quantisation step z^2 / 10100
+        np.testing.assert_allclose(rec[:, 2], [2.0, 1.25, 2.0], atol=4.0 / 10100)
+        np.testing.assert_allclose(rec[1, 0], (40 - 41.0) / 70.0 * rec[1, 2], rtol=1e-5)
+    finally:
+        io.close()
+        assert node.stop() == 0, node.log()

@@ -104,8 +104,9 @@ KEYPOINT_FIELDS = (("x", PointField.FLOAT32), ("y", PointField.FLOAT32), ("z", P
 USAGE = NodeUsage(
     executable="descriptor_tracker_node",
     summary="Dense descriptors -> the keypoints of a reference file tracked in every frame.",
-    inputs=(("image", "sensor_msgs/Image", "rgb8, bgr8, rgba8, bgra8, mono8"),
-            ("depth/image", "sensor_msgs/Image", "32FC1 m / 16UC1 mm registered to the image (use_depth)"),
+    inputs=(("image", "sensor_msgs/Image", "rgb8, bgr8, rgba8, bgra8, mono8 (image/compressed: image_transport)"),
+            ("depth/image", "sensor_msgs/Image", "32FC1 m / 16UC1 mm registered to the image (use_depth; "
+             "depth/image/compressedDepth: depth_transport)"),
             ("camera_info", "sensor_msgs/CameraInfo", "of the image (use_depth)")),
     outputs=(("keypoints", "sensor_msgs/PointCloud2", "x y z u v score id, one point per keypoint"),
              ("keypoints/markers", "visualization_msgs/MarkerArray", "spheres and id labels"),
