@@ -8,9 +8,10 @@ lines and lens distortion.
   parameter that fixes it; a silent camera_info is named too.
 * The tracker takes PNG-compressed images and compressedDepth depth; the stereo node
   compressed pairs (and says once that a distorted calibration is matched as given).
-* A camera_info with plumb_bob distortion: the output is rectified (a checkerboard's corners lie
-  on straight lines within 0.5 px while the input's bend by 1.6 px) and its camera_info has
-  ``D = 0`` and the rectified ``K``; with ``distortion: refuse`` the frame is refused in one line.
+* A camera_info with plumb_bob distortion: the mono node's output is rectified (a checkerboard's
+  corners lie on straight lines within 0.5 px while the input's bend by 1.6 px) and its
+  camera_info has ``D = 0`` and the rectified ``K``; with ``distortion: refuse`` the frame is
+  refused in one line. The tracker finds keypoints at their rectified pixels.
 """
 from __future__ import annotations
 
@@ -338,6 +339,65 @@ def test_tracker_takes_png_compressed_images_and_compressed_depth(tmp_path):
         # z from the compressedDepth image, to its quantisation step z^2 / 10100
         np.testing.assert_allclose(rec[:, 2], [2.0, 1.25, 2.0], atol=4.0 / 10100)
         np.testing.assert_allclose(rec[1, 0], (40 - 41.0) / 70.0 * rec[1, 2], rtol=1e-5)
+    finally:
+        io.close()
+        assert node.stop() == 0, node.log()
+
+
+def test_tracker_keypoints_are_found_in_the_rectified_image(tmp_path):
+    """Colour encodes the *rectified* position (R = 1.5 x, G = 2 y); the lens moves it in the raw image.
+    Keypoints whose reference colour is that of pixel p must come out at p (and at the distorted
+    position, pixels away, without rectification), with 3D from the rectified K."""
+    import json
+
+    from sensor_msgs.msg import PointCloud2
+
+    from depth_nodes.keypoints.reference import KeypointReference, save_reference
+    from depth_nodes.known_models import write_colour_descriptor_model
+
+    def colour(x, y):
+        return np.stack([1.5 * x, 2.0 * y, np.full_like(x, 60.0)], -1)
+
+    v, u = np.mgrid[0:H, 0:W].astype(np.float64)
+    rect = cv2.undistortPoints(np.stack([u.ravel(), v.ravel()], 1)[:, None, :], K, D, P=K).reshape(H, W, 2)
+    raw = np.clip(np.rint(colour(rect[..., 0], rect[..., 1])), 0, 255).astype(np.uint8)
+    targets = np.array([(30, 25), (80, 60), (130, 95)], np.float64)
+    descriptors = (4.0 * colour(targets[:, 0], targets[:, 1]) / 255.0).astype(np.float32)
+    model, side = write_colour_descriptor_model(tmp_path / "desc.onnx", H, W, scale=4.0)
+    ref = save_reference(tmp_path / "ref.npz", KeypointReference(
+        descriptors=descriptors, pixels=targets.astype(np.float32), names=["a", "b", "c"],
+        model_sha256=json.loads(side.read_text())["source_model_sha256"], input_size=(H, W), descriptor_dim=3,
+        image_size=(H, W)))
+    node = NodeProcess("descriptor_tracker_node", "--params-file", str(REPO / "config/descriptor_tracker.yaml"),
+                       "-p", f"model_path:={model}", "-p", f"reference_path:={ref}", "-p", "use_depth:=true",
+                       "-r", "__ns:=/rtr", log_path=tmp_path / "rtr.log")
+    io = RosIO("tracker_rectify_io")
+    try:
+        pubs = [io.publisher(CameraInfo, "/rtr/camera_info"), io.publisher(Image, "/rtr/depth/image"),
+                io.publisher(Image, "/rtr/image")]
+        io.collect(PointCloud2, "/rtr/keypoints")
+        assert node.wait_for_log("tracking 3 keypoints", 30), node.log()
+        depth = np.full((H, W), 2.0, np.float32)
+        for _ in range(30):
+            stamp = new_stamp()
+
+            def publish():
+                pubs[0].publish(_distorted_info(stamp))
+                pubs[1].publish(image_msg(depth, "32FC1", stamp))
+                pubs[2].publish(image_msg(raw, "rgb8", stamp))
+
+            publish_until(io, publish, "/rtr/keypoints", stamp, timeout=40)
+            rec = np.frombuffer(bytes([m for m in io.messages("/rtr/keypoints") if stamp_of(m) == stamp][-1].data),
+                                np.float32).reshape(3, 7)
+            if np.isfinite(rec[:, 2]).all():  # processed with camera_info and depth
+                break
+        np.testing.assert_array_equal(rec[:, 3:5], targets.astype(np.float32))
+        np.testing.assert_allclose(rec[:, 2], 2.0)
+        np.testing.assert_allclose(rec[:, 0], (targets[:, 0] - K[0, 2]) / K[0, 0] * 2.0, rtol=1e-5)
+        # without rectification the colours sit at the distorted positions, pixels away
+        moved = np.array([np.unravel_index(np.argmin(np.abs(raw.astype(float) - c * 255 / 4).sum(-1)), (H, W))[::-1]
+                          for c in descriptors])
+        assert np.abs(moved - targets).max() >= 3, moved
     finally:
         io.close()
         assert node.stop() == 0, node.log()

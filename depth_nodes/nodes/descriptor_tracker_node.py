@@ -32,6 +32,7 @@ import time
 import numpy as np
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import Point
+from rclpy.clock import Clock, ClockType
 from rclpy.logging import LoggingSeverity
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
@@ -220,8 +221,6 @@ class DescriptorTrackerNode(Node):
             inputs += [Input("depth/image", self._on_depth, transport=v["depth_transport"], param="depth_transport",
                              choices=DEPTH_TRANSPORTS),
                        Input("camera_info", self._on_info, CameraInfo)]
-            from rclpy.clock import Clock, ClockType
-
             self.create_timer(max(0.005, v["depth_wait_s"] / 4), lambda: self._submit(self.pairing.expire()),
                               clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.inputs = InputSubscriptions(self, inputs, v["input_qos"], v["input_qos_depth"], self.reporter.report,
