@@ -268,7 +268,7 @@ class MonoDepthNode(Node):
             if ref.shape != image.shape[:2]:
                 raise MonoInputError(f"align: sparse_depth is {ref.shape[1]}x{ref.shape[0]}, the image "
                                      f"{width}x{height} (it must be registered to the image)")
-        if info is not None:  # lens distortion: rectify (maps cached) or refuse, never silently wrong
+        if info is not None and (camera is not None or self.relative):  # lens distortion: rectify or refuse
             image, info, (ref,) = self.undistorter.apply(image, info, (ref,))
             camera = self.cameras.get(info) if camera is not None else None
         want_points = self.pub_points is not None and camera is not None and \
