@@ -211,8 +211,7 @@ class DescriptorTrackerNode(Node):
         self._lost_seen = np.zeros(ref.num_keypoints, bool)
         # colour and depth paired by stamp (a late same-stamp depth is waited for, briefly)
         self.pairing = DepthPairing(v["depth_wait_s"], v["depth_max_age_s"], v["time_jump_s"])
-        self.time = FrameTime(self, v["time_jump_s"], TrackerInputError, lambda text: self.get_logger().info(text),
-                              on_reset=self.pairing.reset)
+        self.time = FrameTime(self, v["time_jump_s"], TrackerInputError, lambda text: self.get_logger().info(text))
         self.undistorter = Undistorter(v["distortion"], TrackerInputError)
         self.worker = LatestFrameWorker(self._process, self._on_worker_error, name="descriptor-tracker")
         inputs = [Input("image", self._on_image, transport=v["image_transport"], param="image_transport",

@@ -2,8 +2,8 @@
 
 :class:`FrameTime` keeps the frame stamp order (:class:`depth_nodes.ros.stamp_order.StampOrder`):
 a small reordering skips the frame (raises the node's input error), a jump back in time (or a
-``/clock`` jump back with ``use_sim_time``) logs one line and starts over, calling the node's
-``on_reset`` so that it drops what it buffered by time.
+``/clock`` jump back with ``use_sim_time``) logs one line and starts over. (What a node buffers by
+time resets itself on the same rule: :class:`depth_nodes.pipelines.depth_pairing.DepthPairing`.)
 
 :class:`Undistorter` applies the ``distortion`` parameter to a frame whose camera_info has
 non-zero ``D``: ``rectify`` (maps cached per calibration, :mod:`depth_nodes.geometry.rectify`;
@@ -22,13 +22,11 @@ __all__ = ["FrameTime", "Undistorter"]
 
 
 class FrameTime:
-    """``error``: the node's input error type (a skipped frame); ``log``: info logger;
-    ``on_reset``: called after a jump back (optional)."""
+    """``error``: the node's input error type (a skipped frame); ``log``: info logger."""
 
-    def __init__(self, node, jump_back_s: float, error: type[Exception], log: Callable[[str], None],
-                 on_reset: Callable[[], None] | None = None):
+    def __init__(self, node, jump_back_s: float, error: type[Exception], log: Callable[[str], None]):
         self.order = StampOrder(jump_back_s)
-        self.error, self.log, self.on_reset = error, log, on_reset
+        self.error, self.log = error, log
         self.resets = 0
         self._jump_handle = None
         if node.get_parameter("use_sim_time").value:
@@ -49,8 +47,6 @@ class FrameTime:
         if verdict in (Verdict.JUMPED_BACK, Verdict.CLOCK_JUMPED_BACK):
             self.resets += 1
             self.log(jump_message(verdict, back_s))
-            if self.on_reset is not None:
-                self.on_reset()
 
     def accept(self, stamp_ns: int) -> None:
         """The frame was processed (outputs published)."""

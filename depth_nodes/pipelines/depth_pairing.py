@@ -59,12 +59,8 @@ class DepthPairing:
         self.dropped = 0  # images superseded while waiting
         self.resets = 0
 
-    def reset(self) -> None:
-        """Forget every waiting image and depth (time went back)."""
-        with self._lock:
-            self._reset()
-
     def _reset(self) -> None:
+        """Forget every waiting image and depth (time went back)."""
         self.dropped += len(self._images)
         self._images.clear()
         self._depths.clear()
