@@ -203,6 +203,10 @@ def run_keypoints(args: argparse.Namespace) -> int:
 
     onnx = str(args.model).endswith(".onnx")
     zero_shot = str(args.model).startswith("backbone:")
+    if onnx and not Path(args.model).is_file():
+        raise UserError(f"{args.model}: no such model file")
+    if not onnx and not zero_shot:
+        _load_model(args.model)  # a missing or foreign model file is the first thing to report
     img = mask = None
     if args.image is not None:
         img = cv2.imread(str(args.image), cv2.IMREAD_COLOR)
