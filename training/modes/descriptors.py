@@ -68,6 +68,8 @@ class DistributionTerm:
     eta: float = 0.5
     sigma: float = 1.0
     matches: int = 128
+    #: weight of the pull towards a pretrained backbone's descriptors (:func:`residual_penalty`)
+    residual: float = 0.0
 
 
 def descriptor_step(model: nn.Module, batch, weights, distribution: DistributionTerm | None = None
@@ -88,6 +90,13 @@ def descriptor_step(model: nn.Module, batch, weights, distribution: Distribution
             "nonmatch_background": terms["background"].detach(), "cross_object": cross.detach(),
             "hard_object": terms["hard_object"].float(), "hard_background": terms["hard_background"].float(),
             "hard_cross": hard.float()}
+    inner = getattr(getattr(model, "module", model), "net", None)
+    if distribution is not None and distribution.residual > 0 and getattr(inner, "last_residual", None) is not None:
+        from depth_training.models.backbone_descriptor import residual_penalty
+
+        pull = residual_penalty(inner.last_residual)
+        total = total + distribution.residual * pull
+        logs["residual"] = pull.detach()
     if distribution is not None and distribution.weight > 0:
         from depth_training.losses.pixel_distribution import pixel_distribution_loss
 
@@ -200,12 +209,14 @@ def build_network(args, cfg: dict, train_set, *, checkpoints_exist: bool):
         frozen = net.backbone.freeze_stages(args.freeze_backbone)
     except BackboneError as exc:
         raise UserError(str(exc)) from None
+    if args.freeze_projection:
+        net.proj.weight.requires_grad_(False)
     if not checkpoints_exist:
         picks = np.unique(np.linspace(0, len(train_set) - 1, 8).astype(int))  # spread over the recordings
         images = torch.stack([torch.from_numpy(train_set[int(i)]["image_a"]) for i in picks])
         net.init_projection(images.permute(0, 3, 1, 2).float().div(255.0))
     backbone = [p for p in net.backbone.parameters() if p.requires_grad]
-    head = [p for n, p in net.named_parameters() if not n.startswith("backbone.")]
+    head = [p for n, p in net.named_parameters() if not n.startswith("backbone.") and p.requires_grad]
     LOG.info("backbone %s: %d stages frozen (%s), the rest at %.3g x lr; head %d parameters", args.backbone,
              args.freeze_backbone, ", ".join(frozen) or "none", args.backbone_lr_scale, sum(p.numel() for p in head))
     groups = [{"params": head}]
@@ -293,7 +304,7 @@ def run_descriptors(args: argparse.Namespace) -> int:
                          cross_object=args.weight_cross)
 
         dterm = DistributionTerm(args.weight_distribution, args.distribution_eta, args.distribution_sigma,
-                                 min(args.matches, args.distribution_matches))
+                                 min(args.matches, args.distribution_matches), args.weight_residual)
 
         def step(m, batch):
             return descriptor_step(m, batch, lw, dterm)
@@ -423,6 +434,11 @@ def register(subparsers) -> None:
                    help="widths of the backbone head's decoder at strides 2, 4, 8, 16 (default 16 32 32 64)")
     b.add_argument("--freeze-backbone", type=nonnegative_int, default=0, metavar="N",
                    help="freeze the backbone's first N stages (a large N freezes all; default 0)")
+    b.add_argument("--weight-residual", type=nonnegative_float, default=0.0,
+                   help="weight of the pull towards the pretrained descriptors: mean |correction|^2 per pixel "
+                        "(default 0)")
+    b.add_argument("--freeze-projection", action="store_true",
+                   help="keep the projection to D at the principal directions of the pretrained descriptors")
     b.add_argument("--backbone-lr-scale", type=nonnegative_float, default=0.1,
                    help="learning rate of the unfrozen backbone stages relative to --lr (0 freezes them; default 0.1)")
     p.set_defaults(func=run_descriptors)
