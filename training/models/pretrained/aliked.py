@@ -33,6 +33,7 @@ from torch import nn
 
 from .base import Backbone, BackboneError
 from .deform_conv import deform_conv2d
+from .state import load_exact
 
 __all__ = ["AlikedBackbone", "DeformConv", "ResBlock"]
 
@@ -189,13 +190,4 @@ class AlikedBackbone(Backbone):
             raise BackboneError(f"backbone 'aliked': weights hold {type(state).__name__}, expected a state dict")
         keep = {k: v for k, v in state.items()
                 if not k.startswith("score_head.") and (self.desc_head is not None or not k.startswith("desc_head."))}
-        ours = self.state_dict()
-        missing, unexpected = set(ours) - set(keep), set(keep) - set(ours)
-        if missing or unexpected:
-            raise BackboneError(f"backbone 'aliked': weights do not fit ALIKED-n16 (missing {sorted(missing)[:3]}, "
-                                f"unexpected {sorted(unexpected)[:3]})")
-        try:
-            self.load_state_dict(keep, strict=True)
-        except RuntimeError as exc:
-            raise BackboneError(f"backbone 'aliked': weights do not fit ALIKED-n16 "
-                                f"({str(exc).splitlines()[-1].strip()})") from None
+        load_exact(self, keep, "backbone 'aliked' (ALIKED-n16)")

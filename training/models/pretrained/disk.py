@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import Backbone, BackboneError
+from .state import load_exact
 
 __all__ = ["DiskBackbone", "DOWN", "UP"]
 
@@ -122,12 +123,4 @@ class DiskBackbone(Backbone):
                 raise BackboneError(f"backbone 'disk': unexpected weight {key!r} (not DISK's U-Net)")
             path = "down" if parts[1] == "path_down" else "up"
             renamed[f"{path}.{parts[2]}.{layer}.{parts[5]}"] = value
-        missing, unexpected = set(self.state_dict()) - set(renamed), set(renamed) - set(self.state_dict())
-        if missing or unexpected:
-            raise BackboneError(f"backbone 'disk': weights do not fit the network (missing {sorted(missing)[:3]}, "
-                                f"unexpected {sorted(unexpected)[:3]})")
-        try:
-            self.load_state_dict(renamed, strict=True)
-        except RuntimeError as exc:
-            raise BackboneError(f"backbone 'disk': weights do not fit the network "
-                                f"({str(exc).splitlines()[-1].strip()})") from None
+        load_exact(self, renamed, "backbone 'disk'")
