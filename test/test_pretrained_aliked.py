@@ -9,6 +9,8 @@ torchvision itself and skips when it is absent.
 """
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -75,3 +77,21 @@ def test_aliked_rejects_sizes_and_weights_it_cannot_use():
     t16 = torch.load(weights_file("aliked").with_name("aliked-t16.pth"), map_location="cpu", weights_only=True)
     with pytest.raises(BackboneError, match=r"backbone .aliked. \(ALIKED-n16\): weights do not fit .*size mismatch"):
         net.load_library_state(t16)
+
+
+def test_aliked_with_deformable_convolutions_exports_to_onnx(tmp_path):
+    """The pure-torch DCN (grid_sample + matmul) traces to ONNX (opset 17) and runs in ONNX Runtime."""
+    ort = pytest.importorskip("onnxruntime")
+    net = build_backbone("aliked")
+    path = tmp_path / "aliked.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TorchScript-exporter deprecation and tracer notices, as in export.py
+        torch.onnx.export(net, (torch.rand(1, 3, 64, 96),), str(path), opset_version=17, dynamo=False,
+                          input_names=["image"], output_names=["descriptors"],
+                          dynamic_axes={"image": {0: "batch"}, "descriptors": {0: "batch"}})
+    image = real_rgb(96, 64)
+    image = torch.cat([image, image.flip(-1)])
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"image": image.numpy()})[0]
+    with torch.no_grad():
+        want = net(image)
+    torch.testing.assert_close(torch.from_numpy(got), want, rtol=1e-4, atol=1e-4)
