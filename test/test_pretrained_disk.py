@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from backbone_helpers import real_rgb
+from backbone_helpers import assert_stages_partition, real_rgb
 from depth_training.models.pretrained import BackboneError, build_backbone, weights_file
 
 torch.set_num_threads(1)
@@ -42,6 +42,8 @@ def test_disk_pyramid_gives_the_encoder_at_strides_2_to_32(disk):
                                               zip(disk.num_ch_enc, (2, 4, 8, 16, 32))]
     assert disk.feature_dim == 128 and disk.stride == 1 and disk.input_multiple == 16
     assert sum(p.numel() for p in disk.parameters()) == 1_092_369
+    assert_stages_partition(disk)
+    assert disk.stages[0] == ("down0",) and disk.stages[-1] == ("up3",)
 
 
 def test_disk_rejects_sizes_and_weights_it_cannot_use(disk):

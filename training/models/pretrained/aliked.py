@@ -109,6 +109,7 @@ class AlikedBackbone(Backbone):
     stride = 1
     input_multiple = 32
     num_ch_enc = (C2, C2, C3, C3, C4)
+    stages = (("block1",), ("block2",), ("block3",), ("block4",), ("conv1", "conv2", "conv3", "conv4"))
 
     def __init__(self, sddh: bool = False) -> None:
         super().__init__()

@@ -65,14 +65,18 @@ class DiskBackbone(Backbone):
     stride = 1
     input_multiple = 16
     num_ch_enc = (32, 64, 64, 64, 64)
+    stages = tuple((f"down{i}",) for i in range(len(DOWN))) + tuple((f"up{j}",) for j in range(len(UP)))
 
     def __init__(self) -> None:
         super().__init__()
         dims = (3, *DOWN)
-        self.down = nn.ModuleList(_NormConv(dims[i], dims[i + 1], norm=i > 0) for i in range(len(DOWN)))
-        bottom = (DOWN[-1], *UP[:-1])
-        skip = DOWN[-2::-1]
-        self.up = nn.ModuleList(_NormConv(b + s, o) for b, s, o in zip(bottom, skip, UP))
+        for i in range(len(DOWN)):     # down0 .. down4: top-level names, so ``stages`` can name them
+            self.add_module(f"down{i}", _NormConv(dims[i], dims[i + 1], norm=i > 0))
+        for j, (b, s, o) in enumerate(zip((DOWN[-1], *UP[:-1]), DOWN[-2::-1], UP)):
+            self.add_module(f"up{j}", _NormConv(b + s, o))
+
+    def _blocks(self, path: str) -> list[nn.Module]:
+        return [getattr(self, f"{path}{i}") for i in range(len(DOWN if path == "down" else UP))]
 
     def _check(self, image: torch.Tensor, multiple: int) -> None:
         if image.ndim != 4 or image.shape[1] != 3:
@@ -83,8 +87,9 @@ class DiskBackbone(Backbone):
 
     def _encode(self, image: torch.Tensor) -> list[torch.Tensor]:
         """Encoder maps ``e_0 .. e_4``: ``(B, DOWN[i], H / 2^i, W / 2^i)``."""
-        feats = [self.down[0](image)]
-        for block in self.down[1:]:
+        down = self._blocks("down")
+        feats = [down[0](image)]
+        for block in down[1:]:
             feats.append(block(F.avg_pool2d(feats[-1], 2)))
         return feats
 
@@ -93,7 +98,7 @@ class DiskBackbone(Backbone):
         self._check(image, self.input_multiple)
         enc = self._encode(image)
         x = enc[-1]
-        for block, skip in zip(self.up, enc[-2::-1]):
+        for block, skip in zip(self._blocks("up"), enc[-2::-1]):
             x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
             x = block(torch.cat([x, skip], dim=1))
         return x[:, :self.feature_dim], x[:, self.feature_dim:]
@@ -122,5 +127,5 @@ class DiskBackbone(Backbone):
             if layer is None:
                 raise BackboneError(f"backbone 'disk': unexpected weight {key!r} (not DISK's U-Net)")
             path = "down" if parts[1] == "path_down" else "up"
-            renamed[f"{path}.{parts[2]}.{layer}.{parts[5]}"] = value
+            renamed[f"{path}{parts[2]}.{layer}.{parts[5]}"] = value
         load_exact(self, renamed, "backbone 'disk'")
