@@ -50,8 +50,14 @@ def test_aliked_reproduces_the_librarys_dense_map_and_sddh_descriptors(aliked, t
         assert exact[:2].all() and exact.sum() > 100
         ref_desc = lib.desc_head(ref_map, [normalised[exact]])[0][0]
         dense = aliked.sddh_dense(image)
+        stepped = aliked.sddh_dense(image, step=4)
     ours = dense[0][:, xy[exact, 1], xy[exact, 0]].T
     torch.testing.assert_close(ours, ref_desc, rtol=1e-5, atol=1e-5)
+    # step 4: the grid pixels exactly, the pixels between them unit-length interpolations
+    torch.testing.assert_close(stepped[..., ::4, ::4], dense[..., ::4, ::4], rtol=1e-5, atol=1e-5)
+    mid = F.normalize(stepped[..., 0:1, 4:5] + stepped[..., 0:1, 8:9], dim=1)   # halfway along row 0
+    torch.testing.assert_close(stepped[..., 0:1, 6:7], mid, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(stepped.norm(dim=1), torch.ones(1, H, W))
 
 
 def test_aliked_from_the_registry_has_no_head_and_gives_the_pyramid():

@@ -19,9 +19,10 @@ around each keypoint (see :meth:`AlikedBackbone.sddh_dense`).
 
 ``forward`` returns ``agg`` (raw; ALIKED's dense map after L2 normalisation), stride 1, ``H, W``
 multiples of 32 (three poolings then an x32 upsampling). Why the aggregated map and not SDDH at every
-pixel: SDDH costs about 16 * 128 * 128 = 262k multiply-adds per pixel (20 x the whole backbone at
-640x480) and is a keypoint head; :meth:`sddh_dense` (built with ``sddh=True``) evaluates it densely for
-comparisons. ``pyramid`` returns ``[x2, avgpool2(x2), x3, avgpool2(x3), x4]`` at strides 2..32 (the
+pixel: SDDH costs about 16 * 128 * 128 = 262k multiply-adds per pixel (about 35 x the backbone's time at
+640x480) and is a keypoint head; :meth:`sddh_dense` (built with ``sddh=True``) evaluates it at every
+pixel, or at every ``step``-th pixel with bilinear interpolation between them, for comparisons.
+``pyramid`` returns ``[x2, avgpool2(x2), x3, avgpool2(x3), x4]`` at strides 2..32 (the
 pooled levels are parameter-free: ALIKED has no stride-4 or stride-16 block), channels
 ``(32, 32, 64, 64, 128)``.
 """
@@ -150,8 +151,8 @@ class AlikedBackbone(Backbone):
         _, x2, x3, x4 = self._encode(image)
         return [x2, F.avg_pool2d(x2, 2), x3, F.avg_pool2d(x3, 2), x4]
 
-    def sddh_dense(self, image: torch.Tensor) -> torch.Tensor:
-        """ALIKED's SDDH descriptor of every pixel: ``(B, 3, H, W) -> (B, 128, H, W)``, L2-normalised.
+    def sddh_dense(self, image: torch.Tensor, step: int = 1) -> torch.Tensor:
+        """ALIKED's SDDH descriptors densely: ``(B, 3, H, W) -> (B, 128, H, W)``, L2-normalised.
 
         With ``M = agg / ||agg||`` and, for pixel ``u = (x, y)``, the 3x3 patch of ``M`` at corner
         ``c(u) = (clamp(x - 1, 0, W - 4), clamp(y - 1, 0, H - 4))`` (ALIKED's own border rule):
@@ -161,27 +162,36 @@ class AlikedBackbone(Backbone):
             d(u)   = sum_p agg_weights[p]^T f_p(u);   descriptor = d / ||d||
 
         (``sf_conv`` is 1x1 and linear, so it is applied to ``M`` before sampling, which is exact.)
+        ``step = 1`` evaluates every pixel (about 262k multiply-adds each); ``step = s`` evaluates the
+        pixels ``(s i, s j)`` exactly and interpolates the other pixels' descriptors bilinearly between
+        theirs (clamped past the last one), normalised again: ``s^2`` times less head work.
         """
         if self.desc_head is None:
             raise BackboneError("backbone 'aliked': sddh_dense needs AlikedBackbone(sddh=True) and its weights")
+        if step < 1:
+            raise ValueError(f"backbone 'aliked': sddh_dense step must be >= 1, got {step}")
         head = self.desc_head
         fmap = F.normalize(self.forward(image), p=2, dim=1)
         b, c, h, w = fmap.shape
-        off = head.offset_conv(fmap)                                          # (B, 2P, H-2, W-2), valid conv
-        rows = (torch.arange(h, device=fmap.device) - 1).clamp(0, h - 1 - head.kernel)
-        cols = (torch.arange(w, device=fmap.device) - 1).clamp(0, w - 1 - head.kernel)
-        off = off[:, :, rows][:, :, :, cols]                                  # (B, 2P, H, W)
+        ys = torch.arange(0, h, step, device=fmap.device)                     # evaluated rows / columns
+        xs = torch.arange(0, w, step, device=fmap.device)
+        rows, cols = (ys - 1).clamp(0, h - 1 - head.kernel), (xs - 1).clamp(0, w - 1 - head.kernel)  # corners
+        off = head.offset_conv(fmap)[:, :, rows][:, :, :, cols]               # valid conv read at the corners
         limit = max(h, w) / 4.0
-        off = off.clamp(-limit, limit)
+        off = off.clamp(-limit, limit)                                        # (B, 2P, h', w')
         sf = head.sf_conv(fmap)
-        ys = torch.arange(h, device=fmap.device, dtype=fmap.dtype).view(1, h, 1)
-        xs = torch.arange(w, device=fmap.device, dtype=fmap.dtype).view(1, 1, w)
-        desc = fmap.new_zeros(b, c, h, w)
+        desc = 0
         for p in range(head.n_pos):
-            px, py = xs + off[:, p], ys + off[:, head.n_pos + p]                # (B, H, W) pixel positions
+            px = xs.to(fmap.dtype).view(1, 1, -1) + off[:, p]                # (B, h', w') pixel positions
+            py = ys.to(fmap.dtype).view(1, -1, 1) + off[:, head.n_pos + p]
             grid = torch.stack((2 * px / (w - 1) - 1, 2 * py / (h - 1) - 1), dim=-1)
             f = F.selu(F.grid_sample(sf, grid, mode="bilinear", align_corners=True))
             desc = desc + torch.einsum("bchw,cd->bdhw", f, head.agg_weights[p])
+        desc = F.normalize(desc, p=2, dim=1)
+        if step > 1:   # grid point j lands on pixel step * j; past the last one, replicate it
+            size = (step * (len(ys) - 1) + 1, step * (len(xs) - 1) + 1)
+            desc = F.interpolate(desc, size=size, mode="bilinear", align_corners=True)
+            desc = F.pad(desc, (0, w - size[1], 0, h - size[0]), mode="replicate")
         return F.normalize(desc, p=2, dim=1)
 
     def load_library_state(self, state: dict) -> None:
