@@ -15,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from depth_training.argtypes import nonnegative_int
 from depth_training.cli import UserError
+from depth_training.engine.threads import THREADS_HELP, apply_threads
 
 __all__ = ["register", "run_eval_descriptors", "run_keypoints", "pick_keypoints"]
 
@@ -59,8 +61,7 @@ def run_eval_descriptors(args: argparse.Namespace) -> int:
             raise UserError(f"{b}: no such file or directory (--bag)")
     out = Path(args.out)
     scenes = load_scenes_for(args.bag, args, Path(args.cache_dir) if args.cache_dir else out / "cache")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     torch.manual_seed(args.seed)
     untrained = DescriptorNet(cfg["encoder"], int(cfg["descriptor_dim"]), tuple(cfg["decoder_channels"])).eval()
     methods = {"trained": network_describer(net), "untrained": network_describer(untrained)}
@@ -154,7 +155,7 @@ def run_keypoints(args: argparse.Namespace) -> int:
         img, mask = scene.images[args.frame], scene.masks[args.frame]
     else:
         raise UserError("give --image FILE or --bag BAG")
-    torch.set_num_threads(max(1, args.threads))
+    apply_threads(args.threads)
     desc = network_describer(net)(img)[0].numpy()
     if args.pixels:
         try:
@@ -195,7 +196,7 @@ def register(subparsers) -> None:
         p.add_argument("--cache-dir", type=Path, default=None, help="decoded-frame cache")
         p.add_argument("--skip-bad-frames", action="store_true", help="skip undecodable frames with a warning")
         p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-        p.add_argument("--threads", type=int, default=0, help="torch CPU threads")
+        p.add_argument("--threads", type=nonnegative_int, default=0, help=THREADS_HELP)
         add_scene_arguments(p)
 
     e = subparsers.add_parser("eval-descriptors", help="best-match pixel error of a descriptor model vs baselines",

@@ -31,6 +31,7 @@ from depth_training.cli import UserError
 from depth_training.argtypes import (float_range, fraction_open_left, fraction_open_right, nonnegative_float,
                                      nonnegative_int, positive_float, positive_int)
 from depth_training.data.mixing import add_mixing_arguments
+from depth_training.engine.threads import THREADS_HELP
 from depth_training.models import available_encoders
 
 from .best import KEEP_BEST_CHOICES
@@ -114,7 +115,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none",
                    help="mixed precision on CUDA (default none)")
     g.add_argument("--seed", type=nonnegative_int, default=0, help="seed of weights, data order and augmentation (default 0)")
-    g.add_argument("--threads", type=nonnegative_int, default=0, help="torch CPU threads (default: torch's choice)")
+    g.add_argument("--threads", type=nonnegative_int, default=0, help=THREADS_HELP)
     g.add_argument("--cpu", action="store_true", help="train on the CPU even when CUDA is available")
 
     g = p.add_argument_group("logging")

@@ -38,6 +38,7 @@ from torch import nn
 
 from depth_training.bags import StreamSpec, TopicConfig
 from depth_training.cli import UserError
+from depth_training.engine.threads import apply_threads
 
 __all__ = ["register", "run_descriptors", "DescriptorModel", "DistributionTerm", "descriptor_step", "pca_image", "plan_descriptor_recording"]
 
@@ -202,8 +203,7 @@ def run_descriptors(args: argparse.Namespace) -> int:
             raise UserError(f"{out}: holds a run with other settings ({', '.join(changed)}); use another --out")
     ctx = init_distributed("cpu" if args.cpu else None)
     try:
-        if args.threads:
-            torch.set_num_threads(args.threads)
+        apply_threads(args.threads)
         seed_everything(args.seed, ctx.rank)
         cache_root = Path(args.cache_dir) if args.cache_dir else out / "cache"
         if ctx.is_main:

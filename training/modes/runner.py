@@ -37,6 +37,7 @@ from depth_training.engine.distributed import barrier, init_distributed, main_pr
 from depth_training.engine.loop import TrainResult, train
 from depth_training.engine.monitor import Monitor, ensure_log_handler
 from depth_training.engine.seeding import seed_everything
+from depth_training.engine.threads import apply_threads
 from depth_training.models.artifact import check_model_config, save_depth_model
 
 from .best import BestModelKeeper
@@ -111,8 +112,7 @@ def run_mode(args, setup: ModeSetup) -> TrainResult:
 
     ctx = init_distributed("cpu" if args.cpu else None)
     try:
-        if args.threads:
-            torch.set_num_threads(args.threads)
+        apply_threads(args.threads)
         seed_everything(args.seed, ctx.rank)
         if ctx.is_main:
             out.mkdir(parents=True, exist_ok=True)
