@@ -11,6 +11,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -148,11 +149,13 @@ def run_keypoints(args: argparse.Namespace) -> int:
 
         _scene_args(args)
         args.height, args.width = h, w
-        scene = load_scenes_for([args.bag], args, Path(args.cache_dir) if args.cache_dir else
-                                Path(args.out).parent / "cache", need_pairs=False)[0]
-        if not 0 <= args.frame < len(scene.images):
-            raise UserError(f"{args.bag}: --frame {args.frame}: the recording has {len(scene.images)} frames")
-        img, mask = scene.images[args.frame], scene.masks[args.frame]
+        with tempfile.TemporaryDirectory(prefix="depth-train-keypoints-") as tmp:  # no cache/ beside --out
+            scene = load_scenes_for([args.bag], args, Path(args.cache_dir) if args.cache_dir else Path(tmp),
+                                    need_pairs=False)[0]
+            if not 0 <= args.frame < len(scene.images):
+                raise UserError(f"{args.bag}: --frame {args.frame}: the recording has {len(scene.images)} frames")
+            img, mask = np.array(scene.images[args.frame]), np.array(scene.masks[args.frame])
+            del scene  # its arrays may map files of tmp
     else:
         raise UserError("give --image FILE or --bag BAG")
     apply_threads(args.threads)
@@ -193,7 +196,8 @@ def register(subparsers) -> None:
     def shared(p):
         p.add_argument("--model", required=True, type=Path, help="descriptor model file (depth-train descriptors)")
         p.add_argument("--topics", nargs="*", default=[], metavar="ROLE=TOPIC", help="topic names per role")
-        p.add_argument("--cache-dir", type=Path, default=None, help="decoded-frame cache")
+        p.add_argument("--cache-dir", type=Path, default=None, help="decoded-frame cache (default: "
+                       "eval-descriptors OUT/cache; keypoints a temporary folder, removed afterwards)")
         p.add_argument("--skip-bad-frames", action="store_true", help="skip undecodable frames with a warning")
         p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
         p.add_argument("--threads", type=nonnegative_int, default=0, help=THREADS_HELP)

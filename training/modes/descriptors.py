@@ -19,8 +19,11 @@ descriptors every ``--image-every`` steps), progress, torchrun. ``OUT/model.pt``
 model file (:mod:`depth_training.models.descriptor`); export it with ``depth-train export``.
 
 Validation (``--val-bag``, whole recordings): best-match pixel error over the whole image B on
-fixed pairs (:mod:`depth_training.evaluation.descriptors`); ``--val-fraction`` is not used by this
-mode (held-out *scenes* are what measures generalisation).
+fixed pairs (:mod:`depth_training.evaluation.descriptors`) before training, every ``--val-every``
+steps and at the end; ``OUT/model_best.pt`` holds the weights of the lowest median error
+(``--keep-best none``: none), and the run ends with the same summary as the depth modes.
+``--val-fraction`` and ``--val-every`` without ``--val-bag`` are refused (held-out *scenes* are what
+measures generalisation; frames of a training scene would measure memorising it).
 """
 from __future__ import annotations
 
@@ -179,8 +182,11 @@ def run_descriptors(args: argparse.Namespace) -> int:
     from depth_training.losses.pixel_contrastive import LossWeights
     from depth_training.models.descriptor import DescriptorNet, save_descriptor_model
 
+    from .best import BestModelKeeper
     from .cli import check_args
+    from .runner import run_summary
 
+    _check_validation_args(args)
     check_args(args)
     if args.pose_source not in ("tf", "fk"):
         raise UserError("--pose-source: descriptors need recorded camera poses: tf or fk")
@@ -244,7 +250,7 @@ def run_descriptors(args: argparse.Namespace) -> int:
         def step(m, batch):
             return descriptor_step(m, batch, lw, dterm)
 
-        val_fn = None
+        val_fn, keeper = None, None
         if val_scenes:  # called on the main rank only (the loop's barrier needs it defined on all)
             def val_fn(net, step_no):
                 inner = net.net if hasattr(net, "net") else net
@@ -255,6 +261,13 @@ def run_descriptors(args: argparse.Namespace) -> int:
                 with open(out / "validation.jsonl", "a") as f:
                     f.write(json.dumps({"step": int(step_no), **values}) + "\n")
                 return values
+
+            if ctx.is_main and args.keep_best != "none":
+                from .validation import read_history
+
+                keeper = BestModelKeeper(out / "model_best.pt", "median_px", cfg, read_history(out / "validation.jsonl"),
+                                         writer=lambda path, net, config: save_descriptor_model(path, net.net, config))
+                val_fn = keeper.wrap(val_fn)
 
         preview_scene = (val_scenes or scenes)[0]
 
@@ -283,8 +296,10 @@ def run_descriptors(args: argparse.Namespace) -> int:
             final = {**cfg, "step": result.step, "val": result.last_val,
                      "train_seconds_this_process": round(time.perf_counter() - t0, 1)}
             save_descriptor_model(out / "model.pt", unwrap(model).net, final)
-            LOG.info("wrote %s (descriptors D=%d, step %d%s)", out / "model.pt", args.descriptor_dim, result.step,
-                     f", validation {result.last_val}" if result.last_val else "")
+            for line in run_summary(out, f"descriptors D={args.descriptor_dim}", result, time.perf_counter() - t0,
+                                    keeper, has_validation=val_fn is not None, keep_best=args.keep_best,
+                                    no_validation="no --val-bag"):
+                LOG.info("%s", line)
         barrier(ctx)
         return 0
     finally:
@@ -310,6 +325,20 @@ def add_scene_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--occlusion-rel-tol", type=float, default=0.01, help="... this fraction of the depth")
 
 
+def _check_validation_args(args: argparse.Namespace) -> None:
+    """Validation options this mode would otherwise ignore are refused; sets their defaults."""
+    if args.val_fraction is not None:
+        raise UserError(f"--val-fraction {args.val_fraction}: descriptors validate on whole recordings only "
+                        "(--val-bag): pairs from frames of a training scene measure memorising that scene, "
+                        "not matching in new ones")
+    if args.val_every and not args.val_bag:  # --val-every 0 (no validation) is consistent
+        raise UserError(f"--val-every {args.val_every}: there is nothing to validate on: give --val-bag RECORDING")
+    if args.keep_best not in ("auto", "none"):
+        raise UserError(f"--keep-best {args.keep_best}: descriptors keep the lowest validation median_px "
+                        "(auto, the default) or nothing (none)")
+    args.val_fraction, args.val_every = 0.0, 1000 if args.val_every is None else args.val_every
+
+
 def register(subparsers) -> None:
     from depth_training.argtypes import float_range, nonnegative_float, nonnegative_int, positive_float
 
@@ -318,6 +347,12 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("descriptors", help="dense descriptors from camera motion (Dense Object Nets)",
                               description=__doc__.split("\n\n")[0])
     _common(p)
+    p.set_defaults(val_fraction=None, val_every=None)  # given explicitly: checked by _check_validation_args
+    helps = {"val_fraction": "not used: descriptors validate on whole --val-bag recordings (refused if given)",
+             "val_every": "validate on --val-bag every N steps (default 1000; also before training and at the end)",
+             "keep_best": "auto (default): model_best.pt = the lowest validation median_px; none: no model_best.pt"}
+    for action in p._actions:
+        action.help = helps.get(action.dest, action.help)
     add_scene_arguments(p)
     g = p.add_argument_group("descriptors")
     g.add_argument("--descriptor-dim", type=_positive_int, default=16, help="D (3 for pictures, 16 for tracking)")

@@ -182,7 +182,7 @@ def run_mode(args, setup: ModeSetup) -> TrainResult:
 
 
 def run_summary(out: Path, output: str, result: TrainResult, seconds: float, keeper, *, has_validation: bool,
-                keep_best: str) -> list[str]:
+                keep_best: str, no_validation: str = "--val-fraction 0 and no --val-bag") -> list[str]:
     """The end-of-run lines: time, steps, last and best validation, files written, TensorBoard command."""
     from depth_training.engine.monitor import format_duration, format_scalars
 
@@ -198,7 +198,7 @@ def run_summary(out: Path, output: str, result: TrainResult, seconds: float, kee
         lines.append(f"  best validation: {keeper.metric}={keeper.best:.4g} at step {keeper.best_step}")
         wrote.append(f"{keeper.path} (step {keeper.best_step})")
     elif not has_validation:
-        lines.append("  no validation (--val-fraction 0 and no --val-bag): no model_best.pt; use model.pt")
+        lines.append(f"  no validation ({no_validation}): no model_best.pt; use model.pt")
     elif keep_best == "none":
         lines.append("  --keep-best none: no model_best.pt")
     ckpts = sorted((out / "checkpoints").glob("ckpt-*.pt"))
