@@ -42,6 +42,7 @@ from torch import nn
 from depth_training.bags import StreamSpec, TopicConfig
 from depth_training.cli import UserError
 from depth_training.engine.threads import apply_threads
+from depth_training.engine.schedule import DropSchedule
 
 __all__ = ["register", "run_descriptors", "DescriptorModel", "DistributionTerm", "descriptor_step", "pca_image", "plan_descriptor_recording"]
 
@@ -238,8 +239,7 @@ def run_descriptors(args: argparse.Namespace) -> int:
         model = wrap_model(DescriptorModel(DescriptorNet(args.encoder, args.descriptor_dim,
                                                          tuple(args.decoder_channels))), ctx)
         optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=1e-4)
-        drop = max(1, int(round(args.lr_drop_at * args.steps)))
-        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=drop, gamma=0.1)
+        scheduler = DropSchedule(optimizer, args.steps, args.lr_drop_at, gamma=0.1)
         checkpoints = CheckpointManager(out / "checkpoints", keep_last=3)
         lw = LossWeights(margin=args.margin, object=args.weight_object, background=args.weight_background,
                          cross_object=args.weight_cross)

@@ -37,6 +37,7 @@ from depth_training.engine.distributed import barrier, init_distributed, main_pr
 from depth_training.engine.loop import TrainResult, train
 from depth_training.engine.monitor import Monitor, ensure_log_handler
 from depth_training.engine.seeding import seed_everything
+from depth_training.engine.schedule import DropSchedule
 from depth_training.engine.threads import apply_threads
 from depth_training.models.artifact import check_model_config, save_depth_model
 
@@ -140,8 +141,7 @@ def run_mode(args, setup: ModeSetup) -> TrainResult:
         torch.manual_seed(args.seed)  # identical initial weights on every rank
         model = wrap_model(setup.build_model(), ctx)
         optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-        drop = max(1, int(round(args.lr_drop_at * args.steps)))
-        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=drop, gamma=0.1)
+        scheduler = DropSchedule(optimizer, args.steps, args.lr_drop_at, gamma=0.1)
         checkpoints = CheckpointManager(out / "checkpoints", keep_last=3)
         val_fn = make_val_fn(data.val, setup.evaluate, device=ctx.device, output=setup.output,
                              min_depth=args.min_depth, max_depth=args.max_depth, batch_size=args.batch_size,
