@@ -154,12 +154,14 @@ def rules_from_args(args):
 
 def load_scenes_for(paths, args, cache_root: Path, need_pairs: bool = True):
     from depth_training.correspondence.scenes import build_scene
+
+    from .cli import topics_for
     from .recordings import DecodeOptions
 
     masks, pairs = rules_from_args(args)
     options = DecodeOptions(args.width, args.height, args.sync_tolerance, args.max_gap,
                             "skip" if args.skip_bad_frames else "raise")
-    recordings = [plan_descriptor_recording(Path(p), args.topic_config, args.pose_source, args.urdf) for p in paths]
+    recordings = [plan_descriptor_recording(Path(p), topics_for(args, p), args.pose_source, args.urdf) for p in paths]
     return [build_scene(r, options, cache_root, masks, pairs, args.seed, need_pairs) for r in recordings]
 
 
@@ -216,7 +218,7 @@ def run_descriptors(args: argparse.Namespace) -> int:
         if ctx.is_main:
             out.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(run_file, json.dumps({"model": cfg, "args": {k: str(v) for k, v in vars(args).items()
-                                                                            if k not in ("func",)}}, indent=1).encode())
+                                                                            if k not in ("func", "bag_topic_configs")}}, indent=1).encode())
         with main_process_first(ctx):
             scenes = load_scenes_for([s.path for s in specs], args, cache_root)
             val_scenes = load_scenes_for(args.val_bag or [], args, cache_root)

@@ -88,7 +88,7 @@ def _check_run_dir(out: Path, cfg: dict[str, Any]) -> None:
 def _jsonable_args(args) -> dict[str, Any]:
     out = {}
     for k, v in vars(args).items():
-        if k in ("func", "topic_config"):
+        if k in ("func", "topic_config", "bag_topic_configs"):
             continue
         out[k] = [str(x.path) + f":{x.weight}" for x in v] if k in ("dataset",) and v else (
             [str(x) for x in v] if isinstance(v, list) else (str(v) if isinstance(v, Path) else v))
