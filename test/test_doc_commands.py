@@ -145,3 +145,20 @@ def test_model_best_is_only_used_from_runs_that_validate(doc):
         if model and str(model).endswith("model_best.pt"):
             run = str(Path(model).parent)
             assert runs.get(run), f"{doc}:{line}: {model} but no documented run --out {run} that validates"
+
+
+@pytest.mark.parametrize("doc,line,argv", [c for c in TOOL_CASES if c[2][0] == "play"],
+                         ids=[f"{d}:{n}" for d, n, a in TOOL_CASES if a[0] == "play"])
+def test_documented_play_waits_for_subscribers_and_remaps_camera_info_with_its_image(doc, line, argv):
+    """Issue 20 item 10: README's play example remapped the image but not its camera_info (no clouds)
+    and started without --wait-for-subscribers (26 of 60 frames lost)."""
+    from depth_nodes.cli import build_parser as nodes_parser
+    from depth_nodes.tools.play import parse_remaps
+
+    args = nodes_parser().parse_args(argv)
+    assert args.wait_for_subscribers > 0, f"{doc}:{line}: play without --wait-for-subscribers"
+    remaps = parse_remaps(args.remap)
+    for src in remaps:
+        if src.endswith(("/image_raw", "/image_rect", "/image")):
+            info = src.rsplit("/", 1)[0] + "/camera_info"
+            assert info in remaps, f"{doc}:{line}: {src} is remapped but not {info}"
