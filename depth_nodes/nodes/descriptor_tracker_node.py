@@ -40,6 +40,7 @@ from depth_nodes.geometry.camera import CameraModelCache, CameraModelError
 from depth_nodes.image_encodings import byte_array, depth_to_metres
 from depth_nodes.keypoints.reference import ReferenceFileError, check_reference_model, load_reference
 from depth_nodes.nodes.model_loading import MODEL_PATH_REQUIRED, load_model
+from depth_nodes.shipped_models import shipped_model
 from depth_nodes.nodes.frame_errors import report_frame_error
 from depth_nodes.pipelines.descriptor_tracking import DescriptorTrackingPipeline, TrackerInputError, draw_keypoints
 from depth_nodes.pipelines.keypoint_tracking import TrackerConfig
@@ -55,7 +56,8 @@ from depth_nodes.ros.qos_auto import INPUT_QOS_CHOICES
 from depth_nodes.ros.throttle import ThrottledReporter
 
 PARAMS: tuple[ParamSpec, ...] = (
-    ParamSpec("model_path", "", "Descriptor network file: .onnx, .engine/.plan (TensorRT) or .pt2 (required)."),
+    ParamSpec("model_path", "", "Descriptor network file: .onnx, .engine/.plan (TensorRT) or .pt2 (empty: the "
+              "shipped depth_nodes/models/descriptors_xfeat.onnx)."),
     ParamSpec("description_path", "", "Model description (.json sidecar or .yaml); empty = X.json next to the model."),
     ParamSpec("backend", "auto", "Inference backend (auto = by file suffix).", choices=BACKENDS),
     ParamSpec("device", "cpu", "Device to run the network on.", choices=DEVICES),
@@ -156,7 +158,8 @@ class DescriptorTrackerNode(Node):
     def __init__(self, **kwargs):
         super().__init__("descriptor_tracker_node", **kwargs)
         self.values = v = declare_parameters(self, PARAMS)
-        missing = ([MODEL_PATH_REQUIRED] if not v["model_path"] else []) + (
+        no_model = not v["model_path"] and shipped_model("descriptors") is None  # empty: the shipped one
+        missing = ([MODEL_PATH_REQUIRED] if no_model else []) + (
             ["reference_path: required (a keypoint reference .npz file)"] if not v["reference_path"] else [])
         if missing:  # every missing one at once
             raise ParameterError("invalid parameters:\n" + "\n".join(f"  {m}" for m in missing))
@@ -164,7 +167,8 @@ class DescriptorTrackerNode(Node):
             ref = load_reference(v["reference_path"])
         except ReferenceFileError as exc:
             raise ParameterError(f"invalid parameters:\n  reference_path: {exc}") from exc
-        backend, desc = load_model(v["model_path"], v["description_path"], v["backend"], v["device"])
+        backend, desc = load_model(v["model_path"], v["description_path"], v["backend"], v["device"],
+                                   shipped="descriptors", log=self.get_logger().info)
         try:
             if desc.output_kind != "descriptors":
                 raise ParameterError(f"invalid parameters:\n  model_path: {desc.source or v['model_path']} outputs "
