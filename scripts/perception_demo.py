@@ -77,7 +77,7 @@ def train_models(work: Path, train_bag: Path, test_bag: Path, steps: int, logs: 
     models.mkdir(parents=True, exist_ok=True)
     dt = BIN / "depth-train"
     common = ["--height", H, "--width", W, "--encoder", "mobile", "--decoder-channels", 16, 32, 64, 96, 128,
-              "--batch-size", 4, "--lr", "1e-3", "--workers", 0, "--cpu", "--threads", 2, "--val-every", 0,
+              "--batch-size", 4, "--lr", "1e-3", "--workers", 0, "--cpu", "--val-every", 0,
               "--image-every", 0, "--log-every", 10, "--ckpt-every", 100000, "--seed", 0,
               "--cache-dir", work / "cache"]
     depth_onnx = models / "depth.onnx"

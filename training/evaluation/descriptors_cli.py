@@ -14,11 +14,14 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from depth_training.argtypes import nonnegative_int
 from depth_training.cli import UserError
+from depth_training.engine.threads import THREADS_HELP, apply_threads
 
 __all__ = ["register", "run_eval_descriptors", "run_keypoints", "pick_keypoints"]
 
@@ -84,8 +87,7 @@ def run_eval_descriptors(args: argparse.Namespace) -> int:
     for b in args.bag or []:
         if not Path(b).exists():
             raise UserError(f"{b}: no such file or directory (--bag)")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     net, cfg = _load_model(args.model)
     methods = {"trained": network_describer(net)}
     if not cfg.get("backbone"):  # the from-scratch architecture with the run's seed
@@ -232,14 +234,16 @@ def run_keypoints(args: argparse.Namespace) -> int:
 
             _scene_args(args)
             args.height, args.width = h, w
-            scene = load_scenes_for([args.bag], args, Path(args.cache_dir) if args.cache_dir else
-                                    Path(args.out).parent / "cache", need_pairs=False)[0]
-            if not 0 <= args.frame < len(scene.images):
-                raise UserError(f"{args.bag}: --frame {args.frame}: the recording has {len(scene.images)} frames")
-            img, mask = scene.images[args.frame], scene.masks[args.frame]
+            with tempfile.TemporaryDirectory(prefix="depth-train-keypoints-") as tmp:  # no cache/ beside --out
+                scene = load_scenes_for([args.bag], args, Path(args.cache_dir) if args.cache_dir else Path(tmp),
+                                        need_pairs=False)[0]
+                if not 0 <= args.frame < len(scene.images):
+                    raise UserError(f"{args.bag}: --frame {args.frame}: the recording has {len(scene.images)} frames")
+                img, mask = np.array(scene.images[args.frame]), np.array(scene.masks[args.frame])
+                del scene  # its arrays may map files of tmp
         elif img is None:
             raise UserError("give --image FILE or --bag BAG")
-        torch.set_num_threads(max(1, args.threads))
+        apply_threads(args.threads)
         desc = network_describer(net)(img)[0].numpy()
     ih, iw = img.shape[:2]
     if args.pixels:
@@ -281,10 +285,11 @@ def register(subparsers) -> None:
                        "backbone:NAME for a pretrained backbone used zero-shot (backbone:xfeat), or, for keypoints, "
                        "an exported .onnx with its sidecar (the shipped models/descriptors_xfeat.onnx)")
         p.add_argument("--topics", nargs="*", default=[], metavar="ROLE=TOPIC", help="topic names per role")
-        p.add_argument("--cache-dir", type=Path, default=None, help="decoded-frame cache")
+        p.add_argument("--cache-dir", type=Path, default=None, help="decoded-frame cache (default: "
+                       "eval-descriptors OUT/cache; keypoints a temporary folder, removed afterwards)")
         p.add_argument("--skip-bad-frames", action="store_true", help="skip undecodable frames with a warning")
         p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-        p.add_argument("--threads", type=int, default=0, help="torch CPU threads")
+        p.add_argument("--threads", type=nonnegative_int, default=0, help=THREADS_HELP)
         add_scene_arguments(p)
 
     e = subparsers.add_parser("eval-descriptors", help="best-match pixel error of a descriptor model vs baselines",
