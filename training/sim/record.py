@@ -15,6 +15,7 @@ Bag (receive) times trail the header stamps by 15 ms for images, 1 ms for joint 
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -29,6 +30,7 @@ import numpy as np
 from . import bag_writer as topics
 from .arm import COLOR_OPTICAL_FRAME, JOINT_NAMES, ArmSpec, default_arm
 from .bag_writer import RecordingWriter
+from .camera_effects import apply_camera_effects
 from .camera_model import intrinsics_from_fovy, optical_pose_from_mujoco
 from .depth_sensor import DepthSensorParams, sensor_depth_mm
 from .groundtruth import GroundTruthWriter
@@ -39,6 +41,7 @@ from .scene import SceneSpec, random_scene
 from .trajectory import plan_trajectory
 from .transforms import matrix_to_quat_wxyz
 from .urdf import arm_to_urdf
+from .variety import VARIETY_STREAM, VarietyOptions, auto_exposure_gain, draw_variety, scale_world
 
 IMAGE_LATENCY_NS, JOINT_LATENCY_NS, TF_LATENCY_NS = 15_000_000, 1_000_000, 1_500_000
 
@@ -62,6 +65,7 @@ class RecordingConfig:
     joint_rate_factor: float = 2.0
     start_time_ns: int = 1_700_000_000_000_000_000
     sensor: DepthSensorParams = field(default_factory=DepthSensorParams)
+    variety: VarietyOptions | None = None  # None: the classic tabletop cell (:mod:`.variety`)
 
     def check(self) -> None:
         """Raise ``ValueError`` naming the first bad setting."""
@@ -81,6 +85,8 @@ class RecordingConfig:
             raise ValueError(f"storage must be one of {sorted(topics.STORAGE)}, got {self.storage!r}")
         if not 0.01 <= self.baseline_m <= 0.5:
             raise ValueError(f"baseline must be in [0.01, 0.5] m, got {self.baseline_m}")
+        if self.variety is not None:
+            self.variety.check()
 
 
 @dataclass
@@ -171,10 +177,20 @@ def record_episode(cfg: RecordingConfig, progress: Callable[[int, int], None] | 
     scene = random_scene(cfg.seed, cfg.n_objects, cfg.distractor, cfg.baseline_m, cfg.objects_from)
     img_stamps, joint_stamps = episode_stamps(cfg)
     t0 = cfg.start_time_ns
-    traj = plan_trajectory(arm, scene, (joint_stamps[-1] - t0) / 1e9, cfg.seed)
-    model, index, _ = build_model(arm, scene, cfg.width, cfg.height)
+    variety, sensor, color_fovy = None, cfg.sensor, scene.color_fovy_deg
+    if cfg.variety is None:
+        traj = plan_trajectory(arm, scene, (joint_stamps[-1] - t0) / 1e9, cfg.seed)
+    else:  # planned in the classic world with the variety's view, rendered in the varied, scaled world
+        variety = draw_variety(cfg.seed, scene, cfg.variety)
+        scene.look_target = np.array(variety.look_target)
+        traj = plan_trajectory(arm, scene, (joint_stamps[-1] - t0) / 1e9, cfg.seed,
+                               elevation_deg=variety.elevation_deg)
+        arm, scene, variety = scale_world(arm, scene, variety)
+        sensor, color_fovy = variety.sensor, variety.fovy_deg(cfg.width, cfg.height)
+        effects_rng = np.random.default_rng([cfg.seed, VARIETY_STREAM, 1])
+    model, index, _ = build_model(arm, scene, cfg.width, cfg.height, variety)
     data, kin = mujoco.MjData(model), mujoco.MjData(model)
-    K_color = intrinsics_from_fovy(scene.color_fovy_deg, cfg.width, cfg.height)
+    K_color = intrinsics_from_fovy(color_fovy, cfg.width, cfg.height)
     K_stereo = intrinsics_from_fovy(scene.stereo.fovy_deg, cfg.width, cfg.height)
     urdf = arm_to_urdf(arm)
     factory = MessageFactory(cfg.distro)
@@ -221,7 +237,12 @@ def record_episode(cfg: RecordingConfig, progress: Callable[[int, int], None] | 
                 left = ren.rgb(data, index.stereo_left_camera)
                 left_depth = ren.depth(data, index.stereo_left_camera)
                 right = ren.rgb(data, index.stereo_right_camera)
-                depth_mm = sensor_depth_mm(depth, sensor_rng, cfg.sensor)
+                depth_mm = sensor_depth_mm(depth, sensor_rng, sensor)
+                if variety is not None:
+                    gain = gain if i else auto_exposure_gain(rgb, variety.exposure)
+                    rgb, left, right = (apply_camera_effects(
+                        im, effects_rng, gain, variety.gamma, variety.blur_sigma, variety.noise_sigma,
+                        variety.shot_noise) for im in (rgb, left, right))
 
                 log = stamp + IMAGE_LATENCY_NS
                 flush_joints(log)
@@ -244,7 +265,7 @@ def record_episode(cfg: RecordingConfig, progress: Callable[[int, int], None] | 
                     progress(i + 1, cfg.frames)
             flush_joints(np.iinfo(np.int64).max)
             counts = dict(bag.counts)
-        gt.finish(**_static_groundtruth(cfg, scene, K_color, K_stereo, joint_stamps, q_j, T_cam_j))
+        gt.finish(**_static_groundtruth(cfg, scene, K_color, K_stereo, joint_stamps, q_j, T_cam_j, sensor, variety))
         tmp = urdf_path.with_name(urdf_path.name + ".part")
         tmp.write_text(urdf)
         os.replace(tmp, urdf_path)
@@ -258,13 +279,14 @@ def record_episode(cfg: RecordingConfig, progress: Callable[[int, int], None] | 
     return RecordingResult(out, urdf_path, gt_path, cfg.frames, counts, setup_s, loop_s, time.perf_counter() - t_start)
 
 
-def _static_groundtruth(cfg, scene: SceneSpec, K_color, K_stereo, joint_stamps, q_j, T_cam_j) -> dict:
+def _static_groundtruth(cfg, scene: SceneSpec, K_color, K_stereo, joint_stamps, q_j, T_cam_j, s: DepthSensorParams,
+                        variety) -> dict:
     objs = scene.all_objects
     sizes = np.full((len(objs), 3), np.nan)
     for k, o in enumerate(objs):
         sizes[k, : len(o.size)] = o.size
-    s = cfg.sensor
-    return dict(
+    extra = {} if variety is None else {"variety_json": np.array(json.dumps(variety.summary()))}
+    return dict(**extra,
         seed=np.int64(cfg.seed), T_world_stereo_left_optical=scene.stereo.T_world_left,
         T_world_stereo_right_optical=scene.stereo.T_world_right, T_world_base=scene.T_world_base,
         joint_names=np.array(JOINT_NAMES), joint_stamps_ns=joint_stamps, joint_state_positions=q_j,
