@@ -11,7 +11,7 @@ from depth_training.sim import bag_writer as topics
 from depth_training.sim.arm import COLOR_OPTICAL_FRAME, default_arm, forward_kinematics
 from depth_training.sim.groundtruth import load_groundtruth
 from depth_training.sim.mjcf import build_model, scene_to_mjcf
-from depth_training.sim.scene import FLOOR_Z, random_scene
+from depth_training.sim.scene import FLOOR_Z, footprint_radius, random_scene
 from depth_training.sim.trajectory import plan_trajectory
 from depth_training.sim.camera_effects import apply_camera_effects
 from depth_training.sim.texture_families import FAMILIES, family_texture
@@ -191,3 +191,34 @@ def test_texture_families_are_seeded_and_distinct(family):
 def test_unknown_texture_family_is_named():
     with pytest.raises(ValueError, match="'lava'"):
         family_texture(np.random.default_rng(0), "lava")
+
+
+def test_furnishing_stands_on_the_floor_and_keeps_clear_of_the_arm():
+    """Over 10 seeds (planning world): furniture stands on the floor, outside the table grown by 0.3 m; wall
+    items sit on the wall planes; table clutter keeps 1 cm from the labelled objects and 0.2 m from the base."""
+    for seed in range(10):
+        scene = random_scene(seed)
+        v = draw_variety(seed, scene, VarietyOptions("mixed"))
+        (hx, hy), (tx0, tx1), (ty0, ty1) = v.room_half, v.table_x, v.table_y
+        pieces: dict[str, list] = {}
+        for b in v.boxes:
+            pieces.setdefault(b.group, []).append(b)
+        for group, parts in pieces.items():
+            lows = [b.pose[2, 3] - b.size[2] for b in parts]
+            centres = np.array([b.pose[:3, 3] for b in parts])
+            if group.startswith("furniture"):
+                assert min(lows) == pytest.approx(FLOOR_Z, abs=1e-9), group
+                x, y = centres[:, 0].mean(), centres[:, 1].mean()
+                assert not (tx0 - 0.3 < x < tx1 + 0.3 and ty0 - 0.3 < y < ty1 + 0.3), (seed, group)
+            elif group.startswith("wall_"):
+                (c,) = centres
+                assert np.isclose(abs(c[0]), hx) or np.isclose(abs(c[1]), hy), (seed, group)
+                assert FLOOR_Z <= c[2] - parts[0].size[2] and c[2] + parts[0].size[2] <= v.wall_top + 1e-9
+            elif group.startswith("monitor"):
+                assert min(lows) == pytest.approx(0.0, abs=1e-9) and tx0 < centres[0, 0] < tx1
+        for obj in (o for o in v.clutter if o.name.startswith("table_clutter")):
+            xy, r = obj.pose[:2, 3], footprint_radius(obj.shape, obj.size)
+            assert np.linalg.norm(xy - scene.T_world_base[:2, 3]) >= 0.2 + r
+            for o in scene.objects:
+                assert np.linalg.norm(xy - o.pose[:2, 3]) >= r + footprint_radius(o.shape, o.size) + 0.01
+            assert obj in v.obstacles  # the planner keeps the camera clear of it

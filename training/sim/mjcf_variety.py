@@ -24,7 +24,7 @@ def _material(name: str, surf: Surface, scale: float, uniform: bool) -> list[str
         f'<texture name="tex_{name}" type="2d" builtin="flat" width="{w}" height="{h}" rgb1="1 1 1"/>',
         f'<material name="mat_{name}" texture="tex_{name}" texrepeat="{rep:.6g} {rep:.6g}" '
         f'texuniform="{"true" if uniform else "false"}" specular="{surf.specular:.4g}" '
-        f'shininess="{surf.shininess:.4g}" reflectance="{surf.reflectance:.4g}"/>',
+        f'shininess="{surf.shininess:.4g}" reflectance="{surf.reflectance:.4g}" emission="{surf.emission:.4g}"/>',
     ]
 
 
@@ -68,10 +68,9 @@ def variety_to_mjcf(arm: ArmSpec, scene: SceneSpec, v: Variety, max_width: int,
         lx, ly = x + (leg if x == tx0 else -leg), y + (leg if y == ty0 else -leg)
         world.append(_box(f"table_leg{k}", (lx, ly, (z0 - v.table_thickness) / 2),
                           (leg, leg, (-v.table_thickness - z0) / 2), f"mat_table"))
-    for k, b in enumerate(v.boxes):
-        furniture = b.name.split("_")[0]
+    for b in v.boxes:
         world.append(f'<body name="{b.name}" {_pose_attrs(b.pose)}><geom name="{b.name}" type="box" '
-                     f'size="{_f(b.size)}" material="{add(furniture, b.surface)}"/></body>')
+                     f'size="{_f(b.size)}" material="{add(b.group, b.surface, uniform=b.surface.texrepeat > 0)}"/></body>')
     for obj, surf in zip(v.clutter, v.clutter_surfaces):
         world.append(f'<body name="{obj.name}" {_pose_attrs(obj.pose)}><geom name="{obj.name}" type="{obj.shape}" '
                      f'size="{_f(obj.size)}" material="{add(obj.name, surf, uniform=False)}"/></body>')

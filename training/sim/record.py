@@ -15,6 +15,7 @@ Bag (receive) times trail the header stamps by 15 ms for images, 1 ms for joint 
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -182,8 +183,9 @@ def record_episode(cfg: RecordingConfig, progress: Callable[[int, int], None] | 
         traj = plan_trajectory(arm, scene, (joint_stamps[-1] - t0) / 1e9, cfg.seed)
     else:  # planned in the classic world with the variety's view, rendered in the varied, scaled world
         variety = draw_variety(cfg.seed, scene, cfg.variety)
-        scene.look_target = np.array(variety.look_target)
-        traj = plan_trajectory(arm, scene, (joint_stamps[-1] - t0) / 1e9, cfg.seed,
+        plan_scene = dataclasses.replace(scene, objects=scene.objects + variety.obstacles,
+                                         look_target=np.array(variety.look_target))
+        traj = plan_trajectory(arm, plan_scene, (joint_stamps[-1] - t0) / 1e9, cfg.seed,
                                elevation_deg=variety.elevation_deg)
         arm, scene, variety = scale_world(arm, scene, variety)
         sensor, color_fovy = variety.sensor, variety.fovy_deg(cfg.width, cfg.height)

@@ -29,11 +29,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .arm import ArmSpec, Visual
+from .arm import ArmSpec
 from .depth_sensor import DepthSensorParams
+from .furnishing import Box, Surface, clutter_object, furniture_piece, monitor, random_surface, rug, wall_items
 from .scene import FLOOR_Z, TABLE_THICKNESS, TABLE_X, TABLE_Y, DistractorPath, ObjectSpec, SceneSpec, StereoRig, \
-    random_object
-from .texture_families import FAMILIES, family_texture
+    footprint_radius
+from .texture_families import FAMILIES
 from .transforms import make_transform, rot_z
 
 KINDS = ("tabletop", "room", "mixed")
@@ -69,29 +70,6 @@ class VarietyOptions:
             raise ValueError(f"lights must be within 1..8 with min <= max, got {self.lights[0]}:{self.lights[1]}")
         if not (0.0 <= self.noise <= 0.2 and 0.0 <= self.blur <= 5.0):
             raise ValueError(f"noise must be in [0, 0.2] and blur in [0, 5] px, got {self.noise}, {self.blur}")
-
-
-@dataclass(eq=False)
-class Surface:
-    """How a surface looks: texture (S,S,3) uint8 of ``family``, repeats per planning-world metre
-    (``texrepeat``, 0 = once per face), MuJoCo material ``specular``, ``shininess``, ``reflectance``."""
-
-    texture: np.ndarray
-    family: str
-    texrepeat: float
-    specular: float
-    shininess: float
-    reflectance: float = 0.0
-
-
-@dataclass(eq=False)
-class Box:
-    """A furniture part: half extents ``size`` (3,), ``pose`` ``T_world_box`` (4,4), its surface."""
-
-    name: str
-    size: tuple[float, float, float]
-    pose: np.ndarray
-    surface: Surface
 
 
 @dataclass(frozen=True)
@@ -130,6 +108,7 @@ class Variety:
     boxes: list[Box]
     clutter: list[ObjectSpec]  # unlabelled objects (label 0) on the floor, furniture and table
     clutter_surfaces: list[Surface]
+    obstacles: list[ObjectSpec]  # table-top clutter and screens, kept clear of the camera when planning
     exposure: float  # target mean brightness in [0, 1] of the auto-exposure (:func:`auto_exposure_gain`)
     gamma: float
     noise_sigma: float
@@ -147,65 +126,34 @@ class Variety:
                     elevation_deg=list(self.elevation_deg), room_half=list(self.room_half),
                     wall_top=self.wall_top, lights=len(self.lights), shadows=sum(l.castshadow for l in self.lights),
                     ambient=self.ambient, floor=self.floor.family, wall=self.wall.family, table=self.table.family,
-                    objects=[s.family for s in self.objects], furniture_parts=len(self.boxes),
+                    objects=[s.family for s in self.objects], pieces=sorted({b.group for b in self.boxes}),
                     clutter=len(self.clutter), exposure=self.exposure, gamma=self.gamma,
                     noise_sigma=self.noise_sigma, blur_sigma=self.blur_sigma)
 
 
-def _surface(rng: np.random.Generator, opts: VarietyOptions, size: int, texrepeat: float, plane: bool = False,
-             prefer: tuple[str, ...] = ()) -> Surface:
-    """A random surface: family from ``opts.families`` (``prefer`` ones twice as likely), dark in 15 %,
-    specular in 25 %, and (``plane``) mirror-like reflectance in 15 % of draws."""
-    fams = list(opts.families) + [f for f in prefer if f in opts.families]
-    family = fams[int(rng.integers(len(fams)))]
-    texture = family_texture(rng, family, size, dark=bool(rng.uniform() < 0.15))
-    shiny = rng.uniform() < 0.25
-    specular = rng.uniform(0.5, 1.0) if shiny else rng.uniform(0.0, 0.2)
-    shininess = rng.uniform(0.5, 1.0) if shiny else rng.uniform(0.0, 0.3)
-    reflectance = rng.uniform(0.1, 0.35) if plane and rng.uniform() < 0.15 else 0.0
-    return Surface(texture, family, texrepeat, float(specular), float(shininess), float(reflectance))
-
-
-def _furniture(rng, opts, name: str, x: float, y: float, yaw: float, floor_z: float) -> list[Box]:
-    """One piece standing on the floor at ``(x, y)``: a cabinet (1 box), a table (top + 4 legs) or a shelf
-    (2 sides + 3-5 boards), 0.3-1.6 m tall in the planning world."""
-    kind = ("cabinet", "table", "shelf")[int(rng.integers(3))]
-    w, d = rng.uniform(0.2, 0.6), rng.uniform(0.15, 0.35)
-    h = rng.uniform(0.3, 1.6) if kind != "table" else rng.uniform(0.4, 0.8)
-    surf = _surface(rng, opts, 128, texrepeat=2.0, prefer=("wood", "flat", "marble"))
-    T = make_transform(rot_z(yaw), (x, y, floor_z))
-    parts: list[tuple[tuple[float, float, float], tuple[float, float, float]]] = []  # (centre, half size)
-    if kind == "cabinet":
-        parts.append(((0, 0, h / 2), (w, d, h / 2)))
-    elif kind == "table":
-        t = 0.02
-        parts.append(((0, 0, h - t), (w, d, t)))
-        for sx in (-1, 1):
-            for sy in (-1, 1):
-                parts.append(((sx * (w - 0.03), sy * (d - 0.03), (h - t) / 2), (0.02, 0.02, (h - t) / 2)))
-    else:
-        t = 0.015
-        for sx in (-1, 1):
-            parts.append(((sx * (w - t), 0, h / 2), (t, d, h / 2)))
-        for z in np.linspace(t, h - t, int(rng.integers(3, 6))):
-            parts.append(((0, 0, z), (w - 2 * t, d, t)))
-    return [Box(f"{name}_part{k}", tuple(float(s) for s in half), T @ make_transform(None, c), surf)
-            for k, (c, half) in enumerate(parts)]
-
-
-def _clutter_object(rng, opts, k: int, pos: np.ndarray, scale: float) -> tuple[ObjectSpec, Surface]:
-    obj = random_object(rng, 0)
-    obj.name = f"clutter{k}_{obj.shape}"
-    obj.size = tuple(float(s) * scale for s in obj.size)
-    obj.pose[:3, 3] = pos + np.array([0.0, 0.0, obj.pose[2, 3] * scale])
-    obj.pose[:3, :3] = rot_z(rng.uniform(-np.pi, np.pi)) @ obj.pose[:3, :3]
-    return obj, _surface(rng, opts, 64, texrepeat=0.0)
+def _table_clutter(rng, families, scene: SceneSpec, count: int) -> list[tuple[ObjectSpec, Surface]]:
+    """Up to ``count`` small objects on the table around the labelled ones (0.2-0.55 m from the centre, clear
+    of them, of each other and of the robot's base by 1 cm / 0.2 m)."""
+    placed = [(o.pose[:2, 3], footprint_radius(o.shape, o.size)) for o in scene.objects]
+    base = scene.T_world_base[:2, 3]
+    out = []
+    for k in range(count):
+        r, a = rng.uniform(0.2, 0.55), rng.uniform(-np.pi, np.pi)
+        xy = np.array([r * np.cos(a), 0.85 * r * np.sin(a)])
+        obj, surf = clutter_object(rng, families, f"table_clutter{k}", np.array([*xy, 0.0]), 1.0)
+        rad = footprint_radius(obj.shape, obj.size)
+        if np.linalg.norm(xy - base) < 0.2 + rad or any(np.linalg.norm(xy - c) < rad + rc + 0.01 for c, rc in placed):
+            continue
+        placed.append((xy, rad))
+        out.append((obj, surf))
+    return out
 
 
 def draw_variety(seed: int, scene: SceneSpec, opts: VarietyOptions) -> Variety:
     """The variety of episode ``seed`` for ``scene`` (planning world), from ``default_rng([seed, VARIETY_STREAM])``."""
     opts.check()
     rng = np.random.default_rng([int(seed), VARIETY_STREAM])
+    fams = opts.families
     kind = opts.kind if opts.kind != "mixed" else ("tabletop", "room")[int(rng.integers(2))]
     s = float(rng.uniform(*(opts.scale or SCALE[kind])))
     if kind == "room":  # look across the room: a raised target, low elevations
@@ -226,51 +174,51 @@ def draw_variety(seed: int, scene: SceneSpec, opts: VarietyOptions) -> Variety:
         strength = rng.uniform(0.5, 1.2) / np.sqrt(n_lights)
         lights.append(Light(tuple(pos), tuple(aim - np.array(pos)), tuple(np.clip(tint * strength, 0, 1)),
                             bool(rng.uniform() < (0.8 if k == 0 else 0.3))))
-    floor = _surface(rng, opts, 256, texrepeat=float(rng.uniform(0.3, 2.0)), plane=True,
-                     prefer=("wood", "tiles", "marble", "noise"))
-    wall = _surface(rng, opts, 256, texrepeat=float(rng.uniform(0.3, 1.5)), prefer=("flat", "noise", "tiles"))
-    ceiling = _surface(rng, opts, 128, texrepeat=1.0, prefer=("flat", "flat", "noise"))
-    table = _surface(rng, opts, 256, texrepeat=float(rng.uniform(1.0, 4.0)), plane=True,
-                     prefer=("wood", "marble", "flat"))
-    objects = [_surface(rng, opts, 64, texrepeat=0.0) for _ in scene.all_objects]
-    # Furniture along the walls, clear of the table and the arm's workspace (>= 0.3 m from the table edge).
+    floor = random_surface(rng, fams, 256, float(rng.uniform(0.3, 2.0)), plane=True,
+                           prefer=("wood", "tiles", "marble", "noise"))
+    wall = random_surface(rng, fams, 256, float(rng.uniform(0.3, 1.5)), prefer=("flat", "noise", "tiles"))
+    ceiling = random_surface(rng, fams, 128, 1.0, prefer=("flat", "flat", "noise"))
+    table = random_surface(rng, fams, 256, float(rng.uniform(1.0, 4.0)), plane=True, prefer=("wood", "marble", "flat"))
+    objects = [random_surface(rng, fams, 64, 0.0) for _ in scene.all_objects]
+    # Furniture along the walls, clear of the table and the arm's workspace (>= 0.35 m from the table edge).
     boxes: list[Box] = []
-    n_furn = int(rng.integers(5, 13)) if kind == "room" else int(rng.integers(1, 5))
-    for k in range(n_furn):
-        side = int(rng.integers(4))
-        along = rng.uniform(-0.8, 0.8)
+    for k in range(int(rng.integers(5, 13)) if kind == "room" else int(rng.integers(1, 5))):
+        side, along = int(rng.integers(4)), rng.uniform(-0.8, 0.8)
         x, y, yaw = [(hx - 0.4, along * hy, np.pi / 2), (-hx + 0.4, along * hy, -np.pi / 2),
                      (along * hx, hy - 0.4, 0.0), (along * hx, -hy + 0.4, np.pi)][side]
-        if TABLE_X[0] - 0.35 < x < TABLE_X[1] + 0.35 and TABLE_Y[0] - 0.35 < y < TABLE_Y[1] + 0.35:
-            continue
-        boxes += _furniture(rng, opts, f"furniture{k}", x, y, yaw, FLOOR_Z)
-    clutter, clutter_surfaces = [], []
-    tops = [b for b in boxes if b.size[2] < 0.03 and b.size[0] > 0.1]  # table tops and shelf boards
+        if not (TABLE_X[0] - 0.35 < x < TABLE_X[1] + 0.35 and TABLE_Y[0] - 0.35 < y < TABLE_Y[1] + 0.35):
+            boxes += furniture_piece(rng, fams, f"furniture{k}", x, y, yaw, FLOOR_Z)
+    boxes += wall_items(rng, fams, (hx, hy), FLOOR_Z, wall_top, int(rng.integers(2, 9)))
+    if rng.uniform() < 0.6:
+        boxes += rug(rng, fams, rng.uniform(-0.5, 0.5) * hx, rng.uniform(-0.5, 0.5) * hy, FLOOR_Z)
+    obstacles: list[ObjectSpec] = []
+    for k in range(int(rng.integers(0, 3))):  # screens at the far end of the table, facing the robot
+        y = rng.uniform(-0.35, 0.35)
+        if all(abs(y - o.pose[1, 3]) > 0.35 for o in obstacles):
+            boxes += monitor(rng, fams, f"monitor{k}", TABLE_X[1] - 0.08, y, np.pi / 2)
+            obstacles.append(ObjectSpec(f"monitor{k}", 0, "box", (0.3, 0.05, 0.2), make_transform(
+                None, (TABLE_X[1] - 0.08, y, 0.2)), (1, 1, 1, 1), np.zeros((1, 1, 3), np.uint8), "proxy"))
+    on_table = _table_clutter(rng, fams, scene, int(rng.integers(0, 7) if kind == "room" else rng.integers(2, 9)))
+    obstacles += [o for o, _ in on_table]
+    clutter = list(on_table)
+    tops = [b for b in boxes if b.size[2] < 0.03 and b.size[0] > 0.1 and b.pose[2, 3] > FLOOR_Z + 0.05]
     for k in range(int(rng.integers(2, 10))):
-        where = rng.uniform()
-        if where < 0.35 and tops:
+        if rng.uniform() < 0.5 and tops:  # on a table top or shelf board
             b = tops[int(rng.integers(len(tops)))]
             pos = b.pose[:3, 3] + b.pose[:3, :2] @ (rng.uniform(-0.6, 0.6, 2) * np.array(b.size[:2]))
             pos[2] = b.pose[2, 3] + b.size[2]
-            scale = 1.0
-        elif where < 0.6:  # on the table, outside the object area and away from the arm's base
-            r, a = rng.uniform(0.3, 0.5), rng.uniform(-np.pi / 2, np.pi / 2)
-            pos, scale = np.array([r * np.cos(a), 0.9 * r * np.sin(a), 0.0]), 0.6
+            clutter.append(clutter_object(rng, fams, f"clutter{k}", pos, 1.0))
         else:  # on the floor, off the table
             pos = np.array([rng.uniform(-hx + 0.2, hx - 0.2), rng.uniform(-hy + 0.2, hy - 0.2), FLOOR_Z])
-            if TABLE_X[0] - 0.3 < pos[0] < TABLE_X[1] + 0.3 and TABLE_Y[0] - 0.3 < pos[1] < TABLE_Y[1] + 0.3:
-                continue
-            scale = float(rng.uniform(1.5, 4.0))
-        obj, surf = _clutter_object(rng, opts, k, pos, scale)
-        clutter.append(obj)
-        clutter_surfaces.append(surf)
+            if not (TABLE_X[0] - 0.3 < pos[0] < TABLE_X[1] + 0.3 and TABLE_Y[0] - 0.3 < pos[1] < TABLE_Y[1] + 0.3):
+                clutter.append(clutter_object(rng, fams, f"clutter{k}", pos, float(rng.uniform(1.5, 4.0))))
     return Variety(
         kind=kind, scale=s, hfov_deg=float(rng.uniform(*opts.hfov_deg)),
         look_target=tuple(float(v) for v in look), elevation_deg=elevation, room_half=(hx, hy), wall_top=wall_top,
         floor_z=FLOOR_Z, table_x=TABLE_X, table_y=TABLE_Y, table_thickness=TABLE_THICKNESS, lights=lights,
         ambient=float(rng.uniform(0.1, 0.45)), floor=floor, wall=wall, ceiling=ceiling, table=table,
-        objects=objects, boxes=boxes, clutter=clutter, clutter_surfaces=clutter_surfaces,
-        exposure=float(rng.uniform(0.25, 0.6)), gamma=float(rng.uniform(0.8, 1.25)),
+        objects=objects, boxes=boxes, clutter=[o for o, _ in clutter], clutter_surfaces=[c for _, c in clutter],
+        obstacles=obstacles, exposure=float(rng.uniform(0.25, 0.6)), gamma=float(rng.uniform(0.8, 1.25)),
         noise_sigma=float(rng.uniform(0.0, opts.noise)), shot_noise=float(rng.uniform(0.0, opts.noise)),
         blur_sigma=float(rng.uniform(0.0, opts.blur)) if rng.uniform() < 0.6 else 0.0,
     )
@@ -321,10 +269,11 @@ def scale_world(arm: ArmSpec, scene: SceneSpec, variety: Variety) -> tuple[ArmSp
         look_target=scene.look_target * s)
     boxes = [dataclasses.replace(b, size=tuple(v * s for v in b.size), pose=_scaled_T(b.pose, s)) for b in variety.boxes]
     lights = [dataclasses.replace(l, pos=tuple(v * s for v in l.pos)) for l in variety.lights]
+    obstacles = [_scaled_object(o, s) for o in variety.obstacles]
     variety_s = dataclasses.replace(
         variety, room_half=tuple(v * s for v in variety.room_half), wall_top=variety.wall_top * s,
         floor_z=variety.floor_z * s, table_x=tuple(v * s for v in variety.table_x),
         table_y=tuple(v * s for v in variety.table_y), table_thickness=variety.table_thickness * s, lights=lights,
-        boxes=boxes, clutter=[_scaled_object(o, s) for o in variety.clutter],
+        boxes=boxes, clutter=[_scaled_object(o, s) for o in variety.clutter], obstacles=obstacles,
         sensor=dataclasses.replace(variety.sensor, min_range_m=0.1 * s, max_range_m=20.0))
     return scale_arm(arm, s), scene_s, variety_s
