@@ -3,6 +3,9 @@
 
     python scripts/sim_variety_sheet.py --out docs/images/sim_variety.png BAG [BAG ...] [--per-bag 2] [--tile 192]
 
+docs/images/sim_variety.png: 12 episodes ``depth-train sim --variety mixed --frames 8 --rate 1 --width 256
+--height 192 --no-stereo --seed S`` (S = 3000..3011), ``--per-bag 1 --tile 160``.
+
 Frames are read through ``depth_training.bags`` (the same reader the training modes use), spread
 evenly over each bag; depth is coloured per tile from its 2nd to 98th percentile of inverse depth,
 holes (no reading) black, and the tile is labelled with its depth range in metres.
@@ -52,6 +55,8 @@ def main(argv=None) -> int:
     ap.add_argument("--per-bag", type=int, default=2, help="frames per bag (default 2)")
     ap.add_argument("--tile", type=int, default=192, help="tile width in pixels (default 192)")
     ap.add_argument("--columns", type=int, default=3, help="colour+depth pairs per row (default 3)")
+    ap.add_argument("--bits", type=int, default=5, choices=range(1, 9), metavar="1..8",
+                    help="bits kept per colour channel, for a small PNG of noisy images (default 5)")
     args = ap.parse_args(argv)
     tiles = []
     for bag in args.bags:
@@ -68,8 +73,11 @@ def main(argv=None) -> int:
         row = tiles[r : r + args.columns]
         row += [np.zeros_like(tiles[0])] * (args.columns - len(row))
         rows.append(np.concatenate(row, axis=1))
+    sheet = np.concatenate(rows, axis=0)
+    if args.bits < 8:  # keep the top bits, centred in the dropped range
+        sheet = (sheet >> (8 - args.bits) << (8 - args.bits)) + (1 << (7 - args.bits))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(args.out), np.concatenate(rows, axis=0), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    cv2.imwrite(str(args.out), sheet, [cv2.IMWRITE_PNG_COMPRESSION, 9])
     print(f"wrote {args.out} ({len(tiles)} frames, {args.out.stat().st_size // 1024} KiB)")
     return 0
 

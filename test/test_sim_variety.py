@@ -38,10 +38,13 @@ def room(tmp_path_factory):
                    "--lights", "3", "--textures", "tiles,marble,text")
 
 
+TABLETOP = ("--variety", "tabletop", "--seed", "9", "--scale", "0.6", "--fov", "50", "--textures", "flat",
+            "--image-noise", "0.01", "--blur", "0")
+
+
 @pytest.fixture(scope="module")
 def tabletop(tmp_path_factory):
-    return _record(tmp_path_factory.mktemp("variety"), "table", "--variety", "tabletop", "--seed", "9",
-                   "--scale", "0.6", "--fov", "50", "--textures", "flat", "--image-noise", "0", "--blur", "0")
+    return _record(tmp_path_factory.mktemp("variety"), "table", *TABLETOP, "--no-stereo")
 
 
 def test_classic_episodes_are_unchanged():
@@ -115,7 +118,7 @@ def test_room_options_lights_textures_and_tf_of_the_scaled_arm(room):
 def test_tabletop_scale_flat_textures_and_no_effects(tabletop):
     out, msgs, gt, info = tabletop
     assert info["kind"] == "tabletop" and info["scale"] == pytest.approx(0.6)
-    assert info["noise_sigma"] == 0.0 and info["blur_sigma"] == 0.0
+    assert info["noise_sigma"] <= 0.01 and info["blur_sigma"] == 0.0
     assert {info["floor"], info["wall"], info["table"], *info["objects"]} == {"flat"}
     K = gt.K_color
     assert np.degrees(2 * np.arctan(W / (2 * K[0, 0]))) == pytest.approx(50.0, abs=1e-9)
@@ -123,6 +126,10 @@ def test_tabletop_scale_flat_textures_and_no_effects(tabletop):
     cam = gt.T_world_color_optical[:, :3, 3]
     assert np.all(np.linalg.norm(cam, axis=1) < 0.6 * 0.6)
     assert np.nanmin(gt.depth_m) < 0.35
+    # --no-stereo: no stereo topics, NaN stereo ground truth, everything else as usual.
+    stereo = set(topics.STEREO_TOPICS)
+    assert stereo.isdisjoint(msgs) and {t for t in topics.TOPICS if t not in stereo} <= set(msgs)
+    assert np.isnan(gt.stereo_left_depth_m).all() and len(msgs[topics.COLOR_IMAGE]) == FRAMES
 
 
 def test_scaled_arm_kinematics_are_the_classic_ones_times_s():
@@ -222,3 +229,11 @@ def test_furnishing_stands_on_the_floor_and_keeps_clear_of_the_arm():
             for o in scene.objects:
                 assert np.linalg.norm(xy - o.pose[:2, 3]) >= r + footprint_radius(o.shape, o.size) + 0.01
             assert obj in v.obstacles  # the planner keeps the camera clear of it
+
+
+def test_colour_images_do_not_depend_on_recording_stereo(tabletop, tmp_path):
+    _, msgs, _, _ = tabletop
+    _, with_stereo, _, _ = _record(tmp_path, "stereo", *TABLETOP)
+    assert len(with_stereo[topics.LEFT_IMAGE]) == FRAMES
+    for (_, a), (_, b) in zip(msgs[topics.COLOR_IMAGE], with_stereo[topics.COLOR_IMAGE]):
+        assert np.array_equal(decode_image(a), decode_image(b))

@@ -119,6 +119,9 @@ def register(subparsers) -> None:
                         "depth_nodes targets; the sensor, TF and joint-state messages are the same in all three)")
     p.add_argument("--baseline", type=positive_float, default=0.06, help="stereo baseline in metres (default 0.06)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-stereo", dest="stereo", action="store_false",
+                   help="skip the stereo pair (about half the rendering time): no /stereo topics in the bag, and "
+                        "the ground truth's stereo_left_depth_m is NaN")
     _add_variety_options(p)
     p.set_defaults(func=run)
 
@@ -132,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         out=args.out, frames=args.frames, width=args.width, height=args.height, rate_hz=args.rate,
         seed=args.seed, n_objects=args.objects, objects_from=args.object_set, distractor=args.distractor,
         storage=args.storage, distro=args.distro, baseline_m=args.baseline, variety=_variety_options(args),
+        stereo=args.stereo,
     )
     finer = [o for o, d, v in (("--fov", (45.0, 100.0), args.fov), ("--scale", None, args.scale),
                                ("--textures", None, args.textures), ("--lights", (1, 4), args.lights),

@@ -67,6 +67,7 @@ class RecordingConfig:
     start_time_ns: int = 1_700_000_000_000_000_000
     sensor: DepthSensorParams = field(default_factory=DepthSensorParams)
     variety: VarietyOptions | None = None  # None: the classic tabletop cell (:mod:`.variety`)
+    stereo: bool = True  # False: no stereo pair rendered or written (ground truth stereo depth NaN)
 
     def check(self) -> None:
         """Raise ``ValueError`` naming the first bad setting."""
@@ -189,7 +190,8 @@ def record_episode(cfg: RecordingConfig, progress: Callable[[int, int], None] | 
                                elevation_deg=variety.elevation_deg)
         arm, scene, variety = scale_world(arm, scene, variety)
         sensor, color_fovy = variety.sensor, variety.fovy_deg(cfg.width, cfg.height)
-        effects_rng = np.random.default_rng([cfg.seed, VARIETY_STREAM, 1])
+        # One noise generator per camera, so the colour images do not depend on whether stereo is recorded.
+        effects_rngs = [np.random.default_rng([cfg.seed, VARIETY_STREAM, 1, k]) for k in range(3)]
     model, index, _ = build_model(arm, scene, cfg.width, cfg.height, variety)
     data, kin = mujoco.MjData(model), mujoco.MjData(model)
     K_color = intrinsics_from_fovy(color_fovy, cfg.width, cfg.height)
@@ -213,7 +215,8 @@ def record_episode(cfg: RecordingConfig, progress: Callable[[int, int], None] | 
     t_loop = time.perf_counter()
     bag_created = False  # never delete a directory this call did not create
     try:
-        with RecordingWriter(out, cfg.storage, factory) as bag, SceneRenderer(model, index, cfg.width, cfg.height) as ren:
+        wanted = None if cfg.stereo else [t for t in topics.TOPICS if t not in topics.STEREO_TOPICS]
+        with RecordingWriter(out, cfg.storage, factory, wanted) as bag, SceneRenderer(model, index, cfg.width, cfg.height) as ren:
             bag_created = True
             bag.write(topics.TF_STATIC, t0, factory.tf_message(t0, static_edges(arm, scene)))
             bag.write(topics.ROBOT_DESCRIPTION, t0, factory.string(urdf))
@@ -236,15 +239,19 @@ def record_episode(cfg: RecordingConfig, progress: Callable[[int, int], None] | 
                 rgb = ren.rgb(data, index.wrist_camera)
                 depth = ren.depth(data, index.wrist_camera)
                 labels = ren.labels(data, index.wrist_camera)
-                left = ren.rgb(data, index.stereo_left_camera)
-                left_depth = ren.depth(data, index.stereo_left_camera)
-                right = ren.rgb(data, index.stereo_right_camera)
+                if cfg.stereo:
+                    left = ren.rgb(data, index.stereo_left_camera)
+                    left_depth = ren.depth(data, index.stereo_left_camera)
+                    right = ren.rgb(data, index.stereo_right_camera)
+                else:
+                    left = right = None
+                    left_depth = np.full(depth.shape, np.nan, np.float32)
                 depth_mm = sensor_depth_mm(depth, sensor_rng, sensor)
                 if variety is not None:
                     gain = gain if i else auto_exposure_gain(rgb, variety.exposure)
-                    rgb, left, right = (apply_camera_effects(
-                        im, effects_rng, gain, variety.gamma, variety.blur_sigma, variety.noise_sigma,
-                        variety.shot_noise) for im in (rgb, left, right))
+                    rgb, left, right = (None if im is None else apply_camera_effects(
+                        im, r, gain, variety.gamma, variety.blur_sigma, variety.noise_sigma,
+                        variety.shot_noise) for im, r in zip((rgb, left, right), effects_rngs))
 
                 log = stamp + IMAGE_LATENCY_NS
                 flush_joints(log)
@@ -252,10 +259,12 @@ def record_episode(cfg: RecordingConfig, progress: Callable[[int, int], None] | 
                 bag.write(topics.COLOR_INFO, log, factory.camera_info(stamp, COLOR_OPTICAL_FRAME, W, H, K_color))
                 bag.write(topics.DEPTH_IMAGE, log, factory.image(stamp, COLOR_OPTICAL_FRAME, depth_mm, "16UC1"))
                 bag.write(topics.DEPTH_INFO, log, factory.camera_info(stamp, COLOR_OPTICAL_FRAME, W, H, K_color))
-                bag.write(topics.LEFT_IMAGE, log, factory.image(stamp, STEREO_LEFT_FRAME, left, "rgb8"))
-                bag.write(topics.LEFT_INFO, log, factory.camera_info(stamp, STEREO_LEFT_FRAME, W, H, K_stereo))
-                bag.write(topics.RIGHT_IMAGE, log, factory.image(stamp, STEREO_RIGHT_FRAME, right, "rgb8"))
-                bag.write(topics.RIGHT_INFO, log, factory.camera_info(stamp, STEREO_RIGHT_FRAME, W, H, K_stereo, right_Tx))
+                if cfg.stereo:
+                    bag.write(topics.LEFT_IMAGE, log, factory.image(stamp, STEREO_LEFT_FRAME, left, "rgb8"))
+                    bag.write(topics.LEFT_INFO, log, factory.camera_info(stamp, STEREO_LEFT_FRAME, W, H, K_stereo))
+                    bag.write(topics.RIGHT_IMAGE, log, factory.image(stamp, STEREO_RIGHT_FRAME, right, "rgb8"))
+                    bag.write(topics.RIGHT_INFO, log, factory.camera_info(stamp, STEREO_RIGHT_FRAME, W, H, K_stereo,
+                                                                          right_Tx))
 
                 cam = index.wrist_camera
                 gt.set_frame(
