@@ -1,24 +1,26 @@
 """Varied scenes for depth training that should transfer to real images (``depth-train sim --variety``).
 
-An episode with a variety is planned exactly like a classic one (same scene seed, objects,
-arm trajectory and joint states, in the classic *planning world* with the table top at ``z = 0``),
-then everything the camera sees is redrawn from a separate generator
-``default_rng([seed, VARIETY_STREAM])`` (classic episodes never touch it, so they stay
-byte-for-byte the same):
+An episode with a variety uses the classic scene of its seed (objects, distractor, stereo rig) and
+the classic trajectory planner, in the classic *planning world* (table top at ``z = 0``), with the
+variety's look target and elevation range and its table-top items as obstacles; everything else the
+camera sees is drawn from a separate generator ``default_rng([seed, VARIETY_STREAM])`` (classic
+episodes never touch it, so they stay byte-for-byte the same):
 
-* a room: floor, four walls and a ceiling at a random size, furniture-like boxes (cabinets,
-  tables, shelves) along the walls and clutter on the floor, the furniture and the table;
+* a room: floor, four walls and a ceiling at a random size, furniture, wall items, a rug, screens
+  and clutter (:mod:`.furnishing`);
 * a texture family (:mod:`.texture_families`) per surface and object, some dark, some
   textureless, some specular (MuJoCo ``specular``/``shininess``) or reflective (floor, table);
 * 1-4 lights of random colour temperature and strength, some casting shadows, and ambient light;
 * the wrist camera's horizontal field of view, 45-100 degrees (``K`` follows it exactly);
+* a view: ``room`` looks across the room from low elevations (5-40 degrees above a raised target),
+  ``tabletop`` down at the table (20-72 degrees);
 * a global scale ``s``: arm, table, room, objects and light positions are multiplied by ``s``
   (joint angles are scale-free, so the planned trajectory stays valid and the URDF, TF and
-  depth all describe the scaled world). ``tabletop``: ``s`` in 0.5-1.5, object area 0.17-0.5 m;
-  ``room``: ``s`` in 1.8-3.2, walls 2-8 m away;
-* camera effects on the colour images only: auto-exposure to a random mean brightness (gain fixed
-  from the first frame), gamma, defocus blur, read and
-  shot noise. Depth stays exact ground truth (with the usual sensor holes, range scaled by ``s``).
+  depth all describe the scaled world). ``tabletop``: ``s`` in 0.5-1.5; ``room``: ``s`` in
+  1.8-3.2, walls up to ~8 m away;
+* camera effects on the colour images only (:mod:`.camera_effects`): auto-exposure to a random mean
+  brightness (gain fixed from the first frame), gamma, defocus blur, read and shot noise. Depth stays
+  exact ground truth (with the usual sensor holes, range ``[0.1 s, 20]`` m).
 
 Geometry drawn here is in the planning world; :func:`scale_world` produces what is rendered.
 """
