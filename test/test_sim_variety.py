@@ -237,3 +237,16 @@ def test_colour_images_do_not_depend_on_recording_stereo(tabletop, tmp_path):
     assert len(with_stereo[topics.LEFT_IMAGE]) == FRAMES
     for (_, a), (_, b) in zip(msgs[topics.COLOR_IMAGE], with_stereo[topics.COLOR_IMAGE]):
         assert np.array_equal(decode_image(a), decode_image(b))
+
+
+def test_training_modes_can_read_varied_recordings(room, tabletop):
+    """``depth-train info``'s checks: every mode usable on a varied bag; with --no-stereo all but ``stereo``
+    (the 3-frame tabletop moves too little for the pose modes, so only the image modes are asked there)."""
+    from depth_training.bags import open_bag, summarize_bag
+
+    expected = ({"mono": True, "stereo": True, "supervised": True, "poses-tf": True, "poses-fk": True},
+                {"mono": True, "stereo": False, "supervised": True})
+    for (out, *_), want in zip((room, tabletop), expected):
+        with open_bag(out) as bag:
+            summary = summarize_bag(bag)
+        assert {m.name: m.usable for m in summary.modes if m.name in want} == want, summary.format_table()
