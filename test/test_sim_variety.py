@@ -118,7 +118,7 @@ def test_room_options_lights_textures_and_tf_of_the_scaled_arm(room):
 def test_tabletop_scale_flat_textures_and_no_effects(tabletop):
     out, msgs, gt, info = tabletop
     assert info["kind"] == "tabletop" and info["scale"] == pytest.approx(0.6)
-    assert info["noise_sigma"] <= 0.01 and info["blur_sigma"] == 0.0
+    assert info["noise_sigma"] <= 0.01 and info["blur_sigma"] == 0.0 and info["vignette"] == 0.0
     assert {info["floor"], info["wall"], info["table"], *info["objects"]} == {"flat"}
     K = gt.K_color
     assert np.degrees(2 * np.arctan(W / (2 * K[0, 0]))) == pytest.approx(50.0, abs=1e-9)
@@ -176,6 +176,11 @@ def test_camera_effects_do_what_their_parameters_say():
     checker = np.kron((np.indices((15, 20)).sum(0) % 2) * 255, np.ones((8, 8)))[..., None].repeat(3, 2).astype(np.uint8)
     blurred = apply_camera_effects(checker, rng, blur_sigma=2.0).astype(float)
     assert blurred.std() < 0.8 * checker.astype(float).std() and abs(blurred.mean() - checker.mean()) < 2
+    vig = apply_camera_effects(np.full((121, 161, 3), 200, np.uint8), rng, vignette=0.3).astype(float)
+    assert vig[60, 80, 0] == 200 and vig[0, 0, 0] == round(200 * 0.7) and vig[60, 0, 0] == round(200 * (1 - 0.3 * 0.64))
+    speckle = np.random.default_rng(1).integers(60, 200, (120, 160, 3)).astype(np.uint8)
+    jpeg = apply_camera_effects(speckle, rng, jpeg_quality=60).astype(float)
+    assert 2 < np.abs(jpeg - speckle).mean() < 40 and abs(jpeg.mean() - speckle.mean()) < 2
     with pytest.raises(ValueError, match="exposure=0"):
         apply_camera_effects(grey, rng, exposure=0.0)
 

@@ -4,6 +4,11 @@ Example (200 frames at 320x240, about half a minute on 2 CPU cores)::
 
     depth-train sim --out out/sim/episode0 --frames 200 --seed 0
 
+Varied scenes for depth training (rooms, furniture, textures, lights, FOV, scale, camera effects;
+:mod:`.variety`), without the stereo pair::
+
+    depth-train sim --variety room --out out/sim_variety/room/ep1000 --frames 60 --rate 2 --seed 1000 --no-stereo
+
 Rendering is headless: ``MUJOCO_GL`` defaults to ``osmesa`` (CPU); set ``MUJOCO_GL=egl`` on a
 machine with a GPU. It must be set before mujoco is imported, hence the default is applied here,
 at import time of this module, unless the variable is already set.
@@ -79,9 +84,9 @@ def _add_variety_options(p) -> None:
                    help="number of lights, drawn per episode (default 1:4)")
     g.add_argument("--image-noise", type=float_range(0.0, 0.2, lo_open=False, hi_open=False), default=0.03,
                    metavar="SIGMA", help="largest read/shot noise sigma of the colour images, fraction of full "
-                   "scale (default 0.03; 0 = none)")
+                   "scale (default 0.03; 0 = none, and no JPEG compression)")
     g.add_argument("--blur", type=float_range(0.0, 5.0, lo_open=False, hi_open=False), default=1.5, metavar="PX",
-                   help="largest defocus blur sigma in pixels (default 1.5; 0 = none)")
+                   help="largest defocus blur sigma in pixels (default 1.5; 0 = none, and no vignetting)")
 
 
 def _variety_options(args: argparse.Namespace):
@@ -120,7 +125,7 @@ def register(subparsers) -> None:
     p.add_argument("--baseline", type=positive_float, default=0.06, help="stereo baseline in metres (default 0.06)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--no-stereo", dest="stereo", action="store_false",
-                   help="skip the stereo pair (about half the rendering time): no /stereo topics in the bag, and "
+                   help="skip the stereo pair (under half the rendering time): no /stereo topics in the bag, and "
                         "the ground truth's stereo_left_depth_m is NaN")
     _add_variety_options(p)
     p.set_defaults(func=run)

@@ -250,8 +250,8 @@ def record_episode(cfg: RecordingConfig, progress: Callable[[int, int], None] | 
                 if variety is not None:
                     gain = gain if i else auto_exposure_gain(rgb, variety.exposure)
                     rgb, left, right = (None if im is None else apply_camera_effects(
-                        im, r, gain, variety.gamma, variety.blur_sigma, variety.noise_sigma,
-                        variety.shot_noise) for im, r in zip((rgb, left, right), effects_rngs))
+                        im, r, gain, variety.gamma, variety.blur_sigma, variety.noise_sigma, variety.shot_noise,
+                        variety.vignette, variety.jpeg_quality) for im, r in zip((rgb, left, right), effects_rngs))
 
                 log = stamp + IMAGE_LATENCY_NS
                 flush_joints(log)

@@ -19,7 +19,8 @@ episodes never touch it, so they stay byte-for-byte the same):
   depth all describe the scaled world). ``tabletop``: ``s`` in 0.5-1.5; ``room``: ``s`` in
   1.8-3.2, walls up to ~8 m away;
 * camera effects on the colour images only (:mod:`.camera_effects`): auto-exposure to a random mean
-  brightness (gain fixed from the first frame), gamma, defocus blur, read and shot noise. Depth stays
+  brightness (gain fixed from the first frame), vignetting (50 %, not with ``blur=0``), gamma, defocus blur, read and shot
+  noise, JPEG at quality 60-95 (40 %, not with ``noise=0``). Depth stays
   exact ground truth (with the usual sensor holes, range ``[0.1 s, 20]`` m).
 
 Geometry drawn here is in the planning world; :func:`scale_world` produces what is rendered.
@@ -116,6 +117,8 @@ class Variety:
     noise_sigma: float
     shot_noise: float
     blur_sigma: float
+    vignette: float
+    jpeg_quality: int  # 0 = none
     sensor: DepthSensorParams = field(default_factory=DepthSensorParams)
 
     def fovy_deg(self, width: int, height: int) -> float:
@@ -130,7 +133,8 @@ class Variety:
                     ambient=self.ambient, floor=self.floor.family, wall=self.wall.family, table=self.table.family,
                     objects=[s.family for s in self.objects], pieces=sorted({b.group for b in self.boxes}),
                     clutter=len(self.clutter), exposure=self.exposure, gamma=self.gamma,
-                    noise_sigma=self.noise_sigma, blur_sigma=self.blur_sigma)
+                    noise_sigma=self.noise_sigma, blur_sigma=self.blur_sigma, vignette=self.vignette,
+                    jpeg_quality=self.jpeg_quality)
 
 
 def _table_clutter(rng, families, scene: SceneSpec, count: int) -> list[tuple[ObjectSpec, Surface]]:
@@ -223,6 +227,8 @@ def draw_variety(seed: int, scene: SceneSpec, opts: VarietyOptions) -> Variety:
         obstacles=obstacles, exposure=float(rng.uniform(0.25, 0.6)), gamma=float(rng.uniform(0.8, 1.25)),
         noise_sigma=float(rng.uniform(0.0, opts.noise)), shot_noise=float(rng.uniform(0.0, opts.noise)),
         blur_sigma=float(rng.uniform(0.0, opts.blur)) if rng.uniform() < 0.6 else 0.0,
+        vignette=float(rng.uniform(0.0, 0.4)) if rng.uniform() < 0.5 and opts.blur > 0 else 0.0,
+        jpeg_quality=int(rng.integers(60, 96)) if rng.uniform() < 0.4 and opts.noise > 0 else 0,
     )
 
 
