@@ -187,7 +187,7 @@ def record_episode(cfg: RecordingConfig, progress: Callable[[int, int], None] | 
         plan_scene = dataclasses.replace(scene, objects=scene.objects + variety.obstacles,
                                          look_target=np.array(variety.look_target))
         traj = plan_trajectory(arm, plan_scene, (joint_stamps[-1] - t0) / 1e9, cfg.seed,
-                               elevation_deg=variety.elevation_deg)
+                               elevation_deg=variety.elevation_deg, aim_offset_m=variety.aim_offset_m)
         arm, scene, variety = scale_world(arm, scene, variety)
         sensor, color_fovy = variety.sensor, variety.fovy_deg(cfg.width, cfg.height)
         # One noise generator per camera, so the colour images do not depend on whether stereo is recorded.

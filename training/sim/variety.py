@@ -95,6 +95,7 @@ class Variety:
     hfov_deg: float
     look_target: tuple[float, float, float]  # what the viewpoint walk circles (planning world)
     elevation_deg: tuple[float, float, float]  # its elevation range (min, max) and first value
+    aim_offset_m: float  # viewpoints look up to this far (per axis) beside the target: varied framing
     room_half: tuple[float, float]
     wall_top: float
     floor_z: float
@@ -164,10 +165,10 @@ def draw_variety(seed: int, scene: SceneSpec, opts: VarietyOptions) -> Variety:
     s = float(rng.uniform(*(opts.scale or SCALE[kind])))
     if kind == "room":  # look across the room: a raised target, low elevations
         look = (rng.uniform(-0.1, 0.1), rng.uniform(-0.1, 0.1), rng.uniform(0.12, 0.3))
-        elevation = (5.0, 40.0, 20.0)
+        elevation, aim_offset = (5.0, 40.0, 20.0), 0.12
     else:
         look = (rng.uniform(-0.05, 0.05), rng.uniform(-0.05, 0.05), rng.uniform(0.0, 0.08))
-        elevation = (20.0, 72.0, 45.0)
+        elevation, aim_offset = (20.0, 72.0, 45.0), 0.06
     hx, hy = (float(v) for v in rng.uniform(1.0, 2.6, size=2))
     wall_top = float(rng.uniform(0.9, 2.0))
     n_lights = int(rng.integers(opts.lights[0], opts.lights[1] + 1))
@@ -220,7 +221,8 @@ def draw_variety(seed: int, scene: SceneSpec, opts: VarietyOptions) -> Variety:
                 clutter.append(clutter_object(rng, fams, f"clutter{k}", pos, float(rng.uniform(1.5, 4.0))))
     return Variety(
         kind=kind, scale=s, hfov_deg=float(rng.uniform(*opts.hfov_deg)),
-        look_target=tuple(float(v) for v in look), elevation_deg=elevation, room_half=(hx, hy), wall_top=wall_top,
+        look_target=tuple(float(v) for v in look), elevation_deg=elevation, aim_offset_m=aim_offset,
+        room_half=(hx, hy), wall_top=wall_top,
         floor_z=FLOOR_Z, table_x=TABLE_X, table_y=TABLE_Y, table_thickness=TABLE_THICKNESS, lights=lights,
         ambient=float(rng.uniform(0.1, 0.45)), floor=floor, wall=wall, ceiling=ceiling, table=table,
         objects=objects, boxes=boxes, clutter=[o for o, _ in clutter], clutter_surfaces=[c for _, c in clutter],
