@@ -255,3 +255,29 @@ def test_training_modes_can_read_varied_recordings(room, tabletop):
         with open_bag(out) as bag:
             summary = summarize_bag(bag)
         assert {m.name: m.usable for m in summary.modes if m.name in want} == want, summary.format_table()
+
+
+def test_scale_is_a_similarity_of_the_rendered_world():
+    """The same variety at scale 1 and at its drawn scale s, arm at the same joint angles: the wrist camera's
+    depth is s times larger everywhere (the scene, arm and lights scale about one origin)."""
+    import dataclasses
+
+    import mujoco
+
+    from depth_training.sim.render import SceneRenderer
+
+    scene = random_scene(6)
+    v = draw_variety(6, scene, VarietyOptions("room"))
+    q = np.array([0.3, 0.4, 1.4, 0.0, 1.0, 0.0])
+    depths = []
+    for s in (1.0, v.scale):
+        arm, scene_s, v_s = scale_world(default_arm(), scene, dataclasses.replace(v, scale=s))
+        model, index, _ = build_model(arm, scene_s, 64, 48, v_s)
+        data = mujoco.MjData(model)
+        data.qpos[index.qpos_adr] = q
+        mujoco.mj_forward(model, data)
+        with SceneRenderer(model, index, 64, 48) as ren:
+            depths.append(ren.depth(data, index.wrist_camera))
+    ok = np.isfinite(depths[0]) & np.isfinite(depths[1])
+    assert ok.mean() > 0.95 and v.scale > 1.7
+    np.testing.assert_allclose(depths[1][ok], v.scale * depths[0][ok], rtol=2e-3)

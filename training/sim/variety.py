@@ -285,5 +285,6 @@ def scale_world(arm: ArmSpec, scene: SceneSpec, variety: Variety) -> tuple[ArmSp
         floor_z=variety.floor_z * s, table_x=tuple(v * s for v in variety.table_x),
         table_y=tuple(v * s for v in variety.table_y), table_thickness=variety.table_thickness * s, lights=lights,
         boxes=boxes, clutter=[_scaled_object(o, s) for o in variety.clutter], obstacles=obstacles,
+        look_target=tuple(v * s for v in variety.look_target), aim_offset_m=variety.aim_offset_m * s,
         sensor=dataclasses.replace(variety.sensor, min_range_m=0.1 * s, max_range_m=20.0))
     return scale_arm(arm, s), scene_s, variety_s
