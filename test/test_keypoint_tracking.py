@@ -94,3 +94,21 @@ def test_pca_view_maps_principal_axis_to_colour_and_is_stable():
     assert rgb[0, 0, 0] < rgb[15, 20, 0] < rgb[-1, -1, 0]
     again = pca.colorize(f[:, ::-1].copy())  # fitted once: same colours for the same descriptors
     np.testing.assert_array_equal(again[::-1], rgb)
+
+
+def test_large_descriptor_maps_are_previewed_on_every_second_pixel():
+    import cv2
+
+    from depth_nodes.pipelines.descriptor_tracking import DescriptorTrackingPipeline
+    from depth_nodes.pipelines.keypoint_tracking import DescriptorPCA
+
+    pipe = object.__new__(DescriptorTrackingPipeline)   # only the preview is exercised
+    rng = np.random.default_rng(0)
+    big = rng.normal(size=(32, 240, 600)).astype(np.float32)        # 4.6 M values: subsampled
+    pipe.pca = DescriptorPCA().fit(big[:, ::2, ::2].reshape(32, -1).T)
+    view = pipe.descriptor_image(big, 480, 1200)
+    expect = cv2.resize(pipe.pca.colorize(big[:, ::2, ::2]), (1200, 480), interpolation=cv2.INTER_NEAREST)
+    assert view.shape == (480, 1200, 3) and np.array_equal(view, expect)
+    small = big[:16, :120, :300]                                         # 0.6 M values: every pixel
+    pipe.pca = DescriptorPCA()
+    assert np.array_equal(pipe.descriptor_image(small, 120, 300), DescriptorPCA().colorize(small))
