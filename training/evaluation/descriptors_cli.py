@@ -216,9 +216,34 @@ def run_keypoints(args: argparse.Namespace) -> int:
             raise UserError(f"{args.image}: not a readable image file")
         img = np.ascontiguousarray(img[..., ::-1])
     if onnx:
-        if img is None:
-            raise UserError("an exported model (.onnx) takes --image FILE (any size: it is resized as the node does)")
+        if img is None and args.bag is not None:  # a frame of the recording at --frame-size, as the camera gave it
+            from depth_training.modes.descriptors import load_scenes_for
+
+            if not args.frame_size:
+                raise UserError("--bag with an exported model (.onnx) needs --frame-size WxH (the camera's image size)")
+            try:
+                args.width, args.height = (int(x) for x in args.frame_size.lower().split("x"))
+            except ValueError:
+                raise UserError(f"--frame-size: expected WxH, got {args.frame_size!r}") from None
+            _scene_args(args)
+            with tempfile.TemporaryDirectory(prefix="depth-train-keypoints-") as tmp:  # no cache/ beside --out
+                scene = load_scenes_for([args.bag], args, Path(args.cache_dir) if args.cache_dir else Path(tmp),
+                                        need_pairs=False)[0]
+                if not 0 <= args.frame < len(scene.images):
+                    raise UserError(f"{args.bag}: --frame {args.frame}: the recording has {len(scene.images)} frames")
+                img, frame_mask = np.array(scene.images[args.frame]), np.array(scene.masks[args.frame])
+                del scene  # its arrays may map files of tmp
+        elif img is None:
+            raise UserError("an exported model (.onnx) takes --image FILE (any size: it is resized as the node does) "
+                            "or --bag BAG --frame-size WxH")
+        else:
+            frame_mask = None
         desc, (sx, sy), (h, w), identity, dim = onnx_descriptors(Path(args.model), img)
+        if frame_mask is not None:  # the object mask, in network pixels
+            import cv2
+
+            mask = cv2.resize(frame_mask.astype(np.uint8), (desc.shape[2], desc.shape[1]),
+                              interpolation=cv2.INTER_NEAREST).astype(bool)
     else:
         if zero_shot and img is not None and (img.shape[0] % 32 or img.shape[1] % 32):
             raise UserError(f"{args.image}: a zero-shot backbone runs at the image's size, which must be multiples "
@@ -318,6 +343,8 @@ def register(subparsers) -> None:
                    help="an image file (at the model's input size; any size for an exported .onnx model)")
     k.add_argument("--bag", type=Path, default=None, help="... or a recording (see --frame)")
     k.add_argument("--frame", type=int, default=0, help="frame index in --bag (default 0)")
+    k.add_argument("--frame-size", default=None, metavar="WxH",
+                   help="with an exported .onnx model and --bag: decode the frame at this size (the camera's)")
     k.add_argument("--pixels", nargs="*", default=None, metavar="U,V", help="keypoint pixels (else --auto)")
     k.add_argument("--auto", type=int, default=6, help="pick this many keypoints on the object (default 6)")
     k.add_argument("--names", nargs="*", default=None, help="keypoint names (default kp0, kp1, ...)")
