@@ -1,0 +1,212 @@
+"""Mutation testing of the core maths (`make mutation`): mutmut, one module at a time.
+
+For each module below, mutmut makes one-change copies of its functions ("mutants": ``+`` for ``-``,
+``1`` for ``0``, an argument dropped, ...) and runs the unit tests that reach the changed function.
+A mutant the tests fail on is *killed*; one they pass on *survived*: a bug the suite would not see,
+or a change that behaves the same (an *equivalent* mutant, listed with its reason in EQUIVALENT).
+
+Each module runs in its own work folder out/mutation/<module>/ (mutmut keeps its state there, so a
+second run only tests what changed), with the installed package names (``depth_training`` is the
+folder training/) and only the listed unit tests: no DDS nodes, no training runs. mutmut gets one
+worker and the script runs under ``nice``. The report (killed / survived / timeout per module and
+each survivor's diff) goes to out/mutation/report.md.
+
+    .venv/bin/python scripts/mutation.py                    # every module
+    .venv/bin/python scripts/mutation.py --only geometry    # one module (repeatable)
+    .venv/bin/python scripts/mutation.py --report-only      # rebuild the report from the saved state
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "out" / "mutation"
+PACKAGES = {"depth_nodes": "depth_nodes", "depth_training": "training"}  # import name -> folder
+
+
+@dataclass(frozen=True)
+class Module:
+    name: str
+    globs: tuple[str, ...]  # files to mutate, as import-name paths
+    tests: tuple[str, ...]  # pytest arguments selecting the covering unit tests
+
+
+MODULES = (
+    Module("geometry", ("depth_nodes/geometry/*",),
+           ("test/test_camera_geometry.py", "test/test_pointcloud.py", "test/test_properties.py")),
+    Module("pipelines", ("depth_nodes/pipelines/*",),
+           ("test/test_depth_io.py", "test/test_mono_scale.py", "test/test_keypoint_tracking.py",
+            "test/test_descriptor_tracking.py", "test/test_stereo_pipeline.py", "test/test_sync_and_worker.py",
+            "test/test_pointcloud.py", "test/test_mono_pipeline.py", "test/test_properties.py")),
+    Module("description", ("depth_nodes/backends/description.py",),
+           ("test/test_backends.py", "test/test_depth_io.py", "test/test_description.py")),
+    Module("engine_cache", ("depth_nodes/backends/engine_cache.py",),
+           ("test/test_backend_tensorrt.py",)),
+    Module("losses", ("depth_training/losses/*",),
+           ("test/test_losses_photometric.py", "test/test_losses_pixel_contrastive.py",
+            "test/test_losses_pixel_distribution.py", "test/test_losses_reprojection.py",
+            "test/test_losses_silog.py", "test/test_losses_smoothness.py", "test/test_losses_ssi.py",
+            "test/test_losses_stereo.py", "test/test_properties.py")),
+    Module("correspondence", ("depth_training/correspondence/*",),
+           ("test/test_correspondence.py", "test/test_correspondence_roll.py")),
+    Module("recover", ("depth_training/bags/recover.py",), ("test/test_bag_recover.py",)),
+    Module("input_diagnosis", ("depth_nodes/ros/input_diagnosis.py",),
+           ("test/test_qos_auto_and_diagnosis.py", "-k", "not follower and not resubscribe")),
+)
+
+# Survivors that behave exactly like the original, one line each: mutant name -> why.
+EQUIVALENT: dict[str, str] = {}
+
+
+
+# Not mutated: raise/log/print statements (message text; the tests check messages with match= where
+# it matters, and a changed exception type is still an exception).
+SKIP_LINES = (r"\braise\b", r"\.(debug|info|warning|warn|error|exception)\(", r"\bprint\(")
+
+
+def _config(module: Module) -> str:
+    lines = ["[mutmut]", "source_paths =", *(f"    {p}" for p in PACKAGES),
+             "only_mutate =", *(f"    {g}" for g in module.globs),
+             "do_not_mutate_patterns =", *(f"    {p}" for p in SKIP_LINES),
+             "pytest_add_cli_args_test_selection =", *(f"    {t}" for t in module.tests),
+             "pytest_add_cli_args =", "    -p", "    no:cacheprovider",
+             "use_git_change_detection = false", ""]
+    return "\n".join(lines)
+
+
+def _work_folder(module: Module, work: Path | None = None) -> Path:
+    """out/mutation/<module>/ with the packages under their import names and the config."""
+    work = work or OUT / module.name
+    work.mkdir(parents=True, exist_ok=True)
+    for name, folder in PACKAGES.items():
+        link = work / name
+        if not link.is_symlink():
+            link.symlink_to(ROOT / folder, target_is_directory=True)
+    if not (work / "test").is_symlink():
+        (work / "test").symlink_to(ROOT / "test", target_is_directory=True)
+    (work / "setup.cfg").write_text(_config(module))
+    (work / "pytest.ini").write_text((ROOT / "pytest.ini").read_text())
+    return work
+
+
+def all_mutants(module: Module) -> list[str]:
+    """The names of every mutant of ``module`` (generated in a scratch copy of its work folder)."""
+    scratch = _work_folder(module, OUT / module.name / ".names")
+    shutil.rmtree(scratch / "mutants", ignore_errors=True)
+    code = ("import json,sys\nfrom pathlib import Path\nfrom mutmut.__main__ import create_mutants_for_file\n"
+            "from mutmut.configuration import config\nfrom mutmut.utils.file_utils import walk_mutatable_files\n"
+            "names=[]\nfor f in walk_mutatable_files():\n    out=Path('mutants')/f\n"
+            "    out.parent.mkdir(parents=True, exist_ok=True)\n    create_mutants_for_file(f, out)\n"
+            "    names+=json.loads(Path(str(out)+'.meta').read_text())['exit_code_by_key']\nprint(json.dumps(names))")
+    res = subprocess.run([sys.executable, "-c", code], cwd=scratch, capture_output=True, text=True, check=True)
+    return sorted(json.loads(res.stdout.strip().splitlines()[-1]))
+
+
+def run_module(module: Module, log, sample: int) -> int:
+    work = _work_folder(module)
+    names = all_mutants(module)
+    chosen = names if sample <= 0 or sample >= len(names) else sorted(random.Random(module.name).sample(names, sample))
+    (work / "chosen.json").write_text(json.dumps({"all": len(names), "chosen": chosen}))
+    print(f"{module.name}: {len(chosen)} of {len(names)} mutants", flush=True)
+    if (work / "mutants").exists():  # the source may have changed: mutmut re-creates what differs
+        shutil.rmtree(work / "mutants" / "test", ignore_errors=True)
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
+    cmd = ["nice", "-n", "10", sys.executable, "-m", "mutmut", "run", "--max-children", "1", *chosen]
+    start = time.monotonic()
+    rc = subprocess.call(cmd, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
+    print(f"{module.name}: mutmut exit {rc} after {time.monotonic() - start:.0f} s", flush=True)
+    return rc
+
+
+def _results(module: Module) -> tuple[dict[str, int | None], int]:
+    """The chosen mutants' exit codes (mutmut's saved state) and how many mutants the module has."""
+    out: dict[str, int | None] = {}
+    for meta in sorted((OUT / module.name / "mutants").rglob("*.py.meta")):
+        out.update(json.loads(meta.read_text())["exit_code_by_key"])
+    chosen_file = OUT / module.name / "chosen.json"
+    if not chosen_file.is_file():
+        return {}, 0
+    chosen = json.loads(chosen_file.read_text())
+    return {n: out.get(n) for n in chosen["chosen"]}, chosen["all"]
+
+
+def _diffs(module: Module, names: list[str]) -> dict[str, str]:
+    """Each survivor's diff, from mutmut in the module's work folder."""
+    if not names:
+        return {}
+    code = ("import json,sys\nfrom mutmut.__main__ import find_mutant, get_diff_for_mutant\n"
+            "out={}\nfor n in sys.argv[1:]:\n    out[n]=get_diff_for_mutant(n, path=find_mutant(n).path)\n"
+            "print(json.dumps(out))")
+    res = subprocess.run([sys.executable, "-c", code, *names], cwd=OUT / module.name, capture_output=True, text=True)
+    if res.returncode:
+        return {n: f"(no diff: {res.stderr.strip().splitlines()[-1] if res.stderr.strip() else 'mutmut failed'})"
+                for n in names}
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def report(modules) -> str:
+    from mutmut.stats import status_by_exit_code  # killed / survived / timeout / segfault / no tests ...
+    rows, details = [], []
+    for module in modules:
+        results, total = _results(module)
+        if not results:
+            rows.append(f"| {module.name} | not run | | | | | | | |")
+            continue
+        status = {n: status_by_exit_code[c] for n, c in results.items()}
+        killed = sum(s in ("killed", "segfault") for s in status.values())  # segfault: the test process died
+        survived = sorted(n for n, s in status.items() if s == "survived")
+        timeout = sum(s == "timeout" for s in status.values())
+        other = len(status) - killed - len(survived) - timeout  # no tests, not checked: count as not killed
+        equivalent = [n for n in survived if n in EQUIVALENT]
+        score = 100.0 * (killed + timeout) / max(len(status) - len(equivalent), 1)
+        rows.append(f"| {module.name} | {total} | {len(status)} | {killed} | {len(survived)} | {len(equivalent)} | {timeout} "
+                    f"| {other} | {score:.1f} % |")
+        diffs = _diffs(module, survived)
+        for n in survived:
+            why = EQUIVALENT.get(n)
+            details.append(f"### {n}\n" + (f"Equivalent: {why}\n" if why else "Not killed.\n")
+                           + f"```diff\n{diffs.get(n, '').strip()}\n```\n")
+        others = sorted(f"{n} ({s})" for n, s in status.items() if s not in ("killed", "segfault", "survived", "timeout"))
+        if others:
+            details.append(f"### {module.name}: neither killed nor survived\n" + "\n".join(f"- {o}" for o in others) + "\n")
+    head = ("| module | mutants | tested | killed | survived | of which equivalent | timeout | other | killed + timeout "
+            "of the non-equivalent |\n|---|---|---|---|---|---|---|---|---|")
+    return "\n".join(["# Mutation report", "", head, *rows, "", "## Survivors and others", "", *details])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", action="append", choices=[m.name for m in MODULES],
+                        help="run this module only (repeatable)")
+    parser.add_argument("--sample", type=int, default=60,
+                        help="test this many mutants per module, a fixed (seeded) random choice; 0 = all (hours)")
+    parser.add_argument("--report-only", action="store_true", help="rebuild out/mutation/report.md only")
+    args = parser.parse_args(argv)
+    chosen = [m for m in MODULES if not args.only or m.name in args.only]
+    OUT.mkdir(parents=True, exist_ok=True)
+    failed = []
+    if not args.report_only:
+        for module in chosen:
+            with open(OUT / f"{module.name}.log", "w") as log:
+                if run_module(module, log, args.sample):
+                    failed.append(module.name)
+    text = report(MODULES)
+    (OUT / "report.md").write_text(text)
+    print(text.split("## Survivors")[0])
+    print(f"report: {OUT / 'report.md'}; logs: {OUT}/<module>.log")
+    if failed:
+        print(f"mutmut failed for {', '.join(failed)} (see their logs)", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
