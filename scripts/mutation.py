@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "out" / "mutation"
 PACKAGES = {"depth_nodes": "depth_nodes", "depth_training": "training"}  # import name -> folder
+DATA = ("test", "config")  # folders the tests read, copied next to the mutated packages
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ MODULES = (
     Module("description", ("depth_nodes/backends/description.py",),
            ("test/test_backends.py", "test/test_depth_io.py", "test/test_description.py")),
     Module("engine_cache", ("depth_nodes/backends/engine_cache.py",),
-           ("test/test_backend_tensorrt.py",)),
+           ("test/test_engine_cache.py", "test/test_backend_tensorrt.py")),
     Module("losses", ("depth_training/losses/*",),
            ("test/test_losses_photometric.py", "test/test_losses_pixel_contrastive.py",
             "test/test_losses_pixel_distribution.py", "test/test_losses_reprojection.py",
@@ -58,7 +59,8 @@ MODULES = (
             "test/test_losses_stereo.py", "test/test_properties.py")),
     Module("correspondence", ("depth_training/correspondence/*",),
            ("test/test_correspondence.py", "test/test_correspondence_roll.py")),
-    Module("recover", ("depth_training/bags/recover.py",), ("test/test_bag_recover.py",)),
+    Module("recover", ("depth_training/bags/recover.py",),
+           ("test/test_bag_recover_offsets.py", "test/test_bag_recover.py")),
     Module("input_diagnosis", ("depth_nodes/ros/input_diagnosis.py",),
            ("test/test_qos_auto_and_diagnosis.py", "-k", "not follower and not resubscribe")),
 )
@@ -78,6 +80,7 @@ def _config(module: Module) -> str:
              "only_mutate =", *(f"    {g}" for g in module.globs),
              "do_not_mutate_patterns =", *(f"    {p}" for p in SKIP_LINES),
              "pytest_add_cli_args_test_selection =", *(f"    {t}" for t in module.tests),
+             "also_copy =", *(f"    {d}" for d in DATA if d != "test"),
              "pytest_add_cli_args =", "    -p", "    no:cacheprovider",
              "use_git_change_detection = false", ""]
     return "\n".join(lines)
@@ -91,8 +94,9 @@ def _work_folder(module: Module, work: Path | None = None) -> Path:
         link = work / name
         if not link.is_symlink():
             link.symlink_to(ROOT / folder, target_is_directory=True)
-    if not (work / "test").is_symlink():
-        (work / "test").symlink_to(ROOT / "test", target_is_directory=True)
+    for folder in DATA:
+        if not (work / folder).is_symlink():
+            (work / folder).symlink_to(ROOT / folder, target_is_directory=True)
     (work / "setup.cfg").write_text(_config(module))
     (work / "pytest.ini").write_text((ROOT / "pytest.ini").read_text())
     return work
@@ -118,7 +122,8 @@ def run_module(module: Module, log, sample: int) -> int:
     (work / "chosen.json").write_text(json.dumps({"all": len(names), "chosen": chosen}))
     print(f"{module.name}: {len(chosen)} of {len(names)} mutants", flush=True)
     if (work / "mutants").exists():  # the source may have changed: mutmut re-creates what differs
-        shutil.rmtree(work / "mutants" / "test", ignore_errors=True)
+        for folder in DATA:  # copied again by mutmut, as they are now
+            shutil.rmtree(work / "mutants" / folder, ignore_errors=True)
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
     cmd = ["nice", "-n", "10", sys.executable, "-m", "mutmut", "run", "--max-children", "1", *chosen]
     start = time.monotonic()

@@ -1,0 +1,165 @@
+"""Cut-off recordings at exact byte offsets (issue 21): an MCAP file built record by record, so the
+offset where reading must stop is known to the byte, cut at every kind of place; a torn last
+message is dropped; a .db3 cut inside a page stops at that page's first byte."""
+import sqlite3
+import struct
+import warnings
+
+import pytest
+
+from depth_training.bags.errors import BagOpenError, BagWarning
+from depth_training.bags.reader import open_bag
+from depth_training.bags.recover import Recovery, RecoveredTopic, recover_bag, scan_mcap, scan_sqlite3
+
+MAGIC = b"\x89MCAP0\r\n"
+STRING_DEF = "string data\n"
+
+
+def _s(text: str) -> bytes:
+    return struct.pack("<I", len(text.encode())) + text.encode()
+
+
+def _record(op: int, content: bytes) -> bytes:
+    return bytes([op]) + struct.pack("<Q", len(content)) + content
+
+
+def _cdr_string(text: str) -> bytes:
+    raw = text.encode() + b"\0"
+    return b"\x00\x01\x00\x00" + struct.pack("<I", len(raw)) + raw
+
+
+def _message(cid: int, seq: int, log_ns: int, data: bytes) -> bytes:
+    return _record(0x05, struct.pack("<HIQQ", cid, seq, log_ns, log_ns) + data)
+
+
+def _mcap(payloads, chunked: bool, tail: bytes = b""):
+    """An MCAP file (schema, channel, one message per payload, in a chunk or not, then ``tail``)
+    and the file offset of each message record."""
+    head = MAGIC + _record(0x03, struct.pack("<H", 1) + _s("std_msgs/msg/String") + _s("ros2msg") + _s(STRING_DEF))
+    meta = _s("offered_qos_profiles") + _s("")
+    head += _record(0x04, struct.pack("<HH", 7, 1) + _s("/chatter") + _s("cdr") + struct.pack("<I", len(meta)) + meta)
+    msgs = [_message(7, i, 1_000_000_000 * (i + 1), p) for i, p in enumerate(payloads)]
+    if not chunked:
+        offsets = [len(head) + sum(map(len, msgs[:i])) for i in range(len(msgs))]
+        return head + b"".join(msgs) + tail, offsets
+    inner = b"".join(msgs)
+    chunk_head = struct.pack("<QQQI", 1, len(msgs), len(inner), 0) + _s("")
+    chunk = _record(0x06, chunk_head + struct.pack("<Q", len(inner)) + inner)
+    records_at = len(head) + 9 + len(chunk_head) + 8
+    offsets = [records_at + sum(map(len, msgs[:i])) for i in range(len(msgs))]
+    return head + chunk + tail, offsets, len(head)
+
+
+PAYLOADS = [_cdr_string("first"), _cdr_string("second message"), _cdr_string("third")]
+
+
+def _scan(tmp_path, data: bytes, name="c.mcap") -> Recovery:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return scan_mcap(path)
+
+
+def test_whole_file_is_complete_with_every_message(tmp_path):
+    data, offsets, _ = _mcap(PAYLOADS, chunked=True, tail=_record(0x0F, struct.pack("<I", 0)))
+    rec = _scan(tmp_path, data)
+    assert rec.complete and rec.reason == "file is complete" and rec.stopped_at_byte == len(data)
+    assert [m[2] for m in rec.messages] == PAYLOADS and [m[1] for m in rec.messages] == [1e9, 2e9, 3e9]
+    assert rec.topics[7] == RecoveredTopic("/chatter", "std_msgs/msg/String", STRING_DEF, "", "cdr", [])
+    assert rec.counts == {7: 3} and rec.message_count == 3 and rec.last_log_ns == 3_000_000_000
+
+
+@pytest.mark.parametrize("into", [1, 10, 25])
+def test_cut_inside_a_chunk_stops_at_the_first_byte_of_the_partial_record(tmp_path, into):
+    data, offsets, chunk_at = _mcap(PAYLOADS, chunked=True)
+    rec = _scan(tmp_path, data[:offsets[2] + into])
+    assert [m[2] for m in rec.messages] == PAYLOADS[:2]
+    assert rec.stopped_at_byte == offsets[2] and rec.file_bytes == offsets[2] + into
+    declared = len(data) - offsets[0]
+    assert rec.reason == (f"cut inside the chunk starting at byte {chunk_at}: {offsets[2] + into - offsets[0]} of "
+                          f"its {declared} bytes written, 2 complete records read from it")
+    assert not rec.complete
+    exact = _scan(tmp_path, data[:offsets[2]], "exact.mcap")  # cut exactly between two records of the chunk
+    assert len(exact.messages) == 2 and exact.stopped_at_byte == offsets[2]
+
+
+def test_cut_inside_the_chunk_header(tmp_path):
+    data, offsets, chunk_at = _mcap(PAYLOADS, chunked=True)
+    rec = _scan(tmp_path, data[:chunk_at + 20])
+    assert rec.messages == [] and rec.stopped_at_byte == chunk_at
+    assert rec.reason == f"cut inside a chunk header at byte {chunk_at}" and set(rec.topics) == {7}
+
+
+def test_unchunked_cut_inside_a_record_and_between_records(tmp_path):
+    data, offsets = _mcap(PAYLOADS, chunked=False)
+    rec = _scan(tmp_path, data[:offsets[1] + 5])
+    assert [m[2] for m in rec.messages] == PAYLOADS[:1] and rec.stopped_at_byte == offsets[1]
+    assert rec.reason == f"cut inside a record (opcode 0x05) at byte {offsets[1]}"
+    rec = _scan(tmp_path, data[:offsets[2]], "between.mcap")
+    assert len(rec.messages) == 2 and rec.stopped_at_byte == offsets[2] == rec.file_bytes
+    assert rec.reason == "no footer: the file ends between two records" and not rec.complete
+    seen = []
+    rec = scan_mcap(tmp_path / "between.mcap", sink=lambda tid, ns, d: seen.append((tid, ns, bytes(d))))
+    assert rec.messages == [] and seen == [(7, 1_000_000_000, PAYLOADS[0]), (7, 2_000_000_000, PAYLOADS[1])]
+    assert rec.describe() == ("recording was cut off (no footer: the file ends between two records); recovered 2 "
+                              "complete messages on 1 topics up to log time 2.000000000 s, stopped at byte "
+                              f"{offsets[2]} of {offsets[2]} (100.0% of the file) [/chatter 2]")
+
+
+def test_an_inconsistent_record_stops_at_its_offset(tmp_path):
+    data, offsets = _mcap(PAYLOADS, chunked=False)
+    bad = _record(0x05, b"\x07\x00")  # a message record too short for its fields
+    rec = _scan(tmp_path, data[:offsets[1]] + bad + data[offsets[1]:])
+    assert len(rec.messages) == 1 and rec.stopped_at_byte == offsets[1]
+    assert rec.reason.startswith(f"inconsistent record at byte {offsets[1]}: record needs 4 bytes, 0 left")
+    with pytest.raises(BagOpenError, match="not an MCAP file"):
+        _scan(tmp_path, b"\x89MCAP1\r\n" + data[8:], "bad.mcap")
+
+
+def test_repair_drops_a_torn_last_message_and_keeps_the_rest(tmp_path):
+    torn = _cdr_string("this one was cut")[:-6]  # the length field promises more bytes than follow
+    data, offsets, _ = _mcap(PAYLOADS[:2] + [torn], chunked=True)
+    src = tmp_path / "torn.mcap"
+    src.write_bytes(data[:offsets[2] + len(_message(7, 2, 3, torn))])  # the torn message record is complete
+    rec = recover_bag(src, tmp_path / "fixed")
+    assert rec.counts == {7: 2} and rec.reason.endswith("; 1 torn last message(s) dropped")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BagWarning)
+        with open_bag(tmp_path / "fixed") as bag:
+            assert [bytes(m.data) for m in bag.raw_messages()] == PAYLOADS[:2]
+    whole = tmp_path / "whole.mcap"
+    whole.write_bytes(_mcap(PAYLOADS, chunked=True)[0])
+    rec = recover_bag(whole, tmp_path / "fixed2")
+    assert rec.counts == {7: 3} and "dropped" not in rec.reason
+
+
+def test_sqlite3_cut_inside_a_page_stops_at_that_page(tmp_path):
+    db = tmp_path / "b.db3"
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA page_size=1024")
+    con.execute("CREATE TABLE topics(id INTEGER PRIMARY KEY, name TEXT, type TEXT, serialization_format TEXT,"
+                " offered_qos_profiles TEXT)")
+    con.execute("CREATE TABLE messages(id INTEGER PRIMARY KEY, topic_id INTEGER, timestamp INTEGER, data BLOB)")
+    con.execute("INSERT INTO topics VALUES (1, '/chatter', 'std_msgs/msg/String', 'cdr', '')")
+    for i in range(200):
+        con.execute("INSERT INTO messages VALUES (?, 1, ?, ?)", (i + 1, 1000 + i, _cdr_string(f"m{i:03d}" * 8)))
+    con.commit()
+    con.close()
+    data = db.read_bytes()
+    assert len(data) % 1024 == 0 and len(data) >= 8 * 1024
+    cut = tmp_path / "cut.db3"
+    cut.write_bytes(data[:5 * 1024 + 300])
+    rec = scan_sqlite3(cut)
+    assert rec.stopped_at_byte == 5 * 1024 and rec.file_bytes == 5 * 1024 + 300 and rec.storage == "sqlite3"
+    assert rec.reason.startswith("missing pages from byte 5120: ")
+    assert 0 < rec.message_count < 200 and rec.topics[1].name == "/chatter"
+    stamps = [m[1] for m in rec.messages]
+    assert stamps == list(range(1000, 1000 + len(stamps)))  # in insertion order, from the first row on
+    whole = scan_sqlite3(db)
+    assert whole.message_count == 200 and whole.reason == f"missing pages from byte {len(data)}: no rows lost"
+    with pytest.raises(BagOpenError, match="not a sqlite3 database"):
+        scan_sqlite3(_write(tmp_path / "x.db3", b"x" * 200))
+
+
+def _write(path, data):
+    path.write_bytes(data)
+    return path
