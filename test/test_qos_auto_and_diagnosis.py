@@ -294,3 +294,27 @@ def test_partial_inputs_during_the_grace_are_not_reported():
     subs.deliver(0, 0)
     subs.unmatched = [1, 0, 0, 0]
     assert diag.check() == []  # /in1../in3 not heard yet and only 1 s since subscribing
+
+
+@pytest.mark.parametrize("shift_ms", [-50, 50, -8, 8])
+def test_stamp_offsets_keep_their_sign_and_both_signs_are_checked_against_the_tolerance(shift_ms):
+    """A right camera stamped 50 ms early is as unsynchronised as one 50 ms late (and is reported
+    with its sign); within the 10 ms tolerance either way the stamps agree."""
+    base = [k * 100 * MS for k in range(1, 6)]
+    moved = [t + shift_ms * MS for t in base]
+    st = [_st("/l/img", 0.1, stamps=base), _st("/l/info", 0.1, stamps=base),
+          _st("/r/img", 0.1, stamps=moved), _st("/r/info", 0.1, stamps=moved)]
+    problems = dict(diagnose(st, [(0, 1), (2, 3)], 3.0, unmatched_new=3, tolerance_s=0.01))
+    kind = "unsynchronised" if abs(shift_ms) > 10 else "incomplete_sets"
+    assert problems.keys() == {kind}
+    assert f"/r/img {shift_ms:+.1f} ms" in problems[kind] and f"/r/info {shift_ms:+.1f} ms" in problems[kind]
+    assert "/l/info +0.0 ms" in problems[kind] and "tolerance 10.0 ms" in problems[kind]
+    exact = dict(diagnose(st, [(0, 1), (2, 3)], 3.0, unmatched_new=3))  # exact sync: any offset is too much
+    assert exact.keys() == {"unsynchronised"} and "exact stamps required" in exact["unsynchronised"]
+    assert closest_offset_ns(base, moved) == shift_ms * MS and closest_offset_ns(moved, base) == -shift_ms * MS
+
+
+def test_closest_offset_picks_the_nearest_pair_of_either_sign():
+    assert closest_offset_ns([1_000, 2_000], [2_900, 1_040]) == 40
+    assert closest_offset_ns([1_000, 2_000], [2_900, 960]) == -40
+    assert closest_offset_ns([1_000], []) is None
