@@ -43,7 +43,8 @@ class Module:
 
 MODULES = (
     Module("geometry", ("depth_nodes/geometry/*",),
-           ("test/test_camera_geometry.py", "test/test_pointcloud.py", "test/test_mono_pipeline.py", "test/test_properties.py")),
+           ("test/test_camera_geometry.py", "test/test_pointcloud.py", "test/test_properties.py",
+            "test/test_mono_pipeline.py", "test/test_descriptor_tracking.py")),
     Module("pipelines", ("depth_nodes/pipelines/*",),
            ("test/test_depth_io.py", "test/test_mono_scale.py", "test/test_keypoint_tracking.py",
             "test/test_descriptor_tracking.py", "test/test_stereo_pipeline.py", "test/test_sync_and_worker.py",
