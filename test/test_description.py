@@ -155,3 +155,18 @@ def test_valid_edges_are_accepted_and_with_size_keeps_the_rest():
     assert (d.height, d.width, d.descriptor_dim, d.name) == (32, 96, 1, "n")
     with pytest.raises(DescriptionError, match="model description: multiple must be >= 1"):
         ModelDescription(**{**base, "multiple": 0})
+
+
+def test_sidecar_size_name_and_default_source(tmp_path):
+    """Top-level height/width win over symbolic input dimensions; the name is the ONNX file's stem
+    (not the sidecar's); errors without a source say 'model description'; a missing sidecar hints
+    at description files for public models."""
+    doc = _sidecar(input={"shape": ["batch", 3, "h", "w"]}, onnx="models/exported.onnx")
+    d = description_from_mapping(doc, "elsewhere/sidecar.json")
+    assert (d.height, d.width, d.name) == (48, 80, "exported")
+    with pytest.raises(DescriptionError, match="^model description: expected a mapping, found str$"):
+        description_from_mapping("x")
+    (tmp_path / "m.onnx").write_bytes(b"")
+    with pytest.raises(DescriptionError, match=r"m.json: no model description for .*m.onnx "
+                                               r"\(pass a model description YAML for public models\)$"):
+        load_description(tmp_path / "m.onnx")

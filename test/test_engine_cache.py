@@ -32,6 +32,8 @@ def test_key_is_the_sha256_of_the_canonical_json_and_reads_extra_options():
     assert engine_cache_key("ab", GPU, "10.9.0", opts) == hashlib.sha256(
         json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     assert opts.as_dict()["extra"] == [["builder_optimization_level", "5"]]
+    profile = BuildOptions(profiles=(parse_profile("image:1x3x8x8:1x3x16x16:2x3x32x32"),)).as_dict()["profiles"]
+    assert profile == [{"name": "image", "min": [1, 3, 8, 8], "opt": [1, 3, 16, 16], "max": [2, 3, 32, 32]}]
     assert _key(extra=(("k", "v"),)) != _key() and _key(extra=(("k", "w"),)) != _key(extra=(("k", "v"),))
     assert _key(calibration_sha256="c" * 64) != _key()
 
