@@ -122,10 +122,11 @@ def all_mutants(module: Module) -> list[str]:
     return sorted(json.loads(res.stdout.strip().splitlines()[-1]))
 
 
-def run_module(module: Module, log, sample: int) -> int:
+def run_module(module: Module, log, sample: int, seed: int = 0) -> int:
     work = _work_folder(module)
     names = all_mutants(module)
-    chosen = names if sample <= 0 or sample >= len(names) else sorted(random.Random(module.name).sample(names, sample))
+    pick = random.Random(f"{module.name}:{seed}")
+    chosen = names if sample <= 0 or sample >= len(names) else sorted(pick.sample(names, sample))
     (work / "chosen.json").write_text(json.dumps({"all": len(names), "chosen": chosen}))
     print(f"{module.name}: {len(chosen)} of {len(names)} mutants", flush=True)
     if (work / "mutants").exists():  # the source may have changed: mutmut re-creates what differs
@@ -202,6 +203,7 @@ def main(argv=None) -> int:
                         help="run this module only (repeatable)")
     parser.add_argument("--sample", type=int, default=40,
                         help="test this many mutants per module, a fixed (seeded) random choice; 0 = all (hours)")
+    parser.add_argument("--seed", type=int, default=0, help="another seed draws another sample")
     parser.add_argument("--report-only", action="store_true", help="rebuild out/mutation/report.md only")
     args = parser.parse_args(argv)
     by_name = {m.name: m for m in MODULES}
@@ -211,7 +213,7 @@ def main(argv=None) -> int:
     if not args.report_only:
         for module in chosen:
             with open(OUT / f"{module.name}.log", "w") as log:
-                if run_module(module, log, args.sample):
+                if run_module(module, log, args.sample, args.seed):
                     failed.append(module.name)
     text = report(MODULES)
     (OUT / "report.md").write_text(text)
