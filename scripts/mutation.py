@@ -71,6 +71,8 @@ EQUIVALENT: dict[str, str] = {
     "depth_nodes.backends.engine_cache.x_ensure_engine__mutmut_131":
         "name of the temporary build record, renamed onto the real one before anything reads it",
     "depth_nodes.ros.input_diagnosis.xǁInputDiagnosisǁcheck__mutmut_21": 'float("INF") == float("inf")',
+    "depth_nodes.geometry.pointcloud.x__packed_rgb_plane__mutmut_10": "scratch buffer key: any name unique to it",
+    "depth_nodes.geometry.pointcloud.x_organized_points__mutmut_59": "scratch buffer key: any name unique to it",
     "depth_nodes.ros.input_diagnosis.xǁInputDiagnosisǁcheck__mutmut_17":
         "age_s (time.monotonic) equal to elapsed (the injected clock) only by coincidence: <= and < agree",
 }

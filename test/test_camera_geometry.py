@@ -162,3 +162,33 @@ def test_asymmetric_camera_rays_projection_crop_and_binning():
     with pytest.raises(CameraModelError, match=r"depth: image is \(90, 160\) but the camera is 160x90"):
         cam.depth_to_points(depth.T)
     assert cam.matches(160, 90) and not cam.matches(90, 160)
+
+
+def test_camera_model_cache_keys_on_every_field_the_model_reads():
+    import cameras
+    from depth_nodes.geometry.camera import CameraModelCache
+
+    cache = CameraModelCache()
+    a = cache.get(cameras.camera_info())
+    fisheye = cache.get(cameras.camera_info(distortion_model="equidistant"))
+    assert fisheye is not a and fisheye.distortion_model == "equidistant"
+    other = cache.get(cameras.camera_info(header=SimpleNamespace(frame_id="other_optical")))
+    assert other is not a and other.frame_id == "other_optical"
+    doubled = (2 * np.hstack([cameras.K, np.zeros((3, 1))])).reshape(-1).tolist()
+    assert cache.get(cameras.camera_info(p=doubled)).fx == 460.0  # rectified (P) by default
+    assert cache.get(cameras.camera_info(p=doubled), use_rectified=False).fx == 230.0
+
+
+def test_crop_keeps_a_proper_intrinsic_matrix_and_binning_keeps_integer_sizes():
+    import cameras
+
+    crop = cameras.camera().cropped(10, 20, 100, 50)
+    np.testing.assert_allclose(crop.K, [[230.0, 0, 87.3], [0, 170.0, 32.6], [0, 0, 1]], rtol=1e-12)
+    np.testing.assert_allclose(crop.P, np.hstack([crop.K, np.zeros((3, 1))]), rtol=1e-12)
+    binned = PinholeCamera.from_camera_info(cameras.camera_info(binning_x=3, binning_y=2))
+    assert (binned.width, binned.height) == (53, 45)
+    assert type(binned.width) is int and type(binned.height) is int  # they go into CameraInfo messages
+    bare = SimpleNamespace(width=160, height=90, K=cameras.K.reshape(-1).tolist(), D=[], R=[0.0] * 9, P=[0.0] * 12)
+    cam = PinholeCamera.from_camera_info(bare)
+    assert cam.distortion_model == "plumb_bob" and cam.frame_id == "" and cam.fy == 170.0
+    np.testing.assert_array_equal(cam.R, np.eye(3))
