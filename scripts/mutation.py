@@ -71,6 +71,10 @@ EQUIVALENT: dict[str, str] = {
     "depth_nodes.backends.engine_cache.x_ensure_engine__mutmut_131":
         "name of the temporary build record, renamed onto the real one before anything reads it",
     "depth_nodes.ros.input_diagnosis.xǁInputDiagnosisǁcheck__mutmut_21": 'float("INF") == float("inf")',
+    "depth_nodes.pipelines.depth_io.x_postprocess_depth__mutmut_123": "None stored in a float array is NaN",
+    "depth_nodes.pipelines.keypoint_tracking.xǁDescriptorPCAǁcolorize__mutmut_42":
+        "float64 instead of float32 gains: the same uint8 colours",
+    "depth_nodes.pipelines.mono_scale.x_to_metric_depth__mutmut_75": "an extra copy of a new array",
     "depth_nodes.geometry.pointcloud.x__packed_rgb_plane__mutmut_10": "scratch buffer key: any name unique to it",
     "depth_nodes.geometry.pointcloud.x_organized_points__mutmut_59": "scratch buffer key: any name unique to it",
     "depth_nodes.ros.input_diagnosis.xǁInputDiagnosisǁcheck__mutmut_17":

@@ -222,3 +222,15 @@ def test_letterbox_of_a_non_square_image_places_the_window_in_the_middle():
     np.testing.assert_allclose(x[0, :, 14:50, :32], 1.0) and np.testing.assert_allclose(x[0, :, 14:50, 32:], 0.0)
     out = np.arange(64 * 64, dtype=np.float32).reshape(1, 1, 64, 64)
     np.testing.assert_array_equal(crop_output(out, lb), out[0, :, 14:50, :])
+
+
+def test_resize_that_grows_one_axis_and_shrinks_the_other_averages_the_shrinking_axis():
+    import cv2
+
+    from depth_nodes.pipelines.depth_io import resize_image
+
+    img = np.random.default_rng(4).integers(0, 256, (90, 160, 3), dtype=np.uint8)
+    out = resize_image(img, 200, 45)  # wider, half the height
+    np.testing.assert_array_equal(out, cv2.resize(img, (200, 45), interpolation=cv2.INTER_AREA))
+    out = resize_image(img, 80, 120)  # narrower, taller
+    np.testing.assert_array_equal(out, cv2.resize(img, (80, 120), interpolation=cv2.INTER_AREA))

@@ -123,3 +123,18 @@ def test_views_at_camera_resolution():
     assert drawn[30, 40 - 5:40 + 6].any() and not drawn[:, 100:].any() and not img.any()
     named = draw_keypoints(img, np.array([[40.0, 30.0]]), np.array([3]), names=["a-much-longer-name"])
     assert named[:, 60:].any() and not drawn[:, 60:].any()  # the label is the name, drawn to the right
+
+
+def test_network_input_buffer_is_reused_between_frames_and_labels_sit_right_of_the_point():
+    desc = _desc(keep_aspect=False)
+    pipe = DescriptorTrackingPipeline(PlantedDescriptors(desc, [(5, 5)]), desc, _refs(1))
+    pipe.process(np.zeros((90, 160, 3), np.uint8), "rgb8")
+    first = pipe._input
+    pipe.process(np.full((90, 160, 3), 9, np.uint8), "rgb8")
+    assert pipe._input is first and np.allclose(first, 9 / 255)
+    img = np.zeros((90, 160, 3), np.uint8)
+    drawn = draw_keypoints(img, np.array([[120.0, 20.0]]), np.array([3]), names=["abcdef"])
+    cols = np.flatnonzero(drawn.any(axis=(0, 2)))
+    assert cols.min() >= 113 and cols.max() > 130  # circle around u = 120, then the label to its right
+    rows = np.flatnonzero(drawn.any(axis=(1, 2)))
+    assert rows.min() >= 5 and rows.max() <= 27  # the label's baseline is at v - radius
