@@ -75,6 +75,9 @@ EQUIVALENT: dict[str, str] = {
     "depth_nodes.pipelines.keypoint_tracking.xǁDescriptorPCAǁcolorize__mutmut_42":
         "float64 instead of float32 gains: the same uint8 colours",
     "depth_nodes.pipelines.mono_scale.x_to_metric_depth__mutmut_75": "an extra copy of a new array",
+    "depth_training.bags.recover.x_scan_sqlite3__mutmut_120": "SQL keywords and names are case-insensitive",
+    "depth_training.bags.recover.x_scan_sqlite3__mutmut_191": "SQL keywords and names are case-insensitive",
+    "depth_training.bags.recover.x_scan_sqlite3__mutmut_59": "prefix of a temporary folder's name",
     "depth_nodes.geometry.pointcloud.x__packed_rgb_plane__mutmut_10": "scratch buffer key: any name unique to it",
     "depth_nodes.geometry.pointcloud.x_organized_points__mutmut_59": "scratch buffer key: any name unique to it",
     "depth_nodes.ros.input_diagnosis.xǁInputDiagnosisǁcheck__mutmut_17":

@@ -151,7 +151,8 @@ def test_sqlite3_cut_inside_a_page_stops_at_that_page(tmp_path):
     rec = scan_sqlite3(cut)
     assert rec.stopped_at_byte == 5 * 1024 and rec.file_bytes == 5 * 1024 + 300 and rec.storage == "sqlite3"
     assert rec.reason.startswith("missing pages from byte 5120: ")
-    assert 0 < rec.message_count < 200 and rec.topics[1].name == "/chatter"
+    assert 0 < rec.message_count < 200
+    assert rec.topics[1] == RecoveredTopic("/chatter", "std_msgs/msg/String", "", "", "cdr", [])
     stamps = [m[1] for m in rec.messages]
     assert stamps == list(range(1000, 1000 + len(stamps)))  # in insertion order, from the first row on
     whole = scan_sqlite3(db)
@@ -163,3 +164,34 @@ def test_sqlite3_cut_inside_a_page_stops_at_that_page(tmp_path):
 def _write(path, data):
     path.write_bytes(data)
     return path
+
+
+def test_sqlite3_rows_still_in_the_write_ahead_log_are_recovered(tmp_path):
+    """A recorder in WAL mode that dies keeps its newest rows in ``X.db3-wal``: they are read too."""
+    db = tmp_path / "live.db3"
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA wal_autocheckpoint=0")
+    con.execute("CREATE TABLE topics(id INTEGER PRIMARY KEY, name TEXT, type TEXT, serialization_format TEXT,"
+                " offered_qos_profiles TEXT)")
+    con.execute("CREATE TABLE messages(id INTEGER PRIMARY KEY, topic_id INTEGER, timestamp INTEGER, data BLOB)")
+    con.execute("INSERT INTO topics VALUES (1, '/chatter', 'std_msgs/msg/String', '', '')")
+    con.executemany("INSERT INTO messages VALUES (?, 1, ?, ?)", [(i + 1, 10 + i, _cdr_string("w")) for i in range(5)])
+    con.commit()
+    dead = tmp_path / "dead"
+    dead.mkdir()
+    for suffix in ("", "-wal"):  # copied while the writer still holds them: nothing checkpointed
+        (dead / f"bag.db3{suffix}").write_bytes((tmp_path / f"live.db3{suffix}").read_bytes())
+    con.close()
+    assert (dead / "bag.db3-wal").stat().st_size > 0
+    rec = scan_sqlite3(dead / "bag.db3")
+    assert rec.message_count == 5 and [m[1] for m in rec.messages] == [10, 11, 12, 13, 14]
+    assert rec.topics[1].serialization_format == "cdr"  # empty in the table: CDR
+
+
+def test_mcap_channel_without_a_message_encoding_is_cdr(tmp_path):
+    head = MAGIC + _record(0x03, struct.pack("<H", 1) + _s("std_msgs/msg/String") + _s("ros2msg") + _s(STRING_DEF))
+    head += _record(0x04, struct.pack("<HH", 3, 1) + _s("/bare") + _s("") + struct.pack("<I", 0))
+    rec = _scan(tmp_path, head + _message(3, 0, 5, PAYLOADS[0]))
+    assert rec.topics[3] == RecoveredTopic("/bare", "std_msgs/msg/String", STRING_DEF, "", "cdr", [])
+    assert rec.messages == [(3, 5, PAYLOADS[0])]
