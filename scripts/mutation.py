@@ -59,7 +59,7 @@ MODULES = (
             "test/test_losses_silog.py", "test/test_losses_smoothness.py", "test/test_losses_ssi.py",
             "test/test_losses_stereo.py", "test/test_properties.py")),
     Module("correspondence", ("depth_training/correspondence/*",),
-           ("test/test_correspondence.py", "test/test_correspondence_roll.py")),
+           ("test/test_correspondence_rules.py", "test/test_correspondence.py", "test/test_correspondence_roll.py")),
     Module("recover", ("depth_training/bags/recover.py",),
            ("test/test_bag_recover_offsets.py",)),  # test_bag_recover.py trains a model: minutes per mutant
     Module("input_diagnosis", ("depth_nodes/ros/input_diagnosis.py",),

@@ -1,0 +1,107 @@
+"""Correspondence rules at their edges (issue 21): the occlusion tolerance boundary, masks given as
+0/1, the workspace radius, viewpoint angles, empty pools, pair acceptance at exactly ``min_matches``,
+frames without the object, and a fully augmented training sample against the plain one."""
+import warnings
+
+import numpy as np
+import pytest
+
+from depth_training.correspondence.dataset import PairDataset, SampleConfig, flip_flat
+from depth_training.correspondence.geometry import MATCH, find_correspondences, project_pixels
+from depth_training.correspondence.masks import Plane, object_mask
+from depth_training.correspondence.pairs import PairRules, viewpoint_change
+from depth_training.correspondence.sampling import sample_nonmatches
+from depth_training.correspondence.scenes import MaskRules, scene_from_arrays
+from depth_training.sim.transforms import look_at_optical
+from test_correspondence_roll import TA, TB, H, K, W, _plane_depth, _plane_scene, _textured
+
+
+def test_a_depth_difference_of_exactly_the_tolerance_is_a_match():
+    depth_a = np.ones((4, 5), np.float32)
+    depth_b = np.full((4, 5), 1.5, np.float32)  # tol = 0.25 + 0.25 * 1.0 = 0.5 = the difference
+    c = find_correspondences(depth_a, depth_b, K, K, np.eye(4), np.eye(4), abs_tol=0.25, rel_tol=0.25)
+    assert c.count == 20 and (c.status == MATCH).all()
+    assert find_correspondences(depth_a, depth_b + 0.01, K, K, np.eye(4), np.eye(4), abs_tol=0.25,
+                                rel_tol=0.25).count == 0
+
+
+def test_a_0_1_mask_selects_its_pixels_and_projection_at_the_camera_centre_is_quiet():
+    depth = np.ones((4, 5), np.float32)
+    mask = np.zeros((4, 5), np.uint8)
+    mask[1, 2] = mask[3, 4] = 1
+    c = find_correspondences(depth, depth, K, K, np.eye(4), np.eye(4), mask_a=mask)
+    assert sorted(c.idx_a.tolist()) == [7, 19]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 0/0 at the centre of B: NaN, no warning
+        uv, z = project_pixels(np.array([[3.0, 4.0]]), np.array([0.0]), K, K, np.eye(4), np.eye(4))
+    assert np.isnan(uv).all() and z[0] == 0.0
+
+
+def test_object_mask_keeps_only_points_within_the_workspace_radius():
+    depth = _plane_depth(TA)
+    table = Plane(np.array([0.0, 0.0, 1.0]), 0.01)  # the table is 1 cm above this plane: all "object"
+    everything = object_mask(depth, K, TA, table, centre=None)
+    assert everything.sum() == np.isfinite(depth).sum()
+    near = object_mask(depth, K, TA, table, centre=np.array([0.0, 0.0, 0.0]), workspace_radius=0.05)
+    assert 0 < near.sum() < everything.sum() and not (near & ~everything).any()
+
+
+@pytest.mark.parametrize("deg", [10.0, 30.0, 90.0, 150.0])
+def test_viewpoint_change_is_the_rotation_angle_and_the_centre_distance(deg):
+    t = np.deg2rad(deg)
+    T_b = np.eye(4)
+    T_b[:3, :3] = [[np.cos(t), 0, np.sin(t)], [0, 1, 0], [-np.sin(t), 0, np.cos(t)]]
+    T_b[:3, 3] = [0.3, 0.4, 0.0]
+    angle, dist = viewpoint_change(np.eye(4), T_b)
+    assert angle == pytest.approx(deg, abs=1e-6) and dist == pytest.approx(0.5)
+
+
+def test_an_empty_pool_gives_invalid_boolean_non_matches():
+    idx, valid = sample_nonmatches(np.zeros((3, 2)), np.zeros(0, np.int64), 8, 4, np.random.default_rng(0))
+    assert idx.shape == valid.shape == (3, 4) and valid.dtype == bool and not valid.any()
+
+
+def test_pairs_are_accepted_at_exactly_min_matches_and_frames_without_the_object_do_not_stop_the_search():
+    tc = look_at_optical([-0.3, 0.1, 0.5], [0.0, 0.0, 0.0], up=(0.0, 0.0, -1.0))
+    empty = np.full((H, W), np.nan, np.float32)  # frame 0 sees nothing: no object
+    depth = np.stack([empty, _plane_depth(TA), _plane_depth(TB)])
+    images = np.zeros((3, H, W, 3), np.uint8)
+    rules = MaskRules(plane=Plane(np.array([0.0, 0.0, 1.0]), 0.01))
+    poses, Ks = np.stack([tc, TA, TB]), np.stack([K, K, K])
+
+    def build(min_matches):
+        return scene_from_arrays("s", images, depth, Ks, poses, np.arange(3), rules,
+                                 PairRules(min_matches=min_matches, max_violation=1.0))
+
+    first = build(1)
+    assert first.stats.rejected["no_object"] == 4 and first.pairs.tolist() == [[1, 2], [2, 1]]
+    counts = {(i, j): find_correspondences(depth[i], depth[j], K, K, poses[i], poses[j], mask_a=first.masks[i],
+                                           abs_tol=0.004, rel_tol=0.01).count for i, j in ((1, 2), (2, 1))}
+    low = min(counts.values())
+    edge = build(low)
+    assert sorted(map(tuple, edge.pairs.tolist())) == sorted(p for p, n in counts.items() if n >= low)
+    assert edge.stats.accepted == len(edge.pairs) >= 1
+    over = build(low + 1)
+    assert [tuple(p) for p in over.pairs.tolist()] == [p for p, n in counts.items() if n > low]
+    assert over.stats.rejected["too_few_matches"] == 2 - len(over.pairs)
+
+
+def test_augmented_sample_is_the_plain_sample_flipped_jittered_and_on_new_backgrounds():
+    scene = _plane_scene(np.stack([_textured(TA), _textured(TB)]))
+    plain_cfg = SampleConfig(matches=32, cross_pixels=8, background_p=1.0, jitter_p=1.0, flip_p=0.0)
+    plain = PairDataset(scene, 3, plain_cfg, augment=True).sample(0, 1, np.random.default_rng(11))
+    flipped = PairDataset(scene, 3, SampleConfig(**{**plain_cfg.__dict__, "flip_p": 1.0}), augment=True).sample(
+        0, 1, np.random.default_rng(11))
+    assert set(plain) == {"image_a", "image_b", "match_a", "match_b", "match_uv_b", "nonmatch_obj",
+                          "nonmatch_obj_valid", "nonmatch_bg", "nonmatch_bg_valid", "obj_a", "obj_b", "scene"}
+    assert plain["scene"] == 3 and plain["match_a"].dtype == np.int64 and plain["match_uv_b"].dtype == np.float32
+    for key in ("match_a", "match_b", "nonmatch_obj", "nonmatch_bg", "obj_a", "obj_b"):
+        np.testing.assert_array_equal(flipped[key], flip_flat(plain[key], W), err_msg=key)
+    np.testing.assert_array_equal(flipped["image_a"], plain["image_a"][:, ::-1])
+    np.testing.assert_allclose(flipped["match_uv_b"][:, 0], (W - 1) - plain["match_uv_b"][:, 0])
+    np.testing.assert_array_equal(flipped["nonmatch_obj_valid"], plain["nonmatch_obj_valid"])
+    raw = PairDataset(scene, 3, plain_cfg, augment=False).sample(0, 1, np.random.default_rng(11))
+    assert np.array_equal(raw["image_a"], scene.images[0])
+    mask = scene.masks[0]
+    assert not np.array_equal(plain["image_a"][~mask], scene.images[0][~mask])  # a new background
+    assert not np.array_equal(plain["image_a"][mask], scene.images[0][mask])  # colour jitter on the object
