@@ -78,6 +78,8 @@ EQUIVALENT: dict[str, str] = {
     "depth_training.bags.recover.x_scan_sqlite3__mutmut_120": "SQL keywords and names are case-insensitive",
     "depth_training.bags.recover.x_scan_sqlite3__mutmut_191": "SQL keywords and names are case-insensitive",
     "depth_training.bags.recover.x_scan_sqlite3__mutmut_59": "prefix of a temporary folder's name",
+    "depth_training.losses.reprojection.x_min_reprojection__mutmut_22":
+        "noise_std = 0: noise drawn and multiplied by 0, the errors are unchanged",
     "depth_nodes.geometry.pointcloud.x__packed_rgb_plane__mutmut_10": "scratch buffer key: any name unique to it",
     "depth_nodes.geometry.pointcloud.x_organized_points__mutmut_59": "scratch buffer key: any name unique to it",
     "depth_nodes.ros.input_diagnosis.xǁInputDiagnosisǁcheck__mutmut_17":
@@ -98,7 +100,10 @@ def _config(module: Module) -> str:
              "pytest_add_cli_args_test_selection =", *(f"    {t}" for t in module.tests),
              "also_copy =", *(f"    {d}" for d in DATA if d != "test"),
              "pytest_add_cli_args =", "    -p", "    no:cacheprovider",
-             "use_git_change_detection = false", ""]
+             "use_git_change_detection = false",
+             # workers fork from a server that has imported nothing threaded: a fork of the main
+             # process (which ran the tests, torch included) can deadlock on a lock held by a thread
+             "process_isolation = forkserver", ""]
     return "\n".join(lines)
 
 
