@@ -70,6 +70,8 @@ MODULES = (
 EQUIVALENT: dict[str, str] = {
     "depth_nodes.backends.engine_cache.x_ensure_engine__mutmut_131":
         "name of the temporary build record, renamed onto the real one before anything reads it",
+    "depth_nodes.backends.engine_cache.x_ensure_engine__mutmut_136":
+        "indentation of the JSON build record: it reads back the same",
     "depth_nodes.ros.input_diagnosis.xǁInputDiagnosisǁcheck__mutmut_21": 'float("INF") == float("inf")',
     "depth_nodes.pipelines.depth_io.x_postprocess_depth__mutmut_123": "None stored in a float array is NaN",
     "depth_nodes.pipelines.keypoint_tracking.xǁDescriptorPCAǁcolorize__mutmut_42":

@@ -70,7 +70,7 @@ def test_build_record_cache_hit_and_the_reason_for_a_rebuild(tmp_path):
     onnx = tmp_path / "net.onnx"
     onnx.write_bytes(b"onnx v1")
     (tmp_path / "net.json").write_text("{}")
-    cache, calls, lines = tmp_path / "cache", [], []
+    cache, calls, lines = tmp_path / "engines" / "cache", [], []  # created with its parents
     opts = BuildOptions(workspace_mb=64)
     first = ensure_engine(onnx, cache, opts, gpu=GPU, tensorrt_version="10.9.0", build=_builder(calls), log=lines.append)
     assert first.built and first.reason == "no cached engine for this ONNX file, GPU, TensorRT version and build options"
@@ -82,6 +82,8 @@ def test_build_record_cache_hit_and_the_reason_for_a_rebuild(tmp_path):
     assert meta["options"] == opts.as_dict() and meta["onnx"] == str(onnx)
     assert engine_meta_path(first.path).name == first.path.name + ".meta.json"
     assert len(lines) == 2 and lines[0].startswith(f"building TensorRT engine {first.path}")
+    assert lines[1].startswith(f"built {first.path} in ") and lines[1].endswith(" s")
+    assert calls[0][0] == onnx and calls[0][2] == opts and calls[0][1].parent == cache  # the builder gets the options
     again = ensure_engine(onnx, cache, opts, gpu=GPU, tensorrt_version="10.9.0", build=_builder(calls))
     assert (again.built, again.reason, again.path, len(calls)) == (False, "cache hit", first.path, 1)
     first.path.write_bytes(b"corrupted")  # the engine no longer matches its record: rebuilt

@@ -310,7 +310,7 @@ def test_stamp_offsets_keep_their_sign_and_both_signs_are_checked_against_the_to
     assert f"/r/img {shift_ms:+.1f} ms" in problems[kind] and f"/r/info {shift_ms:+.1f} ms" in problems[kind]
     assert "/l/info +0.0 ms" in problems[kind] and "tolerance 10.0 ms" in problems[kind]
     exact = dict(diagnose(st, [(0, 1), (2, 3)], 3.0, unmatched_new=3))  # exact sync: any offset is too much
-    assert exact.keys() == {"unsynchronised"} and "exact stamps required" in exact["unsynchronised"]
+    assert exact.keys() == {"unsynchronised"} and " ms (exact stamps required): fix" in exact["unsynchronised"]
     assert closest_offset_ns(base, moved) == shift_ms * MS and closest_offset_ns(moved, base) == -shift_ms * MS
 
 
@@ -399,3 +399,19 @@ def test_diagnose_messages_name_sizes_and_remedies():
     st[0].requested = "best_effort, volatile"
     st[0].offered = "reliable, volatile; best_effort, volatile"  # a best-effort publisher among them
     assert "although the publishers are reliable" not in dict(diagnose(st, [(0, 1)], 3.0))["images_lost:/l/img"]
+
+
+def test_exact_sync_tolerates_no_offset_and_the_tolerance_is_quoted_in_ms():
+    base = [k * 100 * MS for k in range(1, 4)]
+    st = [_st("/l/img", 0.1, stamps=base), _st("/l/info", 0.1, stamps=base),
+          _st("/r/img", 0.1, stamps=[t + 1 for t in base]), _st("/r/info", 0.1, stamps=base)]
+    assert dict(diagnose(st, [(0, 1), (2, 3)], 3.0, unmatched_new=2)).keys() == {"unsynchronised"}  # 1 ns off
+    agree = dict(diagnose(st, [(0, 1), (2, 3)], 3.0, unmatched_new=2, tolerance_s=0.25))["incomplete_sets"]
+    assert "(offsets relative to /l/img: /l/info +0.0 ms, /r/img +0.0 ms, /r/info +0.0 ms; tolerance 250.0 ms)" in agree
+    assert agree.endswith("large images are likely lost or delayed in transport (see README, Large images and DDS), "
+                          "or a driver skips frames on one camera")
+
+
+def test_an_incompatible_publisher_whose_messages_arrive_anyway_is_not_reported():
+    st = [_st("/l/img", 0.1), _st("/l/info", 0.1), _st("/r/img", 0.1), _st("/r/info", 0.1)]
+    assert diagnose(st, [(0, 1), (2, 3)], 3.0, incompatible={0: "incompatible QoS on /l/img"}) == []
