@@ -80,6 +80,9 @@ EQUIVALENT: dict[str, str] = {
     "depth_training.bags.recover.x_scan_sqlite3__mutmut_120": "SQL keywords and names are case-insensitive",
     "depth_training.bags.recover.x_scan_sqlite3__mutmut_191": "SQL keywords and names are case-insensitive",
     "depth_training.bags.recover.x_scan_sqlite3__mutmut_59": "prefix of a temporary folder's name",
+    "depth_training.bags.recover.x__chunk_records__mutmut_15":
+        "b'XXXX' instead of b'' for an undecodable chunk: 4 bytes hold no record either",
+    "depth_training.bags.recover.x_scan_mcap__mutmut_17": "initial reason, always overwritten before returning",
     "depth_training.losses.reprojection.x_min_reprojection__mutmut_22":
         "noise_std = 0: noise drawn and multiplied by 0, the errors are unchanged",
     "depth_nodes.geometry.pointcloud.x__packed_rgb_plane__mutmut_10": "scratch buffer key: any name unique to it",

@@ -195,3 +195,76 @@ def test_mcap_channel_without_a_message_encoding_is_cdr(tmp_path):
     rec = _scan(tmp_path, head + _message(3, 0, 5, PAYLOADS[0]))
     assert rec.topics[3] == RecoveredTopic("/bare", "std_msgs/msg/String", STRING_DEF, "", "cdr", [])
     assert rec.messages == [(3, 5, PAYLOADS[0])]
+
+
+_T = "{sec: 0, nsec: 0}"
+QOS_YAML = ("- history: keep_last\n  depth: 7\n  reliability: reliable\n  durability: transient_local\n"
+            f"  liveliness: automatic\n  deadline: {_T}\n  lifespan: {_T}\n  liveliness_lease_duration: {_T}\n"
+            "  avoid_ros_namespace_conventions: false\n")
+
+
+def _chunk(records: bytes, compression: str, usize: int | None = None) -> bytes:
+    head = struct.pack("<QQQI", 0, 0, len(records) if usize is None else usize, 0) + _s(compression)
+    return _record(0x06, head + struct.pack("<Q", len(records)) + records)
+
+
+def _head(encoding="cdr", qos="", msgdef=STRING_DEF):
+    head = MAGIC + _record(0x03, struct.pack("<H", 1) + _s("std_msgs/msg/String") + _s("ros2msg") + _s(msgdef))
+    meta = _s("offered_qos_profiles") + _s(qos)
+    return head + _record(0x04, struct.pack("<HH", 7, 1) + _s("/chatter") + _s(encoding) + struct.pack("<I", len(meta))
+                          + meta)
+
+
+def test_channel_qos_compressed_and_corrupt_chunks(tmp_path):
+    from backports import zstd
+
+    msgs = b"".join(_message(7, i, 10 + i, p) for i, p in enumerate(PAYLOADS))
+    rec = _scan(tmp_path, _head(qos=QOS_YAML) + _chunk(zstd.compress(msgs), "zstd", len(msgs)), "z.mcap")
+    assert [m[2] for m in rec.messages] == PAYLOADS
+    (qos,) = rec.topics[7].offered_qos_profiles
+    assert qos.depth == 7 and qos.reliability.name.lower() == "reliable"
+    bad = _head() + _chunk(b"not zstd data " * 4, "zstd", 100) + _message(7, 9, 99, PAYLOADS[0])
+    rec = _scan(tmp_path, bad, "bad.mcap")
+    assert rec.messages == [] and rec.reason.startswith("zstd chunk does not decompress (ZstdError: ")
+    assert rec.stopped_at_byte == len(_head())
+    rec = _scan(tmp_path, _head() + _chunk(msgs, "brotli"), "brotli.mcap")
+    assert rec.reason == "chunk compression 'brotli' is not supported" and rec.messages == []
+
+
+def test_an_uncompressed_chunk_is_read_up_to_its_declared_uncompressed_size(tmp_path):
+    first = _message(7, 0, 10, PAYLOADS[0])
+    msgs = first + _message(7, 1, 11, PAYLOADS[1])
+    rec = _scan(tmp_path, _head() + _chunk(msgs, "", len(first)) + _record(0x0F, b"\0" * 4))
+    assert [m[2] for m in rec.messages] == PAYLOADS[:1] and rec.complete
+
+
+def test_sqlite3_type_hashes_streaming_and_the_description_of_several_topics(tmp_path):
+    db = tmp_path / "h.db3"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE topics(id INTEGER PRIMARY KEY, name TEXT, type TEXT, serialization_format TEXT,"
+                " offered_qos_profiles TEXT, type_description_hash TEXT)")
+    con.execute("CREATE TABLE messages(id INTEGER PRIMARY KEY, topic_id INTEGER, timestamp INTEGER, data BLOB)")
+    con.execute("INSERT INTO topics VALUES (1, '/a', 'std_msgs/msg/String', 'cdr', ?, 'RIHS01_aa')", (QOS_YAML,))
+    con.execute("INSERT INTO topics VALUES (2, '/b', 'std_msgs/msg/String', 'cdr', '', 'RIHS01_bb')")
+    con.executemany("INSERT INTO messages VALUES (?, ?, ?, ?)",
+                    [(1, 1, 5, _cdr_string("x")), (2, 2, 6, _cdr_string("y")), (3, 2, 7, _cdr_string("z"))])
+    con.commit()
+    con.close()
+    seen = []
+    rec = scan_sqlite3(db, sink=lambda tid, ns, d: seen.append((tid, ns)))
+    assert rec.messages == [] and seen == [(1, 5), (2, 6), (2, 7)] and rec.counts == {1: 1, 2: 2}
+    assert (rec.topics[1].rihs01, rec.topics[2].rihs01) == ("RIHS01_aa", "RIHS01_bb")
+    assert rec.topics[1].offered_qos_profiles[0].depth == 7 and rec.topics[2].offered_qos_profiles == []
+    assert rec.describe().endswith("[/a 1, /b 2]") and "on 2 topics" in rec.describe()
+
+
+def test_repair_keeps_the_storage_and_checks_the_tail_against_the_known_type(tmp_path):
+    """An MCAP source gives an MCAP copy; a recorded definition that disagrees with the known type
+    does not make the torn last message pass unchecked."""
+    torn = _cdr_string("this one was cut")[:-6]
+    msgs = b"".join(_message(7, i, 10 + i, p) for i, p in enumerate(PAYLOADS[:2] + [torn]))
+    src = tmp_path / "other_def.mcap"
+    src.write_bytes(_head(msgdef="int32 x\n") + _chunk(msgs, ""))  # a definition other than std_msgs' own
+    rec = recover_bag(src, tmp_path / "fixed")
+    assert rec.counts == {7: 2} and rec.reason.endswith("; 1 torn last message(s) dropped")
+    assert [p.suffix for p in (tmp_path / "fixed").iterdir() if p.suffix in (".mcap", ".db3")] == [".mcap"]
