@@ -85,6 +85,12 @@ EQUIVALENT: dict[str, str] = {
     "depth_training.bags.recover.x_scan_mcap__mutmut_17": "initial reason, always overwritten before returning",
     "depth_training.losses.reprojection.x_min_reprojection__mutmut_22":
         "noise_std = 0: noise drawn and multiplied by 0, the errors are unchanged",
+    "depth_nodes.geometry.camera.x__info_key__mutmut_113": "int(None or 0) == int(0 or 0)",
+    "depth_nodes.geometry.camera.x__info_key__mutmut_95": "another constant in the cache key for a header without frame",
+    "depth_nodes.geometry.camera.x__info_key__mutmut_96": "another constant in the cache key for a message without header",
+    "depth_nodes.geometry.camera.xǁPinholeCameraǁrays__mutmut_9": "an integer arange minus a float cx is float64 too",
+    "depth_nodes.geometry.pointcloud.x_organized_points__mutmut_147":
+        "unreachable (pragma: no cover): cv2.merge always writes into dst",
     "depth_nodes.geometry.pointcloud.x__packed_rgb_plane__mutmut_10": "scratch buffer key: any name unique to it",
     "depth_nodes.geometry.pointcloud.x_organized_points__mutmut_59": "scratch buffer key: any name unique to it",
     "depth_nodes.ros.input_diagnosis.xǁInputDiagnosisǁcheck__mutmut_17":

@@ -192,3 +192,24 @@ def test_crop_keeps_a_proper_intrinsic_matrix_and_binning_keeps_integer_sizes():
     cam = PinholeCamera.from_camera_info(bare)
     assert cam.distortion_model == "plumb_bob" and cam.frame_id == "" and cam.fy == 170.0
     np.testing.assert_array_equal(cam.R, np.eye(3))
+
+
+def test_resize_and_crop_keep_distortion_baseline_and_float_intrinsics():
+    import cameras
+    from depth_nodes.geometry.camera import CameraModelCache
+
+    P = np.hstack([cameras.K, [[-230.0 * 0.12], [0.0], [0.0]]])
+    right = cameras.camera(D=[0.1, -0.2, 0.0, 0.0, 0.01], P=P)
+    small = right.resized(80, 45)
+    assert small.baseline == pytest.approx(0.12) and small.Tx == pytest.approx(-115.0 * 0.12)
+    np.testing.assert_array_equal(small.D, right.D)
+    full = right.cropped(0, 0, 160, 90)  # the whole image is a valid crop
+    np.testing.assert_array_equal(full.K, right.K)
+    integer = PinholeCamera(160, 90, np.array([[230, 0, 97], [0, 170, 52], [0, 0, 1]]))
+    assert integer.K.dtype == np.float64
+    cache = CameraModelCache()
+    base = cache.get(cameras.camera_info())
+    wide = cache.get(cameras.camera_info(binning_x=2))
+    assert wide is not base and wide.width == 80
+    roi = cache.get(cameras.camera_info(roi=SimpleNamespace(x_offset=4, y_offset=2, width=40, height=30)))
+    assert roi is not base and (roi.width, roi.height) == (40, 30)

@@ -163,3 +163,13 @@ def test_decimation_of_sizes_that_do_not_divide_and_bad_buffers():
     assert cloud_dtype(True).fields["rgb"][1] == 12
     np.testing.assert_array_equal(unpack_rgb(pack_rgb(rgb)), rgb)
     assert pack_rgb(np.array([1, 2, 3], np.uint8)).view(np.uint32) == (1 << 16) | (2 << 8) | 3
+
+
+def test_colour_given_as_wider_integers_is_packed_the_same():
+    import cameras
+
+    cam = cameras.camera()
+    depth = np.full((90, 160), 1.5, np.float32)
+    rgb = rng.integers(0, 256, (90, 160, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(organized_points(cam, depth, rgb.astype(np.int32))[..., 3].view(np.uint32),
+                                  organized_points(cam, depth, rgb)[..., 3].view(np.uint32))
