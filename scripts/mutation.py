@@ -77,6 +77,7 @@ EQUIVALENT: dict[str, str] = {
     "depth_nodes.pipelines.keypoint_tracking.xǁDescriptorPCAǁcolorize__mutmut_42":
         "float64 instead of float32 gains: the same uint8 colours",
     "depth_nodes.pipelines.mono_scale.x_to_metric_depth__mutmut_75": "an extra copy of a new array",
+    "depth_nodes.pipelines.mono_scale.x_to_metric_depth__mutmut_72": "copy=None: a copy only if needed, as copy=False",
     "depth_training.bags.recover.x_scan_sqlite3__mutmut_120": "SQL keywords and names are case-insensitive",
     "depth_training.bags.recover.x_scan_sqlite3__mutmut_191": "SQL keywords and names are case-insensitive",
     "depth_training.bags.recover.x_scan_sqlite3__mutmut_59": "prefix of a temporary folder's name",

@@ -128,3 +128,14 @@ def test_pca_view_puts_the_mean_descriptor_at_mid_grey():
     mean_pixel = pca.mean.reshape(6, 1, 1)
     np.testing.assert_allclose(pca.colorize(mean_pixel).reshape(3), 127.5, atol=1.0)
     assert abs(float(rgb.mean()) - 127.5) < 10
+
+
+def test_pca_axes_are_the_principal_directions_of_a_subsample_around_the_mean():
+    rng = np.random.default_rng(5)
+    t = rng.normal(size=(400, 1))
+    direction = np.array([0.0, 0.6, 0.8, 0.0])
+    samples = 10.0 + t * direction + 0.01 * rng.normal(size=(400, 4))  # far from the origin, along one line
+    pca = DescriptorPCA(max_samples=100).fit(samples)
+    np.testing.assert_allclose(pca.axes[:, 0], direction, atol=0.02)  # sign: largest loading positive
+    np.testing.assert_allclose(pca.mean, samples.mean(axis=0), atol=0.2)
+    assert pca.std[0] == pytest.approx(1.0, abs=0.2)

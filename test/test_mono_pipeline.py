@@ -113,3 +113,5 @@ def test_bad_frames_and_models_are_named():
     from depth_nodes.pipelines.mono_scale import ScaleModeError
     with pytest.raises(ScaleModeError, match="net.onnx"):
         MonoDepthPipeline(GradientNet(), _desc("relative_inverse_depth"), "metric")
+    with pytest.raises(ScaleModeError, match="^the model outputs relative_inverse_depth, not metric depth"):
+        MonoDepthPipeline(GradientNet(), _desc("relative_inverse_depth", source=""), "metric")

@@ -93,3 +93,12 @@ def test_align_refuses_a_scale_that_is_not_positive():
     assert not fit.ok and fit.scale == pytest.approx(-4.0) and "fitted scale -4 is not positive" in fit.reason
     with pytest.raises(ValueError, match="align: no usable scale/shift fit"):
         to_metric_depth(z, "relative_inverse_depth", "align", fit=fit)
+
+
+def test_too_few_references_report_no_inliers():
+    z = _scene()
+    ref = np.full_like(z, np.nan)
+    ref[0, :3] = z[0, :3]
+    fit = fit_inverse_depth(1.0 / z, ref)
+    assert (fit.ok, fit.inliers, fit.samples, fit.scale, fit.shift) == (False, 0, 3, 1.0, 0.0)
+    assert fit.reason == "only 3 valid reference depths (need 20)" and np.isnan(fit.residual)
