@@ -84,6 +84,8 @@ EQUIVALENT: dict[str, str] = {
     "depth_training.bags.recover.x__chunk_records__mutmut_15":
         "b'XXXX' instead of b'' for an undecodable chunk: 4 bytes hold no record either",
     "depth_training.bags.recover.x_scan_mcap__mutmut_17": "initial reason, always overwritten before returning",
+    "depth_training.losses.pixel_distribution.x_gaussian_targets__mutmut_9":
+        "integer offsets added to float pixel coordinates: the same float sums",
     "depth_training.losses.reprojection.x_min_reprojection__mutmut_22":
         "noise_std = 0: noise drawn and multiplied by 0, the errors are unchanged",
     "depth_nodes.geometry.camera.x__info_key__mutmut_113": "int(None or 0) == int(0 or 0)",
