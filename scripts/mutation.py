@@ -94,6 +94,8 @@ EQUIVALENT: dict[str, str] = {
     "depth_nodes.geometry.camera.xǁPinholeCameraǁrays__mutmut_9": "an integer arange minus a float cx is float64 too",
     "depth_nodes.geometry.pointcloud.x_organized_points__mutmut_147":
         "unreachable (pragma: no cover): cv2.merge always writes into dst",
+    "depth_training.correspondence.roll.x_roll_frame__mutmut_74":
+        "float64 instead of uint8 ones warped: the same zeros outside the view",
     "depth_nodes.geometry.pointcloud.x__packed_rgb_plane__mutmut_10": "scratch buffer key: any name unique to it",
     "depth_nodes.geometry.pointcloud.x_organized_points__mutmut_59": "scratch buffer key: any name unique to it",
     "depth_nodes.ros.input_diagnosis.xǁInputDiagnosisǁcheck__mutmut_17":

@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 
 from depth_training.correspondence.dataset import PairDataset, SampleConfig, flip_flat
-from depth_training.correspondence.geometry import MATCH, find_correspondences, project_pixels
-from depth_training.correspondence.masks import Plane, object_mask
+from depth_training.correspondence import dataset as dataset_module
+from depth_training.correspondence.geometry import (MATCH, VIOLATION, Correspondences, find_correspondences,
+                                                    project_pixels, static_violation_fraction)
+from depth_training.correspondence.masks import Plane, fit_plane_ransac, object_mask, workspace_centre
 from depth_training.correspondence.pairs import PairRules, viewpoint_change
-from depth_training.correspondence.sampling import sample_nonmatches
+from depth_training.correspondence.sampling import sample_local_nonmatches, sample_nonmatches
 from depth_training.correspondence.scenes import MaskRules, scene_from_arrays
 from depth_training.sim.transforms import look_at_optical
 from test_correspondence_roll import TA, TB, H, K, W, _plane_depth, _plane_scene, _textured
@@ -44,6 +46,11 @@ def test_object_mask_keeps_only_points_within_the_workspace_radius():
     assert everything.sum() == np.isfinite(depth).sum()
     near = object_mask(depth, K, TA, table, centre=np.array([0.0, 0.0, 0.0]), workspace_radius=0.05)
     assert 0 < near.sum() < everything.sum() and not (near & ~everything).any()
+    assert not object_mask(depth, K, TA, table, centre=np.zeros(3), min_height=0.02).any()  # too low, even near
+    pts = np.array([[0.1, 0.2, 0.05], [0.3, 0.2, 0.07], [0.2, 0.4, 0.5], [0.2, 0.1, 0.0]])
+    centre = workspace_centre(pts, Plane(np.array([0.0, 0.0, 1.0]), 0.0))  # median of the two above, on the plane
+    np.testing.assert_allclose(centre, [0.2, 0.2, 0.0])
+    assert workspace_centre(pts[3:], Plane(np.array([0.0, 0.0, 1.0]), 0.0)) is None
 
 
 @pytest.mark.parametrize("deg", [10.0, 30.0, 90.0, 150.0])
@@ -56,9 +63,31 @@ def test_viewpoint_change_is_the_rotation_angle_and_the_centre_distance(deg):
     assert angle == pytest.approx(deg, abs=1e-6) and dist == pytest.approx(0.5)
 
 
-def test_an_empty_pool_gives_invalid_boolean_non_matches():
+def test_an_empty_pool_gives_invalid_boolean_non_matches_and_the_minimum_distance_is_allowed():
     idx, valid = sample_nonmatches(np.zeros((3, 2)), np.zeros(0, np.int64), 8, 4, np.random.default_rng(0))
     assert idx.shape == valid.shape == (3, 4) and valid.dtype == bool and not valid.any()
+    idx, valid = sample_local_nonmatches(np.zeros((2, 2)), np.zeros((6, 8), bool), 0, np.random.default_rng(0))
+    assert idx.shape == valid.shape == (2, 0) and valid.dtype == bool
+    idx, valid = sample_nonmatches(np.array([[1.0, 2.0]]), np.array([2 * 8 + 6]), 8, 3, np.random.default_rng(0),
+                                   min_distance=5.0)  # the only pixel is exactly 5 px away
+    assert (idx == 22).all() and valid.all()
+
+
+def test_violation_fraction_and_status_counts():
+    status = np.array([MATCH, MATCH, MATCH, VIOLATION, 0, 1, 1], np.int8)
+    c = Correspondences(status, np.array([0, 1, 2]), np.zeros((3, 2)), np.zeros(3, np.int64), (4, 5))
+    assert static_violation_fraction(c) == 0.25
+    assert static_violation_fraction(c, mask_a=np.array([0, 0, 1, 1, 0, 0, 0], bool)) == 0.5
+    assert c.counts() == {"outside": 1, "no_depth": 2, "match": 3, "occluded": 0, "violation": 1}
+
+
+def test_plane_fit_skips_degenerate_samples():
+    rng = np.random.default_rng(2)
+    table = np.c_[rng.uniform(-1, 1, (30, 2)), np.zeros(30)]
+    pts = np.concatenate([np.zeros((60, 3)), table])  # most triples repeat a point: no plane through them
+    plane = fit_plane_ransac(pts, up_hint=np.array([0.0, 0.0, 1.0]))
+    np.testing.assert_allclose(plane.normal, [0.0, 0.0, 1.0], atol=1e-9)
+    assert abs(plane.offset) < 1e-9
 
 
 def test_pairs_are_accepted_at_exactly_min_matches_and_frames_without_the_object_do_not_stop_the_search():
@@ -95,13 +124,41 @@ def test_augmented_sample_is_the_plain_sample_flipped_jittered_and_on_new_backgr
     assert set(plain) == {"image_a", "image_b", "match_a", "match_b", "match_uv_b", "nonmatch_obj",
                           "nonmatch_obj_valid", "nonmatch_bg", "nonmatch_bg_valid", "obj_a", "obj_b", "scene"}
     assert plain["scene"] == 3 and plain["match_a"].dtype == np.int64 and plain["match_uv_b"].dtype == np.float32
+    assert plain["obj_a"].shape == plain["obj_b"].shape == (8,) and plain["match_a"].shape == (32,)
+    assert scene.masks[0].reshape(-1)[plain["match_a"]].all()  # matches start on the object of A
+    assert scene.masks[1].reshape(-1)[plain["obj_b"]].all() and scene.masks[0].reshape(-1)[plain["obj_a"]].all()
     for key in ("match_a", "match_b", "nonmatch_obj", "nonmatch_bg", "obj_a", "obj_b"):
         np.testing.assert_array_equal(flipped[key], flip_flat(plain[key], W), err_msg=key)
     np.testing.assert_array_equal(flipped["image_a"], plain["image_a"][:, ::-1])
     np.testing.assert_allclose(flipped["match_uv_b"][:, 0], (W - 1) - plain["match_uv_b"][:, 0])
     np.testing.assert_array_equal(flipped["nonmatch_obj_valid"], plain["nonmatch_obj_valid"])
-    raw = PairDataset(scene, 3, plain_cfg, augment=False).sample(0, 1, np.random.default_rng(11))
-    assert np.array_equal(raw["image_a"], scene.images[0])
+    raw_cfg = SampleConfig(**{**plain_cfg.__dict__, "roll_p": 1.0})  # no augmentation: no roll either
+    raw = PairDataset(scene, 3, raw_cfg, augment=False).sample(0, 1, np.random.default_rng(11))
+    assert np.array_equal(raw["image_a"], scene.images[0]) and np.array_equal(raw["image_b"], scene.images[1])
     mask = scene.masks[0]
     assert not np.array_equal(plain["image_a"][~mask], scene.images[0][~mask])  # a new background
     assert not np.array_equal(plain["image_a"][mask], scene.images[0][mask])  # colour jitter on the object
+
+
+def test_colour_jitter_factors_are_drawn_in_their_ranges(monkeypatch):
+    drawn = []
+    real = dataset_module.jitter_transform
+    monkeypatch.setattr(dataset_module, "jitter_transform", lambda *f: drawn.append(f) or real(*f))
+    scene = _plane_scene(np.stack([_textured(TA), _textured(TB)]))
+    data = PairDataset(scene, 0, SampleConfig(matches=8, cross_pixels=2, jitter_p=1.0), augment=True)
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        data.sample(0, 1, rng)
+    f = np.array(drawn)
+    assert f.shape == (20, 4) and (f[:, :3] >= 0.7).all() and (f[:, :3] <= 1.3).all()
+    assert (np.abs(f[:, 3]) <= 0.05).all() and f[:, 3].min() < 0 < f[:, 3].max()
+
+
+def test_candidate_pairs_drawn_at_random_are_the_same_for_the_same_seed():
+    tc = look_at_optical([-0.3, 0.1, 0.5], [0.0, 0.0, 0.0], up=(0.0, 0.0, -1.0))
+    depth = np.stack([_plane_depth(tc), _plane_depth(TA), _plane_depth(TB)])
+    rules = MaskRules(plane=Plane(np.array([0.0, 0.0, 1.0]), 0.01))
+    pairs = [scene_from_arrays("s", np.zeros((3, H, W, 3), np.uint8), depth, np.stack([K] * 3), np.stack([tc, TA, TB]),
+                               np.arange(3), rules, PairRules(min_matches=1, max_violation=1.0, max_candidates=2),
+                               seed=4).pairs.tolist() for _ in range(3)]
+    assert pairs[0] == pairs[1] == pairs[2] and len(pairs[0]) <= 2
