@@ -63,7 +63,8 @@ MODULES = (
     Module("recover", ("depth_training/bags/recover.py",),
            ("test/test_bag_recover_offsets.py",)),  # test_bag_recover.py trains a model: minutes per mutant
     Module("input_diagnosis", ("depth_nodes/ros/input_diagnosis.py",),
-           ("test/test_qos_auto_and_diagnosis.py", "-k", "not follower and not resubscribe")),
+           ("test/test_input_diagnosis.py", "test/test_qos_auto_and_diagnosis.py", "-k",
+            "not follower and not resubscribe")),  # those two start rclpy nodes
 )
 
 # Survivors that behave exactly like the original, one line each: mutant name -> why.

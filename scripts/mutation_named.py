@@ -58,10 +58,10 @@ CASES = [
     ("input_diagnosis: the sign of the stamp offset ignored", "depth_nodes/ros/input_diagnosis.py",
      "return min(((s - r) for s in stamps for r in reference), key=abs)",
      "return abs(min(((s - r) for s in stamps for r in reference), key=abs))",
-     "test/test_qos_auto_and_diagnosis.py::test_stamp_offsets_keep_their_sign_and_both_signs_are_checked_against_the_tolerance"),
+     "test/test_input_diagnosis.py::test_stamp_offsets_keep_their_sign_and_both_signs_are_checked_against_the_tolerance"),
     ("input_diagnosis: only late stamps checked against the tolerance", "depth_nodes/ros/input_diagnosis.py",
      "abs(off) <= slop_ns", "off <= slop_ns",
-     "test/test_qos_auto_and_diagnosis.py::test_stamp_offsets_keep_their_sign_and_both_signs_are_checked_against_the_tolerance"),
+     "test/test_input_diagnosis.py::test_stamp_offsets_keep_their_sign_and_both_signs_are_checked_against_the_tolerance"),
 ]
 
 
