@@ -268,3 +268,14 @@ def test_repair_keeps_the_storage_and_checks_the_tail_against_the_known_type(tmp
     rec = recover_bag(src, tmp_path / "fixed")
     assert rec.counts == {7: 2} and rec.reason.endswith("; 1 torn last message(s) dropped")
     assert [p.suffix for p in (tmp_path / "fixed").iterdir() if p.suffix in (".mcap", ".db3")] == [".mcap"]
+
+
+@pytest.mark.parametrize("text,cut", [
+    ("MCAP end magic is invalid", True), ("File seems to be empty", True), ("database disk image is malformed", True),
+    ("Invalid MCAP summary", True), ("Truncated record", True), ("chunk size mismatch", True),
+    ("Checksum mismatch", True), ("no footer", True), ("file is not a database", True),
+    ("Permission denied", False), ("No such file or directory", False)])
+def test_is_cut_off_recognises_the_errors_of_unfinished_recordings(text, cut):
+    from depth_training.bags.recover import is_cut_off
+
+    assert is_cut_off(f"rosbags: {text} (at byte 12)") is cut
