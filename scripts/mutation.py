@@ -163,6 +163,8 @@ def run_module(module: Module, log, sample: int, seed: int = 0) -> int:
     if (work / "mutants").exists():  # the source may have changed: mutmut re-creates what differs
         for folder in DATA:  # copied again by mutmut, as they are now
             shutil.rmtree(work / "mutants" / folder, ignore_errors=True)
+        # which test reaches which function: mutmut refreshes it for new tests only, not for edited ones
+        (work / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1",
                DEPTH_NODES_SIM_CACHE=str(OUT / "sim_cache"))  # simulator episodes recorded once, not per mutant
     cmd = ["nice", "-n", "10", sys.executable, "-m", "mutmut", "run", "--max-children", "1", *chosen]
