@@ -97,6 +97,15 @@ EQUIVALENT: dict[str, str] = {
         "unreachable (pragma: no cover): cv2.merge always writes into dst",
     "depth_training.correspondence.roll.x_roll_frame__mutmut_74":
         "float64 instead of uint8 ones warped: the same zeros outside the view",
+    "depth_nodes.geometry.pointcloud.x_organized_points__mutmut_146":
+        "unreachable (pragma: no cover): cv2.merge always writes into dst",
+    "depth_nodes.backends.description.x_description_from_mapping__mutmut_123": "bool(None) == bool(False)",
+    "depth_nodes.backends.engine_cache.x_ensure_engine__mutmut_138":
+        "layout of the JSON build record: it reads back the same",
+    "depth_training.bags.recover.x_scan_sqlite3__mutmut_44":
+        "signed or unsigned page count: the same below 2^31 pages (8 TiB at the smallest page size)",
+    "depth_nodes.ros.input_diagnosis.xǁInputDiagnosisǁnote_incompatible__mutmut_6":
+        "split or rsplit at ':' of 'kind:topic': ROS topic names hold no ':'",
     "depth_nodes.geometry.pointcloud.x__packed_rgb_plane__mutmut_10": "scratch buffer key: any name unique to it",
     "depth_nodes.geometry.pointcloud.x_organized_points__mutmut_59": "scratch buffer key: any name unique to it",
     "depth_nodes.ros.input_diagnosis.xǁInputDiagnosisǁcheck__mutmut_17":

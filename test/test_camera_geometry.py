@@ -213,3 +213,20 @@ def test_resize_and_crop_keep_distortion_baseline_and_float_intrinsics():
     assert wide is not base and wide.width == 80
     roi = cache.get(cameras.camera_info(roi=SimpleNamespace(x_offset=4, y_offset=2, width=40, height=30)))
     assert roi is not base and (roi.width, roi.height) == (40, 30)
+
+
+def test_cache_keys_on_binning_y_and_roi_height_and_an_empty_p_becomes_k():
+    import cameras
+    from depth_nodes.geometry.camera import CameraModelCache
+
+    cache = CameraModelCache()
+    base = cache.get(cameras.camera_info())
+    tall = cache.get(cameras.camera_info(binning_y=2))
+    assert tall is not base and (tall.width, tall.height) == (160, 45)
+    roi = dict(x_offset=4, y_offset=2, width=40, height=30)
+    a = cache.get(cameras.camera_info(roi=SimpleNamespace(**roi)))
+    b = cache.get(cameras.camera_info(roi=SimpleNamespace(**{**roi, "height": 20})))
+    assert b is not a and (a.height, b.height) == (30, 20)
+    cam = PinholeCamera.from_camera_info(cameras.camera_info(p=[0.0] * 12))
+    np.testing.assert_array_equal(cam.P, np.hstack([cameras.K, np.zeros((3, 1))]))
+    assert cam.ray_planes()[0] is cam.ray_planes()[0]  # cached

@@ -234,3 +234,9 @@ def test_resize_that_grows_one_axis_and_shrinks_the_other_averages_the_shrinking
     np.testing.assert_array_equal(out, cv2.resize(img, (200, 45), interpolation=cv2.INTER_AREA))
     out = resize_image(img, 80, 120)  # narrower, taller
     np.testing.assert_array_equal(out, cv2.resize(img, (80, 120), interpolation=cv2.INTER_AREA))
+
+
+def test_a_mono_image_with_a_channel_axis_is_accepted():
+    img = np.arange(12, dtype=np.uint8).reshape(3, 4, 1)
+    rgb = to_channels(img, "mono8", "RGB")
+    assert rgb.shape == (3, 4, 3) and (rgb[..., 1] == img[..., 0]).all()

@@ -170,3 +170,11 @@ def test_sidecar_size_name_and_default_source(tmp_path):
     with pytest.raises(DescriptionError, match=r"m.json: no model description for .*m.onnx "
                                                r"\(pass a model description YAML for public models\)$"):
         load_description(tmp_path / "m.onnx")
+
+
+def test_description_defaults_and_the_smallest_input():
+    doc = {"format": "depth_nodes.model_description/1", "input": {"height": 1, "width": 1},
+           "output": {"kind": "metric_depth"}}
+    d = description_from_mapping(doc, "tiny.yaml")
+    assert (d.height, d.width, d.mean, d.std, d.dynamic, d.multiple) == (1, 1, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0),
+                                                                        False, 1)

@@ -79,7 +79,7 @@ def test_build_record_cache_hit_and_the_reason_for_a_rebuild(tmp_path):
     meta = read_engine_meta(first.path)
     assert meta["key"] == first.key and meta["onnx_sha256"] == sha256_file(onnx) and meta["gpu"] == GPU
     assert meta["tensorrt"] == "10.9.0" and meta["engine_sha256"] == sha256_file(first.path)
-    assert meta["options"] == opts.as_dict() and meta["onnx"] == str(onnx)
+    assert meta["options"] == opts.as_dict() and meta["onnx"] == str(onnx) and meta["build_seconds"] >= 0
     assert engine_meta_path(first.path).name == first.path.name + ".meta.json"
     assert len(lines) == 2 and lines[0].startswith(f"building TensorRT engine {first.path}")
     assert lines[1].startswith(f"built {first.path} in ") and lines[1].endswith(" s")
@@ -89,9 +89,11 @@ def test_build_record_cache_hit_and_the_reason_for_a_rebuild(tmp_path):
     first.path.write_bytes(b"corrupted")  # the engine no longer matches its record: rebuilt
     assert ensure_engine(onnx, cache, opts, gpu=GPU, tensorrt_version="10.9.0", build=_builder(calls)).built
     onnx.write_bytes(b"onnx v2")
+    new_onnx = ensure_engine(onnx, cache, opts, gpu=GPU, tensorrt_version="10.9.0", build=_builder(calls))
+    assert new_onnx.built and new_onnx.key != first.key and new_onnx.reason.endswith("differs in onnx_sha256")
     other = ensure_engine(onnx, cache, opts, gpu="Orin", tensorrt_version="10.9.0", build=_builder(calls),
                           log=lines.append)
-    assert other.built and other.reason.endswith("differs in onnx_sha256, gpu")
+    assert other.built and other.reason.endswith("differs in gpu")
     with pytest.raises(BackendError, match="TensorRT build produced no engine"):
         ensure_engine(onnx, cache, opts, gpu="x", tensorrt_version="1", build=_builder([], payload=b""))
     assert not list(cache.glob(".*.tmp"))

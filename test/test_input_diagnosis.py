@@ -127,3 +127,11 @@ def test_exact_sync_tolerates_no_offset_and_the_tolerance_is_quoted_in_ms():
 def test_an_incompatible_publisher_whose_messages_arrive_anyway_is_not_reported():
     st = [_st("/l/img", 0.1), _st("/l/info", 0.1), _st("/r/img", 0.1), _st("/r/info", 0.1)]
     assert diagnose(st, [(0, 1), (2, 3)], 3.0, incompatible={0: "incompatible QoS on /l/img"}) == []
+
+
+def test_size_estimate_in_megabytes_and_the_discovery_grace_ends_at_the_timeout():
+    st = [_st("/img", None, size=(350, 1000)), _st("/info", 0.1)]
+    msg = dict(diagnose(st, [(0, 1)], 3.0))["images_lost:/img"]
+    assert "(camera_info says 350x1000: 1.1 MB per rgb8 image)" in msg  # 1 050 000 bytes
+    assert diagnose(st, [(0, 1)], 3.0, elapsed_s=2.99) == []
+    assert dict(diagnose(st, [(0, 1)], 3.0, elapsed_s=3.0)).keys() == {"images_lost:/img"}
