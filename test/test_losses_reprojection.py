@@ -143,3 +143,11 @@ def test_multiscale_loss_auto_masks_a_static_camera_unless_told_not_to():
     plain = multiscale_reprojection_loss(disp, target, [target], [T], K, automask=False)
     assert masked.automask.float().mean().item() < 0.1 and plain.automask.all()
     assert masked.reprojection[0].item() < 0.2 * plain.reprojection[0].item()
+
+
+def test_identity_errors_use_the_given_ssim_weight():
+    from depth_training.losses import photometric_error
+
+    g = torch.Generator().manual_seed(1)
+    target, source = torch.rand(1, 3, 16, 16, generator=g), torch.rand(1, 3, 16, 16, generator=g)
+    torch.testing.assert_close(identity_errors(target, [source], alpha=0.3), photometric_error(source, target, 0.3))
