@@ -106,6 +106,12 @@ EQUIVALENT: dict[str, str] = {
         "signed or unsigned page count: the same below 2^31 pages (8 TiB at the smallest page size)",
     "depth_nodes.ros.input_diagnosis.xǁInputDiagnosisǁnote_incompatible__mutmut_6":
         "split or rsplit at ':' of 'kind:topic': ROS topic names hold no ':'",
+    "depth_training.correspondence.dataset.xǁPairDatasetǁ_frame__mutmut_4":
+        "random() <= roll_p and < roll_p differ only when random() returns roll_p exactly",
+    "depth_training.correspondence.geometry.x_find_correspondences__mutmut_79":
+        "-1e9 or -1000000001 for -inf: clipped to -1e9 right after",
+    "depth_training.correspondence.roll.x_roll_frame__mutmut_13": "dsize None: the source size, which is (w, h)",
+    "depth_training.correspondence.roll.x_roll_frame__mutmut_63": "dsize None: the source size, which is (w, h)",
     "depth_nodes.geometry.pointcloud.x__packed_rgb_plane__mutmut_10": "scratch buffer key: any name unique to it",
     "depth_nodes.geometry.pointcloud.x_organized_points__mutmut_59": "scratch buffer key: any name unique to it",
     "depth_nodes.ros.input_diagnosis.xǁInputDiagnosisǁcheck__mutmut_17":

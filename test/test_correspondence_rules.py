@@ -11,8 +11,8 @@ from depth_training.correspondence import dataset as dataset_module
 from depth_training.correspondence.geometry import (MATCH, VIOLATION, Correspondences, find_correspondences,
                                                     project_pixels, static_violation_fraction)
 from depth_training.correspondence.masks import Plane, fit_plane_ransac, object_mask, workspace_centre
-from depth_training.correspondence.pairs import PairRules, viewpoint_change
-from depth_training.correspondence.sampling import sample_local_nonmatches, sample_nonmatches
+from depth_training.correspondence.pairs import PairRules, PairStats, candidate_pairs, viewpoint_change
+from depth_training.correspondence.sampling import sample_local_nonmatches, sample_matches, sample_nonmatches
 from depth_training.correspondence.scenes import MaskRules, scene_from_arrays
 from depth_training.sim.transforms import look_at_optical
 from test_correspondence_roll import TA, TB, H, K, W, _plane_depth, _plane_scene, _textured
@@ -84,7 +84,8 @@ def test_violation_fraction_and_status_counts():
 def test_plane_fit_skips_degenerate_samples():
     rng = np.random.default_rng(2)
     table = np.c_[rng.uniform(-1, 1, (30, 2)), np.zeros(30)]
-    pts = np.concatenate([np.zeros((60, 3)), table])  # most triples repeat a point: no plane through them
+    above = np.c_[rng.uniform(-1, 1, (8, 2)), np.full(8, 0.05)]  # 5 cm above: not on the table
+    pts = np.concatenate([np.zeros((60, 3)), table, above])  # most triples repeat a point: no plane through them
     plane = fit_plane_ransac(pts, up_hint=np.array([0.0, 0.0, 1.0]))
     np.testing.assert_allclose(plane.normal, [0.0, 0.0, 1.0], atol=1e-9)
     assert abs(plane.offset) < 1e-9
@@ -162,3 +163,23 @@ def test_candidate_pairs_drawn_at_random_are_the_same_for_the_same_seed():
                                np.arange(3), rules, PairRules(min_matches=1, max_violation=1.0, max_candidates=2),
                                seed=4).pairs.tolist() for _ in range(3)]
     assert pairs[0] == pairs[1] == pairs[2] and len(pairs[0]) <= 2
+    poses = np.stack([tc, TA, TB])
+    rules_2 = PairRules(max_candidates=2)
+    assert pairs[0] == candidate_pairs(poses, rules_2, 4).tolist() != candidate_pairs(poses, rules_2, 0).tolist()
+
+
+def test_small_helpers_of_the_pair_rules():
+    stats = PairStats(candidates=5, accepted=2)
+    stats.rejected["too_few_matches"] = 3
+    assert stats.line() == "5 candidate pairs, 2 accepted (rejected: 3 too few matches)"
+    assert PairStats(candidates=1, accepted=1).line() == "1 candidate pairs, 1 accepted"
+    picked = sample_matches(10, 3, np.random.default_rng(0))  # fewer matches than asked: drawn with replacement
+    assert picked.shape == (10,) and set(picked.tolist()) <= {0, 1, 2}
+    assert sorted(sample_matches(3, 5, np.random.default_rng(0)).tolist()) == sorted(set(
+        sample_matches(3, 5, np.random.default_rng(0)).tolist()))
+    plane = Plane.parse("0, 0, 2, -1")
+    np.testing.assert_allclose(plane.normal, [0, 0, 1]) and np.testing.assert_allclose(plane.offset, -0.5)
+    with pytest.raises(ValueError, match="expected a,b,c,d with a non-zero normal, got '0,0,0,1'"):
+        Plane.parse("0,0,0,1")
+    with pytest.raises(ValueError, match="expected a,b,c,d"):
+        Plane.parse("1,2,3")
