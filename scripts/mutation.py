@@ -5,13 +5,14 @@ For each module below, mutmut makes one-change copies of its functions ("mutants
 A mutant the tests fail on is *killed*; one they pass on *survived*: a bug the suite would not see,
 or a change that behaves the same (an *equivalent* mutant, listed with its reason in EQUIVALENT).
 
-Each module runs in its own work folder out/mutation/<module>/ (mutmut keeps its state there, so a
-second run only tests what changed), with the installed package names (``depth_training`` is the
+Each module runs in its own work folder out/mutation/<module>/ (mutmut keeps its state there, which
+--report-only reads), with the installed package names (``depth_training`` is the
 folder training/) and only the listed unit tests: no DDS nodes, no training runs. mutmut gets one
-worker and the script runs under ``nice``. The report (killed / survived / timeout per module and
-each survivor's diff) goes to out/mutation/report.md.
+worker and the script runs under ``nice``. Each module tests a fixed random sample of its mutants
+(``--sample``, ``--seed``; all of them take hours). The report (killed / survived / timeout per
+module and each survivor's diff) goes to out/mutation/report.md; docs/mutation.md has the results.
 
-    .venv/bin/python scripts/mutation.py                    # every module
+    .venv/bin/python scripts/mutation.py                    # every module, 40 mutants each
     .venv/bin/python scripts/mutation.py --only geometry    # one module (repeatable)
     .venv/bin/python scripts/mutation.py --report-only      # rebuild the report from the saved state
 """
