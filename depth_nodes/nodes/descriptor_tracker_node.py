@@ -44,7 +44,8 @@ from depth_nodes.geometry.camera import CameraModelCache, CameraModelError
 from depth_nodes.geometry.rectify import DISTORTION_MODES
 from depth_nodes.image_encodings import byte_array, depth_to_metres
 from depth_nodes.keypoints.reference import ReferenceFileError, check_reference_model, load_reference
-from depth_nodes.nodes.model_loading import load_model
+from depth_nodes.nodes.model_loading import MODEL_PATH_REQUIRED, load_model
+from depth_nodes.shipped_models import shipped_model
 from depth_nodes.nodes.frame_errors import report_frame_error
 from depth_nodes.pipelines.descriptor_tracking import DescriptorTrackingPipeline, TrackerInputError, draw_keypoints
 from depth_nodes.pipelines.keypoint_tracking import TrackerConfig
@@ -53,6 +54,7 @@ from depth_nodes.pipelines.worker import LatestFrameWorker
 from depth_nodes.nodes.frame_prep import FrameTime, Undistorter
 from depth_nodes.ros.image_conversion import numpy_to_image
 from depth_nodes.ros.image_transport import DEPTH_TRANSPORTS, IMAGE_TRANSPORTS, decode_input
+from depth_nodes.image_encodings import COLOR_ENCODINGS
 from depth_nodes.ros.node_cli import NodeUsage
 from depth_nodes.ros.node_main import run_node
 from depth_nodes.ros.params import ParamSpec, ParameterError, declare_parameters, make_on_set_callback
@@ -178,8 +180,11 @@ class DescriptorTrackerNode(Node):
     def __init__(self, **kwargs):
         super().__init__("descriptor_tracker_node", **kwargs)
         self.values = v = declare_parameters(self, PARAMS)
-        if not v["reference_path"]:
-            raise ParameterError("invalid parameters:\n  reference_path: required (a keypoint reference .npz file)")
+        no_model = not v["model_path"] and shipped_model("descriptors") is None  # empty: the shipped one
+        missing = ([MODEL_PATH_REQUIRED] if no_model else []) + (
+            ["reference_path: required (a keypoint reference .npz file)"] if not v["reference_path"] else [])
+        if missing:  # every missing one at once
+            raise ParameterError("invalid parameters:\n" + "\n".join(f"  {m}" for m in missing))
         try:
             ref = load_reference(v["reference_path"])
         except ReferenceFileError as exc:
@@ -268,7 +273,7 @@ class DescriptorTrackerNode(Node):
         t_start = time.perf_counter()
         stamp = _stamp_ns(msg)
         self.time.check(stamp)
-        image, encoding = decode_input(msg)
+        image, encoding = decode_input(msg, COLOR_ENCODINGS)
         depth = camera = None
         if self.values["use_depth"]:
             if info is None:

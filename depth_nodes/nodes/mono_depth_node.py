@@ -43,6 +43,7 @@ from depth_nodes.geometry.rectify import DISTORTION_MODES
 from depth_nodes.nodes.frame_prep import FrameTime, Undistorter
 from depth_nodes.ros.image_conversion import numpy_to_image
 from depth_nodes.ros.image_transport import DEPTH_TRANSPORTS, IMAGE_TRANSPORTS, decode_input
+from depth_nodes.image_encodings import COLOR_ENCODINGS
 from depth_nodes.ros.messages import MessageBuffer, camera_info_for, cloud_to_msg
 from depth_nodes.ros.node_cli import NodeUsage
 from depth_nodes.ros.node_main import run_node
@@ -243,7 +244,7 @@ class MonoDepthNode(Node):
         t_start = time.perf_counter()
         stamp = _stamp_ns(msg)
         self.time.check(stamp)
-        image, encoding = decode_input(msg)
+        image, encoding = decode_input(msg, COLOR_ENCODINGS)
         height, width = image.shape[:2]
         camera = None
         if info is not None and not self.relative:

@@ -33,7 +33,7 @@ from stereo_msgs.msg import DisparityImage
 from depth_nodes.backends.base import BackendError
 from depth_nodes.backends.sgbm import SGBM_MODES, SgbmMatcher, SgbmParams
 from depth_nodes.geometry.camera import CameraModelCache, CameraModelError
-from depth_nodes.image_encodings import ImageConversionError, to_rgb8
+from depth_nodes.image_encodings import COLOR_ENCODINGS, ImageConversionError, to_rgb8
 from depth_nodes.pipelines.stereo import StereoFrame, StereoInputError, StereoPipeline
 from depth_nodes.pipelines.worker import LatestFrameWorker
 from depth_nodes.ros.cv_bridge_probe import cv_bridge_status
@@ -284,8 +284,8 @@ class StereoDepthNode(Node):
                     f"{self.resolve_topic_name(side + '/camera_info')} has non-zero distortion ({info.distortion_model}, "
                     f"D = {[round(float(x), 6) for x in info.d]}): this node expects rectified images (image_rect) "
                     "and matches them as they are; rectify upstream (image_proc) if they are raw")
-        left, left_encoding = decode_input(left_msg)
-        right, right_encoding = decode_input(right_msg)
+        left, left_encoding = decode_input(left_msg, STEREO_ENCODINGS)
+        right, right_encoding = decode_input(right_msg, STEREO_ENCODINGS)
         left = _matchable(left, left_encoding)
         right = _matchable(right, right_encoding)
         frame = StereoFrame(left, right, self.cameras.get(left_info), self.cameras.get(right_info))
@@ -335,6 +335,9 @@ class StereoDepthNode(Node):
         if worker is not None:
             worker.stop()
         return super().destroy_node()
+
+
+STEREO_ENCODINGS = COLOR_ENCODINGS + ("mono16",)  # grey images are matched as they are
 
 
 def _matchable(image: np.ndarray, encoding: str) -> np.ndarray:

@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 import numpy as np
 from sensor_msgs.msg import CompressedImage, Image
 
-from depth_nodes.image_encodings import decode_compressed
+from depth_nodes.image_encodings import ImageConversionError, decode_compressed, encoding_problem
 from depth_nodes.ros.image_conversion import image_to_numpy
 
 __all__ = ["IMAGE_TRANSPORTS", "DEPTH_TRANSPORTS", "SUFFIX", "TYPE_NAME", "message_type", "topic_for",
@@ -42,12 +42,16 @@ def topic_for(node, base: str, transport: str) -> str:
     return node.resolve_topic_name(base) + SUFFIX[transport]
 
 
-def decode_input(msg) -> tuple[np.ndarray, str]:
+def decode_input(msg, accepted: tuple[str, ...] | None = None) -> tuple[np.ndarray, str]:
     """An Image or CompressedImage -> ``(array, encoding)`` (JPEG/PNG colour comes as ``bgr8``,
-    compressedDepth as ``32FC1`` metres or ``16UC1`` mm)."""
+    compressedDepth as ``32FC1`` metres or ``16UC1`` mm). ``accepted``: the input's encodings
+    (default: any); another one is an :class:`ImageConversionError` naming them."""
     if isinstance(msg, Image):
-        return image_to_numpy(msg), msg.encoding
-    return decode_compressed(msg)
+        return image_to_numpy(msg, accepted), msg.encoding
+    array, encoding = decode_compressed(msg)
+    if problem := encoding_problem(encoding, accepted):
+        raise ImageConversionError(f"{problem} (decoded from a {msg.format!r} CompressedImage)")
+    return array, encoding
 
 
 def mismatch_hint(base: str, param: str, transport: str, choices: Sequence[str],
