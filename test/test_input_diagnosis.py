@@ -120,7 +120,7 @@ def test_exact_sync_tolerates_no_offset_and_the_tolerance_is_quoted_in_ms():
     assert dict(diagnose(st, [(0, 1), (2, 3)], 3.0, unmatched_new=2)).keys() == {"unsynchronised"}  # 1 ns off
     agree = dict(diagnose(st, [(0, 1), (2, 3)], 3.0, unmatched_new=2, tolerance_s=0.25))["incomplete_sets"]
     assert "(offsets relative to /l/img: /l/info +0.0 ms, /r/img +0.0 ms, /r/info +0.0 ms; tolerance 250.0 ms)" in agree
-    assert agree.endswith("large images are likely lost or delayed in transport (see README, Large images and DDS), "
+    assert agree.endswith("large images are likely lost or delayed in transport (see docs/dds.md), "
                           "or a driver skips frames on one camera")
 
 
