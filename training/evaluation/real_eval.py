@@ -60,7 +60,7 @@ def frame_metrics(inverse: np.ndarray, depth: np.ndarray, min_depth: float, max_
     Returns:
         ``{"abs_rel", ..., "a1", "a2", "a3", "pixels"}`` (metrics NaN when no pixel is evaluated).
     """
-    inverse, depth = np.asarray(inverse), np.asarray(depth)
+    inverse, depth = np.ascontiguousarray(inverse), np.ascontiguousarray(depth)
     if inverse.shape != depth.shape:
         raise ValueError(f"prediction is {inverse.shape}, the ground truth {depth.shape}")
     out = compute_depth_metrics(inverse, depth, min_depth=min_depth, max_depth=max_depth, alignment="ssi_disparity")
