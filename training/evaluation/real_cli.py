@@ -76,7 +76,8 @@ def _model(args: argparse.Namespace, device: str):
                                      args.threads)
         d = predictor.desc
         info = {"kind": "runtime", "path": args.model, "description": d.source, "name": d.name,
-                "output_kind": d.output_kind, "resize": getattr(d, "resize", None), "input": [d.height, d.width]}
+                "output_kind": d.output_kind, "resize": d.resize, "interpolation": d.interpolation,
+                "input": [d.height, d.width]}
         return predictor, info
     if args.description:
         raise UserError(f"--description: only for runtime artifacts ({', '.join(RUNTIME_SUFFIXES)}), "
