@@ -27,7 +27,9 @@ Forward (:func:`preprocess`), for a camera image of ``H x W`` and a
 
 Back (:func:`postprocess_depth`): crop the ``(h_r, w_r)`` window, resize to ``H x W`` (pixel
 centres map to pixel centres, so the short-side / stretch scales, which differ per axis, are
-undone exactly: one value per camera pixel), and turn
+undone exactly: one value per camera pixel; bilinear, where MiDaS' ``run_onnx.py`` resizes its
+output with INTER_CUBIC and Depth Anything V2 bilinearly with ``align_corners=True``: sub-pixel
+smoothing differences only), and turn
 the output kind into metric depth (metres, float32, NaN = invalid):
 
 * ``metric_depth``: ``z = y``;
