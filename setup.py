@@ -29,6 +29,7 @@ setup(
         ("share/" + PACKAGE + "/launch", glob("launch/*.launch.py")),
         ("share/" + PACKAGE + "/config", glob("config/*.yaml") + glob("config/*.xml")),
         ("share/" + PACKAGE + "/config/models", glob("config/models/*.yaml")),
+        ("share/" + PACKAGE + "/config/real_eval", glob("config/real_eval/*.yaml")),
         ("share/" + PACKAGE + "/rviz", glob("rviz/*.rviz")),
     ],
     install_requires=["setuptools"],

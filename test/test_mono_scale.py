@@ -14,16 +14,24 @@ def _scene(h=48, w=64):
 
 
 def test_relative_model_is_refused_as_metric():
-    with pytest.raises(ScaleModeError, match="relative_inverse_depth, not metric depth.*'fixed'.*'align'"):
+    with pytest.raises(ScaleModeError, match="relative_inverse_depth, not metric depth.*use scale_mode 'align'"):
         check_scale_mode("metric", "relative_inverse_depth", "midas.onnx")
+    with pytest.raises(ScaleModeError, match="relative_depth, not metric depth.*'fixed'.*'align'"):
+        check_scale_mode("metric", "relative_depth", "depth.onnx")
+    # inverse depth up to scale AND shift: no single factor gives metres
+    with pytest.raises(ScaleModeError, match="midas.onnx outputs relative_inverse_depth.*unknown scale and shift.*"
+                                             "'fixed'.*use scale_mode 'align'"):
+        check_scale_mode("fixed", "relative_inverse_depth", "midas.onnx")
     with pytest.raises(ScaleModeError, match="descriptors"):
         check_scale_mode("fixed", "descriptors")
     with pytest.raises(ScaleModeError, match="not one of"):
         check_scale_mode("auto", "metric_depth")
     for mode in ("metric", "fixed", "align", "relative"):
         check_scale_mode(mode, "metric_depth")
-    for mode in ("fixed", "align", "relative"):
+    for mode in ("align", "relative"):
         check_scale_mode(mode, "relative_inverse_depth")
+    for mode in ("fixed", "align", "relative"):
+        check_scale_mode(mode, "relative_depth")
     with pytest.raises(ScaleModeError, match="stereo baseline"):
         check_scale_mode("fixed", "disparity")
 
@@ -62,7 +70,8 @@ def test_align_reports_too_few_references_and_scale_only_fit():
 def test_fixed_and_metric_modes():
     z = _scene()
     np.testing.assert_allclose(to_metric_depth(z / 2, "relative_depth", "fixed", scale_factor=2.0), z, rtol=1e-6)
-    np.testing.assert_allclose(to_metric_depth(3.0 / z, "relative_inverse_depth", "fixed", scale_factor=3.0), z, rtol=1e-6)
+    with pytest.raises(ScaleModeError, match="align"):
+        to_metric_depth(3.0 / z, "relative_inverse_depth", "fixed", scale_factor=3.0)
     out = z.copy()
     out[0, 0], out[0, 1], out[0, 2] = 0.0, np.inf, -1.0
     d = to_metric_depth(out, "metric_depth", "metric")

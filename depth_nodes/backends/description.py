@@ -29,6 +29,25 @@ Preprocessing (see :mod:`depth_nodes.pipelines.depth_io`): ``x = (pixel * scale 
 per channel in ``channels`` order; the image is resized to fit ``height x width`` (keeping the
 aspect when ``keep_aspect``) and padded to ``height x width`` (``dynamic: false``) or only up to
 the next multiple of ``multiple`` (``dynamic: true``, for networks with dynamic spatial axes).
+
+How public models resize (``input.resize``, :data:`RESIZE_POLICIES`; the sizes follow the
+``Resize`` transform of MiDaS / Depth Anything V2, see
+:func:`depth_nodes.pipelines.depth_io.letterbox_geometry`):
+
+* ``fit_inside_pad`` (default; ``keep_aspect: true``): fit inside ``height x width`` keeping the
+  aspect, pad (today's behaviour, the export sidecars);
+* ``stretch`` (``keep_aspect: false``): stretch to ``height x width`` (MiDaS release ONNX files);
+* ``short_side``: keep the aspect, scale so that the image covers the box (the shorter side
+  becomes ``height``/``width``), each side rounded to a multiple of ``multiple`` (never below the
+  box), no padding; needs ``dynamic: true`` (Depth Anything V2: 640x480 -> 686x518);
+* ``long_side``: keep the aspect, scale so that the image fits inside the box, each side rounded
+  to a multiple of ``multiple`` (never above the box), no padding; needs ``dynamic: true`` (the
+  MiDaS torch-hub transforms: 640x480 -> 256x192).
+
+``input.interpolation`` (:data:`INTERPOLATIONS`): ``auto`` (default: area averaging when
+shrinking, bilinear when growing, on the 8-bit image), or ``linear``/``cubic``/``area``:
+OpenCV's ``INTER_LINEAR``/``INTER_CUBIC``/``INTER_AREA`` on the float image ``pixel * scale``, as
+the references resize ``image / 255.0``.
 """
 from __future__ import annotations
 
@@ -42,7 +61,8 @@ from typing import Any, Mapping
 from depth_nodes.backends.base import BackendError
 
 __all__ = ["OUTPUT_KINDS", "SIDECAR_FORMAT", "DESCRIPTION_FORMAT", "IMAGENET_MEAN", "IMAGENET_STD",
-           "DescriptionError", "ModelDescription", "description_from_mapping", "load_description"]
+           "DescriptionError", "ModelDescription", "description_from_mapping", "load_description",
+           "RESIZE_POLICIES", "INTERPOLATIONS"]
 
 OUTPUT_KINDS = ("metric_depth", "relative_depth", "relative_inverse_depth", "disparity", "descriptors")
 SIDECAR_FORMAT = "depth_nodes.onnx_depth/1"
@@ -50,6 +70,8 @@ DESCRIPTION_FORMAT = "depth_nodes.model_description/1"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CHANNEL_ORDERS = ("RGB", "BGR")
+RESIZE_POLICIES = ("fit_inside_pad", "short_side", "long_side", "stretch")
+INTERPOLATIONS = ("auto", "linear", "cubic", "area")
 
 
 class DescriptionError(BackendError, ValueError):
@@ -80,6 +102,9 @@ class ModelDescription:
         model_sha256: SHA-256 of the ONNX file the description was written for.
         name: a human-readable name; ``source``: the file the description came from.
         extra: everything else the file held (the training config, verification numbers).
+        resize: one of :data:`RESIZE_POLICIES` (module docstring); ``None``: from ``keep_aspect``
+            (``fit_inside_pad`` or ``stretch``). ``keep_aspect`` is set to ``resize != "stretch"``.
+        interpolation: one of :data:`INTERPOLATIONS` (module docstring).
     """
 
     height: int
@@ -102,9 +127,12 @@ class ModelDescription:
     name: str = ""
     source: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    resize: str | None = None
+    interpolation: str = "auto"
 
     def __post_init__(self):
         where = self.source or "model description"
+        self._check_resize(where)
         if self.output_kind not in OUTPUT_KINDS:
             raise DescriptionError(f"{where}: output kind must be one of {OUTPUT_KINDS}, got {self.output_kind!r}")
         if self.channels not in CHANNEL_ORDERS:
@@ -126,6 +154,20 @@ class ModelDescription:
             raise DescriptionError(f"{where}: need 0 <= min_depth < max_depth, got {self.min_depth}, {self.max_depth}")
         if self.output_kind == "descriptors" and not (self.descriptor_dim and self.descriptor_dim > 0):
             raise DescriptionError(f"{where}: a descriptors model needs a positive descriptor_dim")
+
+    def _check_resize(self, where: str) -> None:
+        """Validate (and derive) ``resize`` / ``interpolation``; see the class docstring."""
+        if self.resize is None:
+            object.__setattr__(self, "resize", "fit_inside_pad" if self.keep_aspect else "stretch")
+        if self.resize not in RESIZE_POLICIES:
+            raise DescriptionError(f"{where}: resize must be one of {RESIZE_POLICIES}, got {self.resize!r}")
+        if self.interpolation not in INTERPOLATIONS:
+            raise DescriptionError(f"{where}: interpolation must be one of {INTERPOLATIONS}, "
+                                   f"got {self.interpolation!r}")
+        if self.resize in ("short_side", "long_side") and not self.dynamic:
+            raise DescriptionError(f"{where}: resize {self.resize} gives each image its own input size, which "
+                                   f"needs a network with dynamic spatial axes (dynamic: true)")
+        object.__setattr__(self, "keep_aspect", self.resize != "stretch")
 
     def with_size(self, height: int, width: int) -> "ModelDescription":
         """The same description for another network input size."""
@@ -174,6 +216,20 @@ def _from_sidecar(doc: Mapping[str, Any], where: str) -> ModelDescription:
         extra=dict(doc))
 
 
+def _resize_fields(inp: Mapping[str, Any], where: str) -> dict:
+    """``resize`` / ``interpolation`` of a YAML ``input`` mapping; a ``keep_aspect`` that contradicts
+    ``resize`` is refused (``keep_aspect: false`` means ``stretch``)."""
+    out: dict = {}
+    if "resize" in inp:
+        out["resize"] = str(inp["resize"])
+        if "keep_aspect" in inp and bool(inp["keep_aspect"]) != (out["resize"] != "stretch"):
+            raise DescriptionError(f"{where}: keep_aspect {inp['keep_aspect']} contradicts resize {out['resize']} "
+                                   f"(give only resize)")
+    if "interpolation" in inp:
+        out["interpolation"] = str(inp["interpolation"])
+    return out
+
+
 def description_from_mapping(doc: Mapping[str, Any], where: str = "model description") -> ModelDescription:
     """Build a description from a parsed sidecar (``format`` :data:`SIDECAR_FORMAT`) or YAML document."""
     if not isinstance(doc, Mapping):
@@ -186,7 +242,8 @@ def description_from_mapping(doc: Mapping[str, Any], where: str = "model descrip
     inp, out = doc.get("input"), doc.get("output")
     if not isinstance(inp, Mapping) or not isinstance(out, Mapping):
         raise DescriptionError(f"{where}: needs 'input' and 'output' mappings")
-    known_in = {"name", "height", "width", "multiple", "dynamic", "keep_aspect", "channels", "scale", "mean", "std"}
+    known_in = {"name", "height", "width", "multiple", "dynamic", "keep_aspect", "channels", "scale", "mean", "std",
+                "resize", "interpolation"}
     known_out = {"name", "kind", "min_depth", "max_depth", "descriptor_dim"}
     for part, keys, known in (("input", inp, known_in), ("output", out, known_out)):
         unknown = sorted(set(keys) - known)
@@ -204,7 +261,8 @@ def description_from_mapping(doc: Mapping[str, Any], where: str = "model descrip
             max_depth=None if out.get("max_depth") is None else float(out["max_depth"]),
             descriptor_dim=None if out.get("descriptor_dim") is None else int(out["descriptor_dim"]),
             source_model_sha256=doc.get("source_model_sha256"), model_sha256=doc.get("model_sha256"),
-            name=str(doc.get("name", "")), source=where, extra=dict(doc))
+            name=str(doc.get("name", "")), source=where, extra=dict(doc),
+            **_resize_fields(inp, where))
     except KeyError as exc:
         raise DescriptionError(f"{where}: missing key {exc.args[0]!r}") from exc
     except (TypeError, ValueError) as exc:

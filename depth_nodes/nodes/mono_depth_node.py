@@ -66,8 +66,8 @@ PARAMS: tuple[ParamSpec, ...] = (
               "metric: the model outputs metres; fixed: multiply by scale_factor; align: fit scale+shift of "
               "inverse depth to sparse_depth every frame; relative: publish relative inverse depth only.",
               choices=SCALE_MODES),
-    ParamSpec("scale_factor", 1.0, "fixed mode: depth = scale_factor * output (or scale_factor / output for "
-              "inverse-depth models).", 1e-6, 1e6, dynamic=True),
+    ParamSpec("scale_factor", 1.0, "fixed mode: depth = scale_factor * output (depth outputs only; an "
+              "inverse-depth model has an unknown shift too: use align).", 1e-6, 1e6, dynamic=True),
     ParamSpec("align_with_shift", True, "align mode: fit a shift as well as a scale (MiDaS-style models).",
               dynamic=True),
     ParamSpec("align_min_samples", 20, "align mode: fewest valid sparse depths (and inliers) for a fit.",

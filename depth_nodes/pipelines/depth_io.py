@@ -5,15 +5,31 @@ Forward (:func:`preprocess`), for a camera image of ``H x W`` and a
 
 1. colour order: the image's encoding (``rgb8``, ``bgr8``, ``rgba8``, ``bgra8``, ``mono8``) ->
    the network's ``channels``;
-2. resize: ``s = min(h_n / H, w_n / W)`` and ``(h_r, w_r) = (round(H s), round(W s))`` when
-   ``keep_aspect``, else ``(h_r, w_r) = (h_n, w_n)`` (:func:`resize_image`: area averaging when
-   shrinking, INTER_LINEAR when growing);
-3. pad (letterbox): to ``(h_n, w_n)`` for fixed-size networks, or up to the next multiple of
-   ``multiple`` when ``dynamic``; the image sits at ``(top, left) = ((h_p - h_r) // 2,
-   (w_p - w_r) // 2)``, padding is 0 after normalisation (the mean colour);
+2. resize to ``h_r x w_r`` by the description's ``resize`` policy (:func:`letterbox_geometry`):
+
+   * ``fit_inside_pad``: ``s = min(h_n / H, w_n / W)``, ``(h_r, w_r) = (round(H s), round(W s))``;
+   * ``stretch``: ``(h_r, w_r) = (h_n, w_n)``;
+   * ``short_side`` / ``long_side`` (the ``Resize`` transform of MiDaS and Depth Anything V2 with
+     ``keep_aspect_ratio=True`` and ``resize_method`` ``lower_bound`` / ``upper_bound``):
+     ``s = max`` / ``min(h_n / H, w_n / W)``, each side ``c(H s)``, ``c(W s)`` with
+     ``c(x) = m * round(x / m)`` (NumPy's round, half to even; ``m`` = ``multiple``), then
+     ``m * ceil(x / m)`` when that is below the box side (``short_side``) or ``m * floor(x / m)``
+     when above it (``long_side``); no padding;
+
+   interpolation ``auto``: :func:`resize_image` (area averaging when shrinking, INTER_LINEAR
+   when growing) on the 8-bit image; ``linear``/``cubic``/``area``: that OpenCV interpolation
+   on the float image ``pixel * scale`` (the references resize ``image / 255.0``);
+3. pad (letterbox, ``fit_inside_pad`` and ``stretch``): to ``(h_n, w_n)`` for fixed-size
+   networks, or up to the next multiple of ``multiple`` when ``dynamic``; the image sits at
+   ``(top, left) = ((h_p - h_r) // 2, (w_p - w_r) // 2)``, padding is 0 after normalisation
+   (the mean colour);
 4. normalise: ``x_c = (pixel_c * scale - mean_c) / std_c`` -> ``(1, 3, h_p, w_p)`` float32 NCHW.
 
-Back (:func:`postprocess_depth`): crop the ``(h_r, w_r)`` window, resize to ``H x W``, and turn
+Back (:func:`postprocess_depth`): crop the ``(h_r, w_r)`` window, resize to ``H x W`` (pixel
+centres map to pixel centres, so the short-side / stretch scales, which differ per axis, are
+undone exactly: one value per camera pixel; bilinear, where MiDaS' ``run_onnx.py`` resizes its
+output with INTER_CUBIC and Depth Anything V2 bilinearly with ``align_corners=True``: sub-pixel
+smoothing differences only), and turn
 the output kind into metric depth (metres, float32, NaN = invalid):
 
 * ``metric_depth``: ``z = y``;
@@ -38,7 +54,7 @@ from depth_nodes.backends.description import ModelDescription
 from depth_nodes.geometry.stereo import disparity_to_depth
 from depth_nodes.image_encodings import COLOR_ENCODINGS, encoding_problem
 
-__all__ = ["DepthIOError", "Letterbox", "letterbox_geometry", "to_channels", "resize_image", "preprocess",
+__all__ = ["DepthIOError", "Letterbox", "letterbox_geometry", "reference_resize_size", "INTERPOLATION_FLAGS", "to_channels", "resize_image", "preprocess",
            "crop_output", "postprocess_depth"]
 
 # encoding -> channel order of the array (None: single channel)
@@ -48,6 +64,10 @@ _CONVERSIONS = {("BGR", "RGB"): cv2.COLOR_BGR2RGB, ("RGB", "BGR"): cv2.COLOR_RGB
                 ("RGBA", "RGB"): cv2.COLOR_RGBA2RGB, ("RGBA", "BGR"): cv2.COLOR_RGBA2BGR,
                 ("BGRA", "RGB"): cv2.COLOR_BGRA2RGB, ("BGRA", "BGR"): cv2.COLOR_BGRA2BGR,
                 (None, "RGB"): cv2.COLOR_GRAY2RGB, (None, "BGR"): cv2.COLOR_GRAY2BGR}
+
+
+# description interpolation -> OpenCV flag for the float resize ("auto": resize_image on uint8)
+INTERPOLATION_FLAGS = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC, "area": cv2.INTER_AREA}
 
 
 class DepthIOError(ValueError):
@@ -82,11 +102,42 @@ class Letterbox:
         return self.resized_height / self.src_height
 
 
+def reference_resize_size(height: int, width: int, box_height: int, box_width: int, multiple: int,
+                          method: str) -> tuple[int, int]:
+    """``(h_r, w_r)`` of the MiDaS / Depth Anything V2 ``Resize`` with ``keep_aspect_ratio=True``.
+
+    ``method`` ``"lower_bound"`` (cover the box: ``s = max(box_h / H, box_w / W)``, sides not
+    below the box) or ``"upper_bound"`` (fit inside: ``s = min(...)``, sides not above the box);
+    each side ``m * round(x / m)`` (half to even), corrected to ``ceil`` / ``floor`` as the
+    reference's ``constrain_to_multiple_of`` does (module docstring, step 2). At least ``m``.
+    """
+    if method not in ("lower_bound", "upper_bound"):
+        raise ValueError(f"method must be lower_bound or upper_bound, got {method!r}")
+    sh, sw = box_height / height, box_width / width
+    s = max(sh, sw) if method == "lower_bound" else min(sh, sw)
+    m = int(multiple)
+
+    def constrain(x: float, box: int) -> int:
+        y = int(np.round(x / m) * m)
+        if method == "upper_bound" and y > box:
+            y = int(np.floor(x / m) * m)
+        if method == "lower_bound" and y < box:
+            y = int(np.ceil(x / m) * m)
+        return max(m, y)
+
+    return constrain(s * height, box_height), constrain(s * width, box_width)
+
+
 def letterbox_geometry(height: int, width: int, desc: ModelDescription) -> Letterbox:
     """The :class:`Letterbox` of a ``height x width`` camera image for ``desc`` (steps 2-3 above)."""
     if height < 1 or width < 1:
         raise DepthIOError(f"image size must be positive, got {height}x{width}")
-    if desc.keep_aspect:
+    policy = desc.resize or ("fit_inside_pad" if desc.keep_aspect else "stretch")
+    if policy in ("short_side", "long_side"):
+        rh, rw = reference_resize_size(height, width, desc.height, desc.width, desc.multiple,
+                                       "lower_bound" if policy == "short_side" else "upper_bound")
+        return Letterbox(height, width, rh, rw, 0, 0, rh, rw)
+    if policy == "fit_inside_pad":
         s = min(desc.height / height, desc.width / width)
         rh, rw = max(1, int(round(height * s))), max(1, int(round(width * s)))
         rh, rw = min(rh, desc.height), min(rw, desc.width)
@@ -170,9 +221,17 @@ def preprocess(image_hwc_uint8: np.ndarray, encoding_or_order: str, desc: ModelD
         out = np.zeros(shape, np.float32)
     elif (lb.resized_height, lb.resized_width) != (lb.net_height, lb.net_width):
         out.fill(0.0)
-    img = resize_image(img, lb.resized_width, lb.resized_height)
-    gain = (np.float32(desc.scale) / np.asarray(desc.std, np.float32))
-    offset = -np.asarray(desc.mean, np.float32) / np.asarray(desc.std, np.float32)
+    std = np.asarray(desc.std, np.float32)
+    offset = -np.asarray(desc.mean, np.float32) / std
+    flag = INTERPOLATION_FLAGS.get(getattr(desc, "interpolation", "auto"))
+    if flag is None:
+        img = resize_image(img, lb.resized_width, lb.resized_height)
+        gain = np.float32(desc.scale) / std
+    else:  # as the references: resize the float image pixel * scale, then normalise
+        img = np.multiply(img, np.float32(desc.scale), dtype=np.float32)
+        if img.shape[:2] != (lb.resized_height, lb.resized_width):
+            img = cv2.resize(img, (lb.resized_width, lb.resized_height), interpolation=flag)
+        gain = np.float32(1.0) / std
     window = out[0, :, lb.top:lb.top + lb.resized_height, lb.left:lb.left + lb.resized_width]
     for c in range(3):  # per channel: uint8 plane -> float32 affine, written straight into NCHW
         np.multiply(img[:, :, c], gain[c], out=window[c], dtype=np.float32, casting="unsafe")

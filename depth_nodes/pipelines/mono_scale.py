@@ -12,7 +12,9 @@ A model's description says what its output is (``output.kind``):
 Scale modes (parameter ``scale_mode``):
 
 * ``metric``   depth = output; only for ``metric_depth`` models.
-* ``fixed``    depth = ``s * output`` for depth kinds, ``s / output`` for inverse kinds.
+* ``fixed``    depth = ``s * output``; only for depth kinds (``relative_inverse_depth`` is inverse depth
+  up to an unknown scale *and shift*, so no single factor turns it into metres: refused, naming
+  ``align``).
 * ``align``    per frame, fit ``1/z_ref ~ a * x + b`` by robust least squares (:func:`fit_inverse_depth`)
   between the model's inverse depth ``x`` and a sparse or partial metric depth ``z_ref``
   (depth camera, projected lidar), then depth = ``1 / (a x + b)`` where positive.
@@ -48,9 +50,15 @@ def check_scale_mode(mode: str, kind: str, model: str = "the model") -> None:
     if kind not in DEPTH_KINDS + INVERSE_KINDS:
         raise ScaleModeError(f"{model}: output kind {kind!r} is not a depth output "
                              f"(expected one of {', '.join(DEPTH_KINDS + INVERSE_KINDS)})")
+    if mode == "fixed" and kind in INVERSE_KINDS:
+        raise ScaleModeError(f"{model} outputs {kind}: inverse depth up to an unknown scale and shift (MiDaS, "
+                             "Depth Anything, SSI-trained models), so scale_mode 'fixed' (one scale_factor) cannot "
+                             "make metres from it; use scale_mode 'align' (fit scale and shift to a sparse metric "
+                             "depth topic every frame) or 'relative'")
     if mode == "metric" and kind != "metric_depth":
+        fixed = "" if kind in INVERSE_KINDS else "'fixed' (scale_factor) or "
         raise ScaleModeError(f"{model} outputs {kind}, not metric depth: scale_mode 'metric' would publish "
-                             "relative values as metres; use scale_mode 'fixed' (scale_factor) or 'align' "
+                             f"relative values as metres; use scale_mode {fixed}'align' "
                              "(with a sparse metric depth topic), or 'relative'")
 
 
@@ -146,7 +154,7 @@ def to_metric_depth(output: np.ndarray, kind: str, mode: str, *, scale_factor: f
                     fit: InverseDepthFit | None = None) -> np.ndarray:
     """Model output ``(H, W)`` -> metric depth ``(H, W)`` float32 (NaN invalid) for ``mode``.
 
-    ``metric``: output; ``fixed``: ``s * output`` (depth kinds) or ``s / output`` (inverse kinds);
+    ``metric``: output; ``fixed``: ``s * output`` (depth kinds only, see :func:`check_scale_mode`);
     ``align``: ``1 / (fit.scale * x + fit.shift)`` where positive, ``x`` = :func:`inverse_depth_of`.
     """
     out = np.asarray(output, dtype=np.float32)
@@ -154,11 +162,8 @@ def to_metric_depth(output: np.ndarray, kind: str, mode: str, *, scale_factor: f
         check_scale_mode(mode, kind)
         depth = out.copy()
     elif mode == "fixed":
-        if kind in DEPTH_KINDS:
-            depth = out * np.float32(scale_factor)
-        else:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                depth = np.float32(scale_factor) / out
+        check_scale_mode(mode, kind)
+        depth = out * np.float32(scale_factor)
     elif mode == "align":
         if fit is None or not fit.ok:
             raise ValueError("align: no usable scale/shift fit for this frame")

@@ -8,6 +8,9 @@ Examples::
     depth-train eval --model out/model.pt --npz sim/ep0.groundtruth.npz --every 5
     # a generic rgb/depth .npz, metric model, no median scaling, 10 m cap
     depth-train eval --model out/model.pt --npz test.npz --alignment none --max-depth 10
+    # folders of real images + ground truth (manifest inside, or given): per-frame table with the priors
+    depth-train eval --model out/model.pt --images real/tum --manifest config/real_eval/tum_fr1_desk.yaml
+    depth-train eval --model midas.onnx --description config/models/midas_v21_small.yaml --images DIR
 
     depth-train export --model out/model.pt --onnx out/depth.onnx            # + out/depth.json
     depth-train export --model out/model.pt --onnx depth_480.onnx --height 480 --width 640 --output disparity
@@ -118,6 +121,18 @@ def _describe_source(src: dict, evaluated: int) -> str:
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    if args.images:
+        from depth_training.evaluation.real_cli import run_images_eval
+
+        if args.threads:
+            import torch
+
+            torch.set_num_threads(args.threads)
+        return run_images_eval(args, _device(args.device))
+    if args.manifest or args.description:
+        raise UserError(f"{'--manifest' if args.manifest else '--description'}: only with --images")
+    if not args.model:
+        raise UserError("--model: required (only --images evaluates the priors without a model)")
     from depth_training.evaluation.baselines import ConstantPredictor, constant_depth, untrained_network
     from depth_training.evaluation.evaluate import evaluate_predictor
     from depth_training.evaluation.predict import NetworkPredictor
@@ -267,8 +282,22 @@ def register(subparsers) -> None:
                     "simulator .groundtruth.npz or a generic rgb/depth .npz, with the standard metrics (AbsRel, "
                     "SqRel, RMSE, RMSE log, d<1.25^k), next to an untrained network and a constant-depth baseline "
                     "measured in the same run.")
-    p.add_argument("--model", required=True, metavar="PATH", help="model file (model.pt) or training checkpoint")
+    p.add_argument("--model", default=None, metavar="PATH",
+                   help="model file (model.pt) or training checkpoint; with --images also a runtime artifact "
+                        "(.onnx/.engine/.plan/.pt2 + its sidecar or --description), run through the nodes' "
+                        "preprocessing. Required except with --images (priors only)")
+    p.add_argument("--description", default=None, metavar="YAML",
+                   help="with --images and a runtime --model: its model description (public models: "
+                        "config/models/*.yaml); default the sidecar X.json next to X.onnx")
     src = p.add_argument_group("ground truth")
+    src.add_argument("--images", metavar="DIR", action="append",
+                     help="folder of real colour images with ground-truth depth or disparity and a manifest "
+                          "(manifest.yaml/.yml/.json inside, or --manifest; format: "
+                          "depth_training.evaluation.real_frames). Per-frame table of d1 and AbsRel after "
+                          "scale-and-shift alignment in inverse depth, next to the ramp and constant priors. "
+                          "Repeat for several folders")
+    src.add_argument("--manifest", metavar="FILE", action="append",
+                     help="manifest of the --images folder of the same position (e.g. config/real_eval/*.yaml)")
     src.add_argument("--bag", metavar="PATH", action="append",
                      help="recording with colour and depth topics (with --npz: the bag holding the colour images "
                           "of a simulator ground-truth file). Repeat to evaluate several recordings as one set")
@@ -309,6 +338,8 @@ def register(subparsers) -> None:
     run = p.add_argument_group("running and output")
     run.add_argument("--batch-size", type=positive_int, default=8, metavar="N", help="frames per forward pass (default 8)")
     run.add_argument("--device", default=None, help="cpu or cuda (default cuda when available)")
+    run.add_argument("--threads", type=nonnegative_int, default=0,
+                     help="with --images: torch and ONNX Runtime CPU threads (default: their choice)")
     run.add_argument("--json", default=None, metavar="PATH", help="write all numbers and settings to this JSON file")
     run.add_argument("--save-predictions", default=None, metavar="DIR",
                      help="write DIR/frame_NNNNNN.png: colour | ground truth | model prediction (inverse depth)")
