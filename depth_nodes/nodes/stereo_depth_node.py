@@ -78,6 +78,9 @@ PARAMS: tuple[ParamSpec, ...] = (
               "full DP), hh4 (4 directions, full DP).", choices=tuple(SGBM_MODES), dynamic=True),
     ParamSpec("downscale", _D.downscale, "Match on the pair shrunk by this factor (1 = full resolution); "
               "disparity and depth stay at full resolution.", 1, 8, dynamic=True),
+    ParamSpec("fill_left_band", _D.fill_left_band, "Pad both images on the left by the search range "
+              "(min_disparity + disparity_range) before matching and crop back, so the left band gets disparities "
+              "(false: it stays empty, as in stereo_image_proc).", dynamic=True),
     # --- synchronisation
     ParamSpec("approximate_sync", True, "Match left/right by nearest stamps (true) or require equal stamps (false)."),
     ParamSpec("approximate_sync_tolerance_seconds", 0.01,
