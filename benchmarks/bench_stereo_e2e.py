@@ -12,11 +12,11 @@ Rows (``ratio = value / baseline``):
   Middlebury Cones pair resized, when ``../shared/real`` is there; else the synthetic scene),
   640x480 and 1280x720 (synthetic scene).
 * ``stereo_e2e_shm_741x500_median`` / ``..._p95`` (info): the same with the client using
-  ``config/fastdds_shm.xml``. With Fast DDS's defaults a 1.1 MB image leaves the publisher as
-  fragments through its 512 KB shared-memory segment; a fragment that does not fit is lost and
-  repaired only after the writer's next heartbeat (3 s by default), so some frames arrive up to
-  3 s late (and the node logs ``arrived .. s after its stamp``). Only the publisher's set-up can
-  change that; this row shows what it gives.
+  ``config/fastdds_shm.xml``. With Fast DDS's defaults some images (and camera_info messages)
+  reach the node up to 3 s late: a lost fragment is sent again only after the writer's next
+  heartbeat (3 s by default; the profile sets 100 ms and large shared-memory segments), and the
+  node logs ``arrived .. s after its stamp``. Only the publisher's set-up can change that; this
+  row shows what it gives.
 * ``sgbm_fill_left_band_bad2_cones`` / ``..._bad2_nonocc_cones`` / ``..._density_cones``: the node's
   matcher (``3way``, 128 disparities) on the real Middlebury Cones pair with ``fill_left_band``
   (value) and without (baseline): bad-2 (%, |d - gt| > 2 px or missing, over pixels with ground

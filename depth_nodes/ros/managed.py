@@ -96,6 +96,7 @@ def managed_class(node_cls: type, node_name: str) -> type:
             self.get_logger().info(f"managed node: waiting for configure ({self.get_name()}/change_state)")
 
         def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+            from depth_nodes.optional_deps import missing_package_message
             from depth_nodes.ros.params import ParameterError
 
             self._configured_snapshot = (set(vars(self)), set(self._parameters),
@@ -104,8 +105,11 @@ def managed_class(node_cls: type, node_name: str) -> type:
             self._configuring = True
             try:
                 node_cls.__init__(self, **self._node_kwargs)
-            except ParameterError as exc:
-                self.get_logger().error(f"configure failed: {exc}")
+            except (ParameterError, ModuleNotFoundError) as exc:
+                message = missing_package_message(exc) if isinstance(exc, ModuleNotFoundError) else str(exc)
+                if message is None:
+                    raise
+                self.get_logger().error(f"configure failed: {message}")
                 self._configuring = False
                 self._teardown()
                 return TransitionCallbackReturn.FAILURE

@@ -42,6 +42,7 @@ def run_node(name: str, factory: Callable[[], object], usage, args: Sequence[str
     import rclpy
     from rclpy.executors import ExternalShutdownException
 
+    from depth_nodes.optional_deps import missing_package_message
     from depth_nodes.process_memory import keep_large_buffers
     from depth_nodes.ros.managed import MANAGED_FLAG, managed_class
     from depth_nodes.ros.node_cli import handle_command_line
@@ -65,6 +66,13 @@ def run_node(name: str, factory: Callable[[], object], usage, args: Sequence[str
         node = factory()
     except ParameterError as exc:
         print(f"{name}: {exc}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    except ModuleNotFoundError as exc:  # an optional package (onnxruntime, torch, ...): one line naming it
+        message = missing_package_message(exc)
+        if message is None:
+            raise
+        print(f"{name}: {message}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2
     node.get_logger().info(malloc_note)
