@@ -22,7 +22,7 @@ setup(
     version="0.1.0",
     packages=runtime_packages + training_packages,
     package_dir={"depth_training": "training"},
-    package_data={"depth_training": ["assets/*", "assets/**/*"]},
+    package_data={"depth_training": ["assets/*", "assets/**/*"], "depth_nodes": ["models/*.onnx", "models/*.json"]},
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
         ("share/" + PACKAGE, ["package.xml"]),

@@ -54,7 +54,7 @@ if [ ! -f "$OUT/model.pt" ]; then
     --ckpt-every 250 --log-every 50 --image-every 250 --seed 0 --weight-distribution 1 ${DESC_TRAIN_ARGS:-} \
     2>&1 | tee "$OUT/train.log"
 fi
-EVAL=(--model "$OUT/model.pt" --cache-dir "$OUT/cache" --threads 1 --points 100 --pairs 12)
+EVAL=(--model "$OUT/model.pt" --cache-dir "$OUT/cache" --threads 1 --points 100 --pairs-per-bag 12)
 WIDE=(--min-rotation 25 --min-translation 100)
 evaluate() {  # name [args]
   [ -f "$OUT/$1/eval_descriptors.json" ] || run "$DT" eval-descriptors "${EVAL[@]}" --out "$OUT/$1" "${@:2}" \

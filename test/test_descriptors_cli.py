@@ -54,7 +54,7 @@ def test_eval_keypoints_export(trained, bags, tmp_path, capsys):
     out, cache = trained
     ev = tmp_path / "eval"
     assert main(["eval-descriptors", "--model", str(out / "model.pt"), "--bag", str(bags["a"]), "--bag", str(bags["b"]),
-                 "--out", str(ev), "--cache-dir", str(cache), "--pairs", "1", "--points", "20", "--threads", "1",
+                 "--out", str(ev), "--cache-dir", str(cache), "--pairs-per-bag", "1", "--points", "20", "--threads", "1",
                  "--min-matches", "20"]) == 0
     table = capsys.readouterr().out
     rep = json.loads((ev / "eval_descriptors.json").read_text())
@@ -67,7 +67,7 @@ def test_eval_keypoints_export(trained, bags, tmp_path, capsys):
     assert (ev / "eval_descriptors.png").stat().st_size > 1000
     # recordings that share objects: the same-object errors, no cross-object measure
     assert main(["eval-descriptors", "--model", str(out / "model.pt"), "--bag", str(bags["a"]), "--bag", str(bags["b"]),
-                 "--out", str(ev / "nocross"), "--cache-dir", str(cache), "--pairs", "1", "--points", "20",
+                 "--out", str(ev / "nocross"), "--cache-dir", str(cache), "--pairs-per-bag", "1", "--points", "20",
                  "--threads", "1", "--min-matches", "20", "--baselines", "--no-cross"]) == 0
     table = capsys.readouterr().out
     nocross = json.loads((ev / "nocross" / "eval_descriptors.json").read_text())

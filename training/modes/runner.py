@@ -138,8 +138,11 @@ def run_mode(args, setup: ModeSetup) -> TrainResult:
             raise UserError(f"--epoch-samples {args.epoch_samples} gives no full batch of {args.batch_size} per rank")
 
         torch.manual_seed(args.seed)  # identical initial weights on every rank
+        from depth_training.models.encoders import encoder_param_groups
+
         model = wrap_model(setup.build_model(), ctx)
-        optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+        optimizer = torch.optim.Adam(encoder_param_groups(model, args.lr, scale=args.encoder_lr_scale,
+                                                          freeze=args.freeze_encoder), lr=args.lr)
         drop = max(1, int(round(args.lr_drop_at * args.steps)))
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=drop, gamma=0.1)
         checkpoints = CheckpointManager(out / "checkpoints", keep_last=3)

@@ -52,6 +52,28 @@ class Backbone(nn.Module):
     stride: int = 1
     input_multiple: int = 32
     num_ch_enc: tuple[int, ...] = ()
+    #: the backbone's stages from input to output, as groups of submodule names (freezing "the first N")
+    stages: tuple[tuple[str, ...], ...] = ()
+
+    def freeze_stages(self, count: int) -> list[str]:
+        """Stop gradients into the first ``count`` stages (all of them for ``count >= len(stages)``);
+        returns the frozen submodule names. BatchNorm statistics are never updated (see ``train``)."""
+        if count < 0:
+            raise BackboneError(f"backbone {self.name!r}: cannot freeze {count} stages")
+        names = [n for group in self.stages[:count] for n in group]
+        for n in names:
+            for p in getattr(self, n).parameters():
+                p.requires_grad_(False)
+        return names
+
+    def train(self, mode: bool = True):
+        """Normalisation layers stay in eval mode: fine-tuning on a small, synthetic data set must not
+        move the statistics the pretrained weights were trained with."""
+        super().train(mode)
+        for m in self.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
+        return self
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
         raise NotImplementedError

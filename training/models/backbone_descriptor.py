@@ -1,0 +1,110 @@
+"""Dense descriptors on a real-image pretrained backbone (:mod:`.pretrained`).
+
+``BackboneDescriptorNet(backbone, descriptor_dim, head, decoder_channels)``::
+
+    c   = normalize(backbone(image))         (B, C, H/s, W/s)   the library's descriptors, unit length
+    p   = proj(c)                            1x1 conv C -> D    ("refine"; identity for "interp", D = C)
+    up  = bilinear(p, (H, W))                align_corners=False: cell j covers pixels s*j .. s*j + s - 1
+    "interp": out = up                                              zero-shot, nothing learned
+    "refine": out = bilinear(bilinear(p, (H/2, W/2)) + R(pyramid), (H, W))
+              R: U-Net decoder over the backbone's five levels (strides 2..32) up to stride 2, then a
+              1x1 conv to D that starts at 0
+
+so a fine-tuned network starts exactly at the (projected) pretrained descriptors and learns a
+correction at half resolution (bilinear upsampling is linear, so the sum is formed at stride 2 and
+only D channels are interpolated to full resolution: the full-resolution work is one resize). ``proj`` starts as the principal directions of the backbone's
+descriptors on the first training batch (:meth:`init_projection`), which keeps most of the
+pretrained distances in ``D < C`` dimensions.
+
+    forward(image (B, 3, H, W) RGB in [0, 1], H, W multiples of 32) -> (B, D, H, W)
+
+Descriptors are compared by L2 distance, as the tracker does; "interp" is the library's normalised
+descriptor interpolated (nearly unit length), "refine" is not normalised (Dense Object Nets).
+
+Configuration keys (model files, sidecars): ``backbone``, ``head``, ``descriptor_dim``,
+``decoder_channels``, ``height``, ``width``; ``encoder`` is set to the backbone's name.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .depth_decoder import ConvBlock, check_input_size
+from .pretrained import BackboneError, build_backbone
+
+__all__ = ["BackboneDescriptorNet", "HEADS", "check_backbone_dim"]
+
+HEADS = ("interp", "refine")
+
+
+def check_backbone_dim(backbone: str, feature_dim: int, head: str, descriptor_dim: int) -> None:
+    """Raise :class:`BackboneError` when ``head`` cannot give ``descriptor_dim`` from this backbone."""
+    if head not in HEADS:
+        raise BackboneError(f"head: unknown {head!r}; choose one of {list(HEADS)}")
+    if head == "interp" and descriptor_dim != feature_dim:
+        raise BackboneError(f"backbone {backbone!r} gives {feature_dim}-dim descriptors without training; "
+                            f"--descriptor-dim {descriptor_dim} needs a trained head (--head refine)")
+    if descriptor_dim < 1 or descriptor_dim > feature_dim:
+        raise BackboneError(f"backbone {backbone!r}: --descriptor-dim must be 1..{feature_dim}, got {descriptor_dim}")
+
+
+class BackboneDescriptorNet(nn.Module):
+    """See module docstring."""
+
+    def __init__(self, backbone: str = "xfeat", descriptor_dim: int = 64, head: str = "interp",
+                 decoder_channels: Sequence[int] = (16, 32, 32, 64), pretrained: bool = True):
+        super().__init__()
+        self.backbone = build_backbone(backbone, pretrained=pretrained)
+        check_backbone_dim(backbone, self.backbone.feature_dim, head, int(descriptor_dim))
+        self.head_kind, self.descriptor_dim = head, int(descriptor_dim)
+        if head == "refine":
+            enc, dec = tuple(self.backbone.num_ch_enc), tuple(int(c) for c in decoder_channels)
+            if len(dec) != 4:
+                raise ValueError(f"decoder_channels: expected 4 widths (strides 2, 4, 8, 16), got {dec}")
+            self.proj = nn.Conv2d(self.backbone.feature_dim, self.descriptor_dim, 1, bias=False)
+            with torch.no_grad():
+                self.proj.weight.copy_(torch.eye(self.backbone.feature_dim)[:self.descriptor_dim, :, None, None])
+            self.upconv0 = nn.ModuleList()
+            self.upconv1 = nn.ModuleList()
+            for i in range(4):  # stage i: from stride 2^(i+2) up to 2^(i+1), skip = pyramid level i
+                self.upconv0.append(ConvBlock(enc[-1] if i == 3 else dec[i + 1], dec[i]))
+                self.upconv1.append(ConvBlock(dec[i] + enc[i], dec[i]))
+            self.residual = nn.Conv2d(dec[0], self.descriptor_dim, 1)
+            nn.init.zeros_(self.residual.weight)
+            nn.init.zeros_(self.residual.bias)
+
+    def coarse(self, image: torch.Tensor) -> torch.Tensor:
+        """The projected, unit pretrained descriptors at the backbone's stride ``(B, D, H/s, W/s)``."""
+        c = F.normalize(self.backbone(image), dim=1)
+        return self.proj(c) if self.head_kind == "refine" else c
+
+    @torch.no_grad()
+    def init_projection(self, images: torch.Tensor) -> None:
+        """Set ``proj`` to the top-``D`` principal directions of the unit backbone descriptors of
+        ``images`` ``(B, 3, H, W)`` (uncentred: distances between descriptors are what matters)."""
+        if self.head_kind != "refine":
+            return
+        was = self.training
+        self.eval()
+        c = F.normalize(self.backbone(images), dim=1)
+        x = c.permute(1, 0, 2, 3).reshape(c.shape[1], -1).double()   # (C, N)
+        u, _, _ = torch.linalg.svd(x, full_matrices=False)             # columns: principal directions
+        self.proj.weight.copy_(u[:, :self.descriptor_dim].T.float()[:, :, None, None])
+        self.train(was)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        check_input_size(image, self.backbone.input_multiple)
+        h, w = image.shape[-2:]
+        if self.head_kind == "interp":
+            return F.interpolate(self.coarse(image), size=(h, w), mode="bilinear", align_corners=False)
+        feats = self.backbone.pyramid(image)
+        c = self.proj(F.normalize(feats[2], dim=1))
+        x = feats[-1]
+        for i in range(3, -1, -1):
+            x = F.interpolate(self.upconv0[i](x), size=feats[i].shape[-2:], mode="nearest")
+            x = self.upconv1[i](torch.cat([x, feats[i]], dim=1))
+        half = F.interpolate(c, size=feats[0].shape[-2:], mode="bilinear", align_corners=False) + self.residual(x)
+        return F.interpolate(half, size=(h, w), mode="bilinear", align_corners=False)
