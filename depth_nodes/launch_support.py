@@ -5,8 +5,9 @@ holds them), tested without ``launch``; the launch files wrap them in ``Conditio
 an ``OpaqueFunction`` (:func:`rviz_action`, which imports ``launch``/``launch_ros`` when called).
 
 * :func:`node_switch`: ``use_<node>`` is ``true``, ``false`` or ``auto``; ``auto`` starts the node
-  when every file it needs is given and exists (the tracker needs a descriptor model and a
-  keypoint reference file, which a new user does not have: the full launch still starts).
+  when every file it needs is given and exists, an empty model path counting as the package's
+  shipped model of that kind where there is one (:func:`launch_paths`). The tracker needs a
+  keypoint reference file, which a new user does not have: the full launch still starts.
 * :func:`rviz_config_text`: the rviz2 config shipped for the default namespaces and topics,
   rewritten for the launched ones (each display's ``Topic: Value:``) and the ``fixed_frame``
   argument; :func:`write_rviz_config` writes it to a temporary file for ``rviz2 -d``.
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 __all__ = ["TRUE", "as_bool", "node_switch", "namespace_prefix", "rviz_config_text", "write_rviz_config",
-           "switch_condition", "rviz_action", "switch_report_action"]
+           "launch_paths", "switch_condition", "rviz_action", "switch_report_action"]
 
 TRUE = ("true", "1", "yes", "on")
 SWITCH_CHOICES = ("true", "false", "auto")
@@ -104,13 +105,30 @@ def write_rviz_config(template_path: str, topics: Mapping[str, str], fixed_frame
     return path
 
 
-def switch_condition(switch_arg: str, required_args: tuple[str, ...] = ()):
+def launch_paths(values: Mapping[str, str], required_args: tuple[str, ...],
+                 shipped: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``{arg: path}`` of the files a node needs, from the launch arguments' ``values``; an empty
+    argument named in ``shipped`` (``{arg: kind}``) becomes the shipped model of that kind
+    (:func:`depth_nodes.shipped_models.shipped_model`), when this installation has one."""
+    from depth_nodes.shipped_models import shipped_model
+
+    out = {}
+    for arg in required_args:
+        path = values.get(arg, "")
+        if not path and shipped and arg in shipped:
+            default = shipped_model(shipped[arg])
+            path = str(default) if default is not None else ""
+        out[arg] = path
+    return out
+
+
+def switch_condition(switch_arg: str, required_args: tuple[str, ...] = (), shipped: Mapping[str, str] | None = None):
     """A ``launch.Condition`` true when :func:`node_switch` starts the node (import needs ``launch``)."""
     from launch import Condition
 
     def predicate(context) -> bool:
         cfg = context.launch_configurations
-        return node_switch(cfg[switch_arg], {a: cfg.get(a, "") for a in required_args})[0]
+        return node_switch(cfg[switch_arg], launch_paths(cfg, required_args, shipped))[0]
 
     return Condition(predicate=predicate)
 
@@ -136,16 +154,17 @@ def rviz_action(config_arg: str, topics: Callable[[Mapping[str, str]], Mapping[s
     return OpaqueFunction(function=start)
 
 
-def switch_report_action(switches: tuple[tuple[str, str, tuple[str, ...]], ...]):
-    """An ``OpaqueFunction`` logging, for each ``(node, switch_arg, required_args)``, whether the node
-    starts and why (:func:`node_switch`), so a node left out by ``auto`` is never a silent surprise."""
+def switch_report_action(switches: tuple[tuple[str, str, tuple[str, ...], Mapping[str, str]], ...]):
+    """An ``OpaqueFunction`` logging, for each ``(node, switch_arg, required_args, shipped)``, whether
+    the node starts and why (:func:`node_switch`), so a node left out by ``auto`` is never a silent
+    surprise."""
     from launch.actions import LogInfo, OpaqueFunction
 
     def report(context):
         cfg = context.launch_configurations
         lines = []
-        for node, switch, required in switches:
-            start, why = node_switch(cfg[switch], {a: cfg.get(a, "") for a in required})
+        for node, switch, required, shipped in switches:
+            start, why = node_switch(cfg[switch], launch_paths(cfg, required, shipped))
             lines.append(f"{node}: {'starting' if start else 'not started'} ({switch}: {why})"
                          + ("" if start else f"; {switch}:=true to start it anyway"))
         return [LogInfo(msg=line) for line in lines]

@@ -7,7 +7,8 @@
         stereo_camera:=/stereo use_rviz:=true fixed_frame:=camera_color_optical_frame
 
 Which nodes start: ``use_mono``, ``use_tracker`` (``auto``: when their model and reference files
-are given and exist) and ``use_stereo`` (``true``); each decision is logged with its reason.
+are given and exist; an empty ``descriptor_model_path`` is the shipped descriptor model) and
+``use_stereo`` (``true``); each decision is logged with its reason.
 Topics: ``camera`` / ``stereo_camera`` name the cameras' namespaces (``<camera>/image_raw``,
 ``<camera>/camera_info``, ``<stereo_camera>/left/image_rect``, ...); each topic has its own
 argument too. ``use_sim_time:=true`` for a recording played with ``depth-nodes play --clock``;
@@ -46,15 +47,16 @@ STEREO_REMAPS = (
     ("right/image_rect", "right_image", "/right/image_rect", "Rectified right image topic."),
     ("right/camera_info", "right_camera_info", "/right/camera_info", "Right camera_info topic."),
 )
-# (node, switch argument, the file arguments it needs for "auto")
+# (node, switch argument, the file arguments it needs for "auto", {argument: shipped model kind used when it is empty})
 SWITCHES = (
-    ("mono_depth_node", "use_mono", ("mono_model_path",)),
-    ("descriptor_tracker_node", "use_tracker", ("descriptor_model_path", "reference_path")),
+    ("mono_depth_node", "use_mono", ("mono_model_path",), {}),
+    ("descriptor_tracker_node", "use_tracker", ("descriptor_model_path", "reference_path"),
+     {"descriptor_model_path": "descriptors"}),
 )
 PATH_ARGS = (
     ("mono_model_path", "Depth network of the mono node (.onnx, .engine/.plan, .pt2)."),
     ("mono_description_path", "Its description (.json/.yaml); empty = the sidecar next to it."),
-    ("descriptor_model_path", "Descriptor network of the tracker node."),
+    ("descriptor_model_path", "Descriptor network of the tracker node (empty: the shipped descriptor model)."),
     ("descriptor_description_path", "Its description (.json/.yaml); empty = the sidecar next to it."),
     ("reference_path", "Keypoint reference file (.npz) made with the descriptor network."),
 )
@@ -99,7 +101,8 @@ def generate_launch_description():
                                           "given and exists)."),
         DeclareLaunchArgument("use_tracker", default_value="auto",
                               description="Start descriptor_tracker_node: true, false, or auto (when "
-                                          "descriptor_model_path and reference_path are given and exist)."),
+                                          "reference_path is given and exists, and descriptor_model_path exists "
+                                          "or is empty and a shipped descriptor model is installed)."),
         DeclareLaunchArgument("use_stereo", default_value="true", description="Start stereo_depth_node."),
         DeclareLaunchArgument("camera", default_value="/camera",
                               description="Namespace of the camera's topics (the default of image, camera_info, "
@@ -133,7 +136,7 @@ def generate_launch_description():
                     _common()],
         remappings=[("image", cfg("image")), ("camera_info", cfg("camera_info")),
                     ("sparse_depth", cfg("sparse_depth"))],
-        condition=switch_condition("use_mono", SWITCHES[0][2]), arguments=log, output="screen")
+        condition=switch_condition(*SWITCHES[0][1:]), arguments=log, output="screen")
     tracker = Node(
         package="depth_nodes", executable="descriptor_tracker_node", name="descriptor_tracker_node",
         namespace=cfg("tracker_namespace"),
@@ -145,7 +148,7 @@ def generate_launch_description():
                     _common()],
         remappings=[("image", cfg("image")), ("camera_info", cfg("camera_info")),
                     ("depth/image", ["/", cfg("mono_namespace"), "/depth/image"])],
-        condition=switch_condition("use_tracker", SWITCHES[1][2]), arguments=log, output="screen")
+        condition=switch_condition(*SWITCHES[1][1:]), arguments=log, output="screen")
     stereo = Node(
         package="depth_nodes", executable="stereo_depth_node", name="stereo_depth_node",
         namespace=cfg("stereo_namespace"), parameters=[cfg("stereo_config"), _common()],

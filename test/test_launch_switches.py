@@ -71,6 +71,25 @@ def test_node_switches_follow_files_and_arguments(tmp_path):
                                                                           "descriptor_tracker_node"}
 
 
+def test_an_empty_descriptor_model_path_is_the_shipped_model_when_installed(tmp_path, monkeypatch):
+    from depth_nodes import shipped_models
+
+    ref = tmp_path / "ref.npz"
+    ref.write_bytes(b"x")
+    monkeypatch.setattr(shipped_models, "MODELS_DIR", tmp_path / "none")
+    assert _enabled(load_launch(PERCEPTION, {"reference_path": str(ref)})) == {"stereo_depth_node"}
+    models = tmp_path / "models"
+    models.mkdir()
+    for suffix in (".onnx", ".json"):
+        (models / ("descriptors_xfeat" + suffix)).write_bytes(b"x")
+    monkeypatch.setattr(shipped_models, "MODELS_DIR", models)
+    recorded = load_launch(PERCEPTION, {"reference_path": str(ref)})
+    assert _enabled(recorded) == {"stereo_depth_node", "descriptor_tracker_node"}
+    assert f"descriptor_model_path {models / 'descriptors_xfeat.onnx'}" in "\n".join(recorded["logs"])
+    # the reference file is still needed: a new user without one gets the launch without the tracker
+    assert _enabled(load_launch(PERCEPTION)) == {"stereo_depth_node"}
+
+
 LAUNCHES = [("mono_depth.launch.py", {"namespace": "/robot/depth"}),
             ("descriptor_tracker.launch.py", {"namespace": "/robot/kp"}),
             ("stereo_depth.launch.py", {"namespace": "/robot/pair"}),
