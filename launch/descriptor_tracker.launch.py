@@ -49,6 +49,10 @@ def generate_launch_description():
                               description="Namespace of the node and its topics."),
         DeclareLaunchArgument("camera", default_value="/camera",
                               description="Namespace of the camera's topics (the default of image, camera_info)."),
+        DeclareLaunchArgument("managed", default_value="false",
+                              description="Start the nodes as lifecycle nodes (--managed): unconfigured until a "
+                                          "lifecycle manager (nav2's lifecycle_manager, ros2 lifecycle set) "
+                                          "configures and activates them."),
         DeclareLaunchArgument("use_sim_time", default_value="false",
                               description="Use /clock (a recording played with depth-nodes play --clock)."),
         DeclareLaunchArgument("image_transport", default_value="raw",
@@ -84,6 +88,7 @@ def generate_launch_description():
                      "image_transport": ParameterValue(cfg("image_transport"), value_type=str)}],
         remappings=[(topic, LaunchConfiguration(arg)) for topic, arg, _, _ in INPUT_REMAPS],
         arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
+        additional_env={"DEPTH_NODES_MANAGED": cfg("managed")},
         output="screen",
     )
     return LaunchDescription(arguments + [node, rviz_action("rviz_config", _rviz_topics)])

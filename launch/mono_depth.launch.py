@@ -55,6 +55,10 @@ def generate_launch_description():
         DeclareLaunchArgument("config_file",
                               default_value=PathJoinSubstitution([share, "config", "mono_depth.yaml"]),
                               description="Parameter file (/**: ros__parameters:)."),
+        DeclareLaunchArgument("managed", default_value="false",
+                              description="Start the nodes as lifecycle nodes (--managed): unconfigured until a "
+                                          "lifecycle manager (nav2's lifecycle_manager, ros2 lifecycle set) "
+                                          "configures and activates them."),
         DeclareLaunchArgument("use_sim_time", default_value="false",
                               description="Use /clock (a recording played with depth-nodes play --clock)."),
         DeclareLaunchArgument("image_transport", default_value="raw",
@@ -86,6 +90,7 @@ def generate_launch_description():
                      "image_transport": ParameterValue(cfg("image_transport"), value_type=str)}],
         remappings=[(topic, cfg(arg)) for topic, arg, _, _ in INPUT_REMAPS],
         arguments=["--ros-args", "--log-level", cfg("log_level")],
+        additional_env={"DEPTH_NODES_MANAGED": cfg("managed")},
         output="screen",
     )
     return LaunchDescription(arguments + [node, rviz_action("rviz_config", _rviz_topics)])

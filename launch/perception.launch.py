@@ -72,6 +72,11 @@ def _common():
             "image_transport": _str("image_transport")}
 
 
+def _env():
+    """Environment every node gets from the launch arguments (managed: DEPTH_NODES_MANAGED)."""
+    return {"DEPTH_NODES_MANAGED": LaunchConfiguration("managed")}
+
+
 def _rviz_topics(cfg):
     return {"/mono/": namespace_prefix(cfg["mono_namespace"]), "/tracker/": namespace_prefix(cfg["tracker_namespace"]),
             "/stereo/": namespace_prefix(cfg["stereo_namespace"]), "/camera/image_raw": cfg["image"]}
@@ -110,6 +115,10 @@ def generate_launch_description():
         DeclareLaunchArgument("stereo_camera", default_value="/stereo",
                               description="Namespace of the stereo camera's topics (the default of left_image, "
                                           "left_camera_info, right_image, right_camera_info)."),
+        DeclareLaunchArgument("managed", default_value="false",
+                              description="Start the nodes as lifecycle nodes (--managed): unconfigured until a "
+                                          "lifecycle manager (nav2's lifecycle_manager, ros2 lifecycle set) "
+                                          "configures and activates them."),
         DeclareLaunchArgument("use_sim_time", default_value="false",
                               description="Use /clock (a recording played with depth-nodes play --clock)."),
         DeclareLaunchArgument("image_transport", default_value="raw",
@@ -136,7 +145,8 @@ def generate_launch_description():
                     _common()],
         remappings=[("image", cfg("image")), ("camera_info", cfg("camera_info")),
                     ("sparse_depth", cfg("sparse_depth"))],
-        condition=switch_condition(*SWITCHES[0][1:]), arguments=log, output="screen")
+        condition=switch_condition(*SWITCHES[0][1:]), arguments=log, additional_env=_env(),
+        output="screen")
     tracker = Node(
         package="depth_nodes", executable="descriptor_tracker_node", name="descriptor_tracker_node",
         namespace=cfg("tracker_namespace"),
@@ -148,11 +158,12 @@ def generate_launch_description():
                     _common()],
         remappings=[("image", cfg("image")), ("camera_info", cfg("camera_info")),
                     ("depth/image", ["/", cfg("mono_namespace"), "/depth/image"])],
-        condition=switch_condition(*SWITCHES[1][1:]), arguments=log, output="screen")
+        condition=switch_condition(*SWITCHES[1][1:]), arguments=log, additional_env=_env(),
+        output="screen")
     stereo = Node(
         package="depth_nodes", executable="stereo_depth_node", name="stereo_depth_node",
         namespace=cfg("stereo_namespace"), parameters=[cfg("stereo_config"), _common()],
         remappings=[(topic, cfg(arg)) for topic, arg, _, _ in STEREO_REMAPS],
-        condition=IfCondition(cfg("use_stereo")), arguments=log, output="screen")
+        condition=IfCondition(cfg("use_stereo")), arguments=log, additional_env=_env(), output="screen")
     return LaunchDescription(arguments + [switch_report_action(SWITCHES), mono, tracker, stereo,
                                           rviz_action("rviz_config", _rviz_topics)])

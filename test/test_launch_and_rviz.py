@@ -231,9 +231,10 @@ def test_launch_file_names_only_things_that_exist(path, stereo_node_topics):
 
 
 @pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
-def test_use_sim_time_image_transport_and_camera_namespace_reach_every_node(path):
+def test_use_sim_time_image_transport_managed_and_camera_namespace_reach_every_node(path):
     camera_arg = "stereo_camera" if path.name == "perception.launch.py" else "camera"
     recorded = load_launch(path, {"use_sim_time": "true", "image_transport": "compressed", "camera": "/robot/cam",
+                                  "managed": "true",
                                   **({"stereo_camera": "/robot/pair"} if camera_arg == "stereo_camera" else {})})
     ours = [n for n in recorded["nodes"] if n.kw["package"] == "depth_nodes"]
     assert ours
@@ -242,6 +243,7 @@ def test_use_sim_time_image_transport_and_camera_namespace_reach_every_node(path
         for p in resolve(node.kw["parameters"], recorded["values"]):
             params.update(p if isinstance(p, dict) else {})
         assert params["use_sim_time"] is True and params["image_transport"] == "compressed", node.kw["executable"]
+        assert resolve(node.kw["additional_env"], recorded["values"]) == {"DEPTH_NODES_MANAGED": "true"}
         remaps = dict(resolve(node.kw["remappings"], recorded["values"]))
         if node.kw["executable"] == "stereo_depth_node":
             pair = "/robot/pair" if camera_arg == "stereo_camera" else "/robot/cam"

@@ -9,6 +9,7 @@ with its usual message.
 """
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -105,7 +106,9 @@ def test_stereo_node_configures_activates_and_deactivates_over_dds(tmp_path):
 
 
 def test_mono_node_loads_its_model_in_configure_and_reports_a_missing_one(tmp_path):
-    node = _managed("mono_depth_node", tmp_path / "mono.log", "--params-file", str(REPO / "config/mono_depth.yaml"))
+    # the launch files' managed:=true: the environment instead of --managed
+    node = NodeProcess("mono_depth_node", "--params-file", str(REPO / "config/mono_depth.yaml"),
+                       log_path=tmp_path / "mono.log", env=dict(os.environ, DEPTH_NODES_MANAGED="true"))
     io = RosIO("lifecycle_mono_io")
     try:
         assert node.wait_for_log("waiting for configure", 20), node.log()

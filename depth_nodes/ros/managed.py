@@ -33,10 +33,12 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.lifecycle.publisher import LifecyclePublisher
 from rclpy.node import Node
 
-__all__ = ["managed_class", "MANAGED_FLAG"]
+__all__ = ["managed_class", "MANAGED_FLAG", "MANAGED_ENV"]
 
 #: Command-line switch (before ``--ros-args``) that selects the managed variant.
 MANAGED_FLAG = "--managed"
+#: The same from the environment (``true``/``1``): what the launch files' ``managed`` argument sets.
+MANAGED_ENV = "DEPTH_NODES_MANAGED"
 
 _ENTITY_LISTS = (("_publishers", "destroy_publisher"), ("_subscriptions", "destroy_subscription"),
                  ("_timers", "destroy_timer"), ("_services", "destroy_service"), ("_clients", "destroy_client"))
