@@ -118,6 +118,17 @@ def test_node_publishes_the_left_band_and_the_parameter_switches_it_at_run_time(
         disp = decode_image(msg.image)
         assert msg.valid_window.x_offset >= 60, msg.valid_window
         assert np.all(disp[:, :60] < msg.min_disparity)
+
+        # with downscale the padding is made at the matched scale: the band is filled again
+        for name, value in (("fill_left_band", True), ("downscale", 2)):
+            result = io.set_parameter("/stereo_depth_node", name, value)
+            assert result.successful, result.reason
+        msg = _publish_until(io, pubs, stereo_messages(scene, stamp + 200_000_000), "disparity")
+        disp = decode_image(msg.image)
+        disp[disp < msg.min_disparity] = np.nan
+        assert msg.valid_window.x_offset < 8 and (msg.min_disparity, msg.max_disparity) == (0.0, 63.0), msg
+        band_bad, rest_bad, density = band_and_rest_bad2(disp, scene.disparity, 64)
+        assert density > 0.85 and band_bad <= 2 * rest_bad, (band_bad, rest_bad, density)
     finally:
         io.close()
         assert node.stop() == 0, node.log()
