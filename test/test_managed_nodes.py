@@ -105,6 +105,30 @@ def test_stereo_node_configures_activates_and_deactivates_over_dds(tmp_path):
         assert bad not in node.log(), node.log()
 
 
+def test_subscriptions_remade_while_active_follow_the_lifecycle(tmp_path):
+    """input_qos auto: the camera appears after activate, the node re-makes its subscriptions
+    (reliable publishers) while active; those too stop on deactivate."""
+    scene = default_scene(160, 120, seed=4)
+    node = _managed("stereo_depth_node", tmp_path / "auto.log", "--params-file", str(REPO / "config/stereo_depth.yaml"),
+                    "-p", "disparity_range:=32", "--log-level", "stereo_depth_node:=debug")
+    io = RosIO("lifecycle_auto_io")
+    stamp = 1_700_000_100_000_000_000
+    try:
+        io.collect(Image, "depth/image")
+        assert node.wait_for_log("waiting for configure", 20), node.log()
+        assert _transition(io, "stereo_depth_node", Transition.TRANSITION_CONFIGURE), node.log()
+        assert _transition(io, "stereo_depth_node", Transition.TRANSITION_ACTIVATE), node.log()
+        pubs = [io.publisher(Image if "image" in t else CameraInfo, t) for t in INPUTS]
+        assert node.wait_for_log("input QoS auto: left/image_rect -> reliable", 20), node.log()
+        assert _outputs_for(io, pubs, scene, 20.0, stamp), node.log()
+        assert _transition(io, "stereo_depth_node", Transition.TRANSITION_DEACTIVATE), node.log()
+        assert not _outputs_for(io, pubs, scene, 3.0, stamp + 1), "published after deactivate"
+        assert _frame_line(stamp + 1) not in node.log(), "processed a frame after deactivate"
+    finally:
+        io.close()
+        assert node.stop() == 0, node.log()
+
+
 def test_mono_node_loads_its_model_in_configure_and_reports_a_missing_one(tmp_path):
     # the launch files' managed:=true: the environment instead of --managed
     node = NodeProcess("mono_depth_node", "--params-file", str(REPO / "config/mono_depth.yaml"),

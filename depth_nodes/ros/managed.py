@@ -23,7 +23,8 @@ One mechanism for every node, without changes inside them: the node class's ``__
 deferred to ``on_configure`` (its ``super().__init__`` lands on an already initialised
 ``LifecycleNode`` and does nothing), and while it runs, ``create_publisher`` makes lifecycle
 publishers and ``create_subscription`` / ``create_timer`` wrap their callbacks so that they run
-only while the node is active.
+only while the node is active; the same holds for what the node makes later, until cleanup (the
+input QoS follower re-making a subscription while active).
 """
 from __future__ import annotations
 
@@ -62,19 +63,28 @@ class _LifecycleBase(LifecycleNode):
             return True  # the node class's destroy_node during cleanup: keep the node itself
         return LifecycleNode.destroy_node(self)
 
-    # ----------------------------------------------------------- entities made while configuring
+    # ------------------------------------- entities the node makes (while configuring or configured)
+    @property
+    def _node_entities(self) -> bool:
+        """True from configure to cleanup: entities made now are the node's own (a subscription the
+        QoS follower re-makes while active included), not rclpy's built-in ones."""
+        return self._configuring or self._configured_snapshot is not None
+
     def create_publisher(self, msg_type, topic, qos_profile, **kwargs):
-        if self._configuring:
-            return self.create_lifecycle_publisher(msg_type, topic, qos_profile, **kwargs)
+        if self._node_entities:
+            pub = self.create_lifecycle_publisher(msg_type, topic, qos_profile, **kwargs)
+            if self._active:
+                pub.on_activate(None)  # made while active: enabled like the others
+            return pub
         return Node.create_publisher(self, msg_type, topic, qos_profile, **kwargs)
 
     def create_subscription(self, msg_type, topic, callback, qos_profile, **kwargs):
-        if self._configuring:
+        if self._node_entities:
             callback = self._when_active(callback)
         return Node.create_subscription(self, msg_type, topic, callback, qos_profile, **kwargs)
 
     def create_timer(self, timer_period_sec, callback, *args, **kwargs):
-        if self._configuring and callback is not None:
+        if self._node_entities and callback is not None:
             callback = self._when_active(callback)
         return Node.create_timer(self, timer_period_sec, callback, *args, **kwargs)
 
