@@ -10,7 +10,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export MUJOCO_GL ?= osmesa
 export PYOPENGL_PLATFORM ?= osmesa
 
-.PHONY: setup test demo bench lock clean
+.PHONY: setup test demo bench mutation lock clean
 
 setup:
 	@./scripts/setup_env.sh
@@ -23,6 +23,11 @@ demo: setup
 
 bench: setup
 	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-43} $(PY) -m benchmarks
+
+# Mutation testing of the core maths with mutmut (not part of `make test`; minutes per module):
+# report in out/mutation/report.md. MUTATION_ARGS="--only geometry --sample 0" for one module, all mutants.
+mutation: setup
+	ROS_DOMAIN_ID=$${ROS_DOMAIN_ID:-44} $(PY) scripts/mutation.py $(MUTATION_ARGS)
 
 # Regenerate the pinned lock from requirements.in (needs the package registry).
 lock:

@@ -94,6 +94,18 @@ def _buffer(data) -> memoryview | bytes:
         return bytes(data)  # a list of ints (rare)
 
 
+COLOR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")  # a network node's colour image (REP 118 names)
+
+
+def encoding_problem(encoding: str, accepted: tuple[str, ...] | None = None) -> str | None:
+    """``None`` when ``encoding`` is one of ``accepted`` (default: every decodable one), else the
+    one-line reason, listing the accepted encodings by their ROS names in one fixed order."""
+    allowed = tuple(ENCODINGS) if accepted is None else accepted
+    if encoding in allowed:
+        return None
+    return f"encoding: unsupported image encoding {encoding!r} (this input takes {', '.join(allowed)})"
+
+
 def check_image_fields(msg) -> tuple[np.dtype, int, int]:
     """Check an Image-like message's layout; return ``(dtype, channels, row_bytes)``.
 
@@ -102,11 +114,8 @@ def check_image_fields(msg) -> tuple[np.dtype, int, int]:
             ``data`` shorter than ``step * height``; the message names the field.
     """
     encoding = msg.encoding
-    if encoding not in ENCODINGS:
-        raise ImageConversionError(
-            f"encoding: unsupported image encoding {encoding!r} "
-            f"(supported: {', '.join(sorted(ENCODINGS))})"
-        )
+    if problem := encoding_problem(encoding):
+        raise ImageConversionError(problem)
     dtype, channels = ENCODINGS[encoding]
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height <= 0 or width <= 0:

@@ -6,10 +6,11 @@
 0. runs the stereo demo (``scripts/demo.py``: ``OUT/stereo/``), then, in ``OUT/perception/``:
 
 1. records two short episodes with ``depth-train sim`` (one to train on, one to play);
-2. trains tiny models on the training episode with the package's own tools and exports them to
-   ONNX (``depth-train supervised --loss silog``; ``depth-train descriptors``; ``depth-train
-   keypoints`` picks the reference keypoints on the played episode's first frame); the exact
-   commands are written to ``OUT/commands.txt``;
+2. trains a tiny depth model on the training episode with the package's own tools and exports it
+   to ONNX (``depth-train supervised --loss silog``); the tracker runs the shipped descriptor
+   model (``depth_nodes/models/descriptors_xfeat.onnx``) and ``depth-train keypoints`` picks the
+   reference keypoints on the played episode's first frame with it; the exact commands are
+   written to ``OUT/commands.txt``;
 3. starts ``mono_depth_node``, ``descriptor_tracker_node`` (3D from the recorded depth camera) and
    ``stereo_depth_node`` as processes, plays the episode through them with ``depth-nodes play``
    over real ROS 2 topics, and collects what they publish;
@@ -77,7 +78,7 @@ def train_models(work: Path, train_bag: Path, test_bag: Path, steps: int, logs: 
     models.mkdir(parents=True, exist_ok=True)
     dt = BIN / "depth-train"
     common = ["--height", H, "--width", W, "--encoder", "mobile", "--decoder-channels", 16, 32, 64, 96, 128,
-              "--batch-size", 4, "--lr", "1e-3", "--workers", 0, "--cpu", "--threads", 2, "--val-every", 0,
+              "--batch-size", 4, "--lr", "1e-3", "--workers", 0, "--cpu", "--val-every", 0,
               "--image-every", 0, "--log-every", 10, "--ckpt-every", 100000, "--seed", 0,
               "--cache-dir", work / "cache"]
     depth_onnx = models / "depth.onnx"
@@ -86,13 +87,15 @@ def train_models(work: Path, train_bag: Path, test_bag: Path, steps: int, logs: 
              "--steps", steps, "--min-depth", 0.1, "--max-depth", 3.0, *common], logs / "train_depth.log", commands)
         run([dt, "export", "--model", work / "depth_run" / "model.pt", "--onnx", depth_onnx],
             logs / "export_depth.log", commands)
-    desc_onnx, ref = models / "descriptors.onnx", models / "keypoints.npz"
-    if not desc_onnx.is_file() or not ref.is_file():
-        run([dt, "descriptors", "--dataset", train_bag, "--out", work / "desc_run", "--descriptor-dim", 8,
-             "--steps", steps, *common], logs / "train_descriptors.log", commands)
-        run([dt, "export", "--model", work / "desc_run" / "model.pt", "--onnx", desc_onnx],
-            logs / "export_descriptors.log", commands)
-        run([dt, "keypoints", "--model", work / "desc_run" / "model.pt", "--bag", test_bag, "--frame", 0,
+    # descriptors: the shipped model (real-image pretrained, no training); keypoints picked on the
+    # objects of the played episode's first frame, at the camera's size
+    from depth_nodes.shipped_models import shipped_model
+
+    desc_onnx, ref = shipped_model("descriptors"), models / "keypoints.npz"
+    if desc_onnx is None:
+        raise DemoError("no shipped descriptor model in depth_nodes/models (scripts/descriptor_shipped_model.sh)")
+    if not ref.is_file():
+        run([dt, "keypoints", "--model", desc_onnx, "--bag", test_bag, "--frame", 0, "--frame-size", f"{W}x{H}",
              "--auto", 6, "--out", ref, "--cache-dir", work / "cache"], logs / "keypoints.log", commands)
     return {"depth": depth_onnx, "descriptors": desc_onnx, "reference": ref}
 
@@ -295,8 +298,8 @@ def main(argv=None) -> int:
     lines = [
         "# Perception demo report", "",
         f"Episode: {played} frames at 5 Hz ({W}x{H}), played at x{args.rate:g} through real node processes over "
-        "ROS 2 topics. Models trained here for "
-        f"{args.steps} steps each (see commands.txt); accuracy against the simulator's exact depth.", "",
+        f"ROS 2 topics. The depth model was trained here for {args.steps} steps; the tracker runs the shipped "
+        "descriptor model (see commands.txt); accuracy against the simulator's exact depth.", "",
         "| node | frames out / in | latency median (p90) ms | rate Hz (input {:.1f} Hz) | accuracy |".format(
             5 * args.rate),
         "|---|---|---|---|---|",

@@ -7,6 +7,7 @@ one object) and ``d`` (seed 7, two objects and a moving distractor). Each has it
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +18,13 @@ FRAMES, W, H, RATE = 16, 96, 64, 4.0
 def descriptor_bags(tmp_path_factory) -> dict[str, Path]:
     from depth_training.sim.record import RecordingConfig, record_episode
 
-    root = tmp_path_factory.getbasetemp() / "descriptor_sim"
+    # DEPTH_NODES_SIM_CACHE: a folder that keeps the episodes between pytest runs (make mutation runs
+    # the tests once per mutant; the recordings do not depend on the code under mutation)
+    cache = os.environ.get("DEPTH_NODES_SIM_CACHE")
+    root = Path(cache) if cache else tmp_path_factory.getbasetemp() / "descriptor_sim"
     spec = {"a": (5, 2, False), "b": (6, 1, False), "d": (7, 2, True)}
     out = {k: root / k for k in spec}
-    root.mkdir(exist_ok=True)
+    root.mkdir(parents=True, exist_ok=True)
     for k, (seed, n, dis) in spec.items():
         if not (out[k] / "metadata.yaml").is_file():
             record_episode(RecordingConfig(out=out[k], frames=FRAMES, width=W, height=H, rate_hz=RATE, seed=seed,

@@ -155,3 +155,16 @@ def test_cli_on_a_truncated_bag(full, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "cut: cannot open" in err and "truncated" in err and "nothing recoverable" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_missing_colour_topic_is_named_by_the_pose_modes_not_blamed_on_tf(full):
+    """Issue 20 item 10: with only ``--topics color=`` wrong, poses-tf said the (fixed) left stereo
+    camera 'does not move' and told the user to check the TF topic."""
+    s = summary_of(full, config=TopicConfig(color="/camera/color/image_rwa"))
+    assert s.mode("stereo").usable
+    for name in ("poses-tf", "poses-fk"):
+        mode = s.mode(name)
+        assert not mode.usable and len(mode.missing) == 1, mode.missing
+        assert mode.missing[0].startswith("no camera frame to look up: "), mode.missing
+        assert "full: /camera/color/image_rwa (color): topic not in the bag" in mode.missing[0], mode.missing
+        assert "does not move" not in mode.missing[0] and "tf=" not in mode.missing[0]

@@ -144,7 +144,8 @@ def test_compressed_colour_decodes_like_raw(tmp_path):
     for name in ("raw", "png"):
         with open_bag(tmp_path / name) as bag:
             images[name] = [s["color"].image for s in SyncedSamples(bag, [COLOR])]
-    for a, b in zip(images["raw"], images["png"]):
+    assert len(images["raw"]) == len(images["png"]) == 3
+    for a, b in zip(images["raw"], images["png"], strict=True):
         np.testing.assert_array_equal(a, b)  # PNG is lossless; BGR -> RGB handled
 
 

@@ -20,7 +20,7 @@ def _mixed(tmp_path):
 
 
 def _flat(batches):
-    return [(s, int(i)) for b in batches for s, i in zip(b["source"], b["index"])]
+    return [(s, int(i)) for b in batches for s, i in zip(b["source"], b["index"], strict=True)]
 
 
 def test_restart_mid_epoch_continues_with_the_same_batches(tmp_path):
@@ -31,7 +31,7 @@ def test_restart_mid_epoch_continues_with_the_same_batches(tmp_path):
     assert len(full) == 7
     tail = list(loader.iter_epoch(2, start_batch=4))
     assert len(tail) == 3 and _flat(tail) == _flat(full[4:])
-    for a, b in zip(tail, full[4:]):
+    for a, b in zip(tail, full[4:], strict=True):
         assert torch.equal(a["image_aug"], b["image_aug"]) and torch.equal(a["depth"], b["depth"])
     assert _flat(list(loader.iter_epoch(3))) != _flat(full)
     assert list(loader.iter_epoch(2, start_batch=7)) == []
@@ -44,8 +44,10 @@ def test_worker_count_does_not_change_batches(tmp_path):
         sampler = MixingSampler.for_mixed(mixed, [0.5, 0.5], 16, seed=1)
         loader = EpochLoader(mixed, sampler, batch_size=4, num_workers=workers, seed=1)
         out.append([list(loader.iter_epoch(e)) for e in (0, 1)])  # persistent workers, two epochs
-    for ea, eb in zip(*out):
-        for a, b in zip(ea, eb):
+    assert len(out) == 2 and len(out[0]) == len(out[1]) == 2
+    for ea, eb in zip(*out, strict=True):
+        assert len(ea) == len(eb) == 4  # 16 samples in batches of 4
+        for a, b in zip(ea, eb, strict=True):
             assert a.keys() == b.keys()
             for k in ("image", "image_aug", "depth", "K", "index"):
                 assert torch.equal(a[k], b[k]), k

@@ -5,8 +5,8 @@ import pytest
 
 from depth_nodes.backends.description import (IMAGENET_MEAN, IMAGENET_STD, DescriptionError, ModelDescription,
                                               description_from_mapping, load_description)
-from depth_nodes.pipelines.depth_io import (DepthIOError, letterbox_geometry, postprocess_depth, preprocess,
-                                            to_channels)
+from depth_nodes.pipelines.depth_io import (DepthIOError, crop_output, letterbox_geometry, postprocess_depth,
+                                            preprocess, to_channels)
 
 
 def _desc(**kw):
@@ -192,3 +192,51 @@ def test_resize_image_is_close_to_inter_area_and_exact_for_integer_factors():
     big = cv2.resize(img, (1920, 1080), interpolation=cv2.INTER_LINEAR)
     ref = cv2.resize(big, (256, 144), interpolation=cv2.INTER_AREA).astype(float)
     assert np.abs(resize_image(big, 256, 144) - ref).mean() < 4.0
+
+
+def test_disparity_uses_the_horizontal_factor_when_the_axes_are_resized_differently():
+    """Camera 160x90 into a 64x48 network without keeping the aspect: s_x = 0.4, s_y = 8/15.
+    Disparity is horizontal: camera disparity = network disparity / s_x."""
+    import cameras
+
+    desc = _desc(height=48, width=64, multiple=16, keep_aspect=False, output_kind="disparity", max_depth=100.0)
+    lb = letterbox_geometry(cameras.HEIGHT, cameras.WIDTH, desc)
+    assert (lb.scale_x, lb.scale_y, lb.top, lb.left) == (0.4, pytest.approx(48 / 90), 0, 0)
+    d = np.full((1, 1, 48, 64), 4.0, np.float32)
+    z = postprocess_depth(d, lb, desc, fx=cameras.FX, baseline=0.12)
+    assert z.shape == (90, 160)
+    np.testing.assert_allclose(z, cameras.FX * 0.12 / (4.0 / 0.4), rtol=1e-6)
+
+
+def test_letterbox_of_a_non_square_image_places_the_window_in_the_middle():
+    """160x90 into 64x64 keeping the aspect: resized to 64x36, 14 rows of padding above."""
+    desc = _desc(height=64, width=64, multiple=16)
+    lb = letterbox_geometry(90, 160, desc)
+    assert (lb.resized_width, lb.resized_height, lb.top, lb.left, lb.net_width, lb.net_height) == (64, 36, 14, 0, 64, 64)
+    lb = letterbox_geometry(160, 90, desc)
+    assert (lb.resized_width, lb.resized_height, lb.top, lb.left) == (36, 64, 0, 14)
+    img = np.zeros((90, 160, 3), np.uint8)
+    img[:, :80] = 255
+    x, lb = preprocess(img, "rgb8", desc)
+    assert (x[0, :, :14] == 0).all() and (x[0, :, 50:] == 0).all()
+    np.testing.assert_allclose(x[0, :, 14:50, :32], 1.0) and np.testing.assert_allclose(x[0, :, 14:50, 32:], 0.0)
+    out = np.arange(64 * 64, dtype=np.float32).reshape(1, 1, 64, 64)
+    np.testing.assert_array_equal(crop_output(out, lb), out[0, :, 14:50, :])
+
+
+def test_resize_that_grows_one_axis_and_shrinks_the_other_averages_the_shrinking_axis():
+    import cv2
+
+    from depth_nodes.pipelines.depth_io import resize_image
+
+    img = np.random.default_rng(4).integers(0, 256, (90, 160, 3), dtype=np.uint8)
+    out = resize_image(img, 200, 45)  # wider, half the height
+    np.testing.assert_array_equal(out, cv2.resize(img, (200, 45), interpolation=cv2.INTER_AREA))
+    out = resize_image(img, 80, 120)  # narrower, taller
+    np.testing.assert_array_equal(out, cv2.resize(img, (80, 120), interpolation=cv2.INTER_AREA))
+
+
+def test_a_mono_image_with_a_channel_axis_is_accepted():
+    img = np.arange(12, dtype=np.uint8).reshape(3, 4, 1)
+    rgb = to_channels(img, "mono8", "RGB")
+    assert rgb.shape == (3, 4, 3) and (rgb[..., 1] == img[..., 0]).all()

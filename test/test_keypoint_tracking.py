@@ -94,3 +94,66 @@ def test_pca_view_maps_principal_axis_to_colour_and_is_stable():
     assert rgb[0, 0, 0] < rgb[15, 20, 0] < rgb[-1, -1, 0]
     again = pca.colorize(f[:, ::-1].copy())  # fitted once: same colours for the same descriptors
     np.testing.assert_array_equal(again[::-1], rgb)
+
+
+def test_large_descriptor_maps_are_previewed_on_every_second_pixel():
+    import cv2
+
+    from depth_nodes.pipelines.descriptor_tracking import DescriptorTrackingPipeline
+    from depth_nodes.pipelines.keypoint_tracking import DescriptorPCA
+
+    pipe = object.__new__(DescriptorTrackingPipeline)   # only the preview is exercised
+    rng = np.random.default_rng(0)
+    big = rng.normal(size=(32, 240, 600)).astype(np.float32)        # 4.6 M values: subsampled
+    pipe.pca = DescriptorPCA().fit(big[:, ::2, ::2].reshape(32, -1).T)
+    view = pipe.descriptor_image(big, 480, 1200)
+    expect = cv2.resize(pipe.pca.colorize(big[:, ::2, ::2]), (1200, 480), interpolation=cv2.INTER_NEAREST)
+    assert view.shape == (480, 1200, 3) and np.array_equal(view, expect)
+    small = big[:16, :120, :300]                                         # 0.6 M values: every pixel
+    pipe.pca = DescriptorPCA()
+    assert np.array_equal(pipe.descriptor_image(small, 120, 300), DescriptorPCA().colorize(small))
+
+
+def test_distances_and_scores_of_an_inexact_match():
+    """A match off by a known vector: distance = its L2 norm, score = 1 - d / lost_threshold."""
+    f = np.zeros((4, 20, 30), np.float32)
+    f[:, 12, 7] = [1.0, 2.0, 0.0, 0.0]
+    ref = np.array([[1.3, 2.4, 0.0, 0.0]], np.float32)  # off by (0.3, 0.4): distance 0.5
+    r = KeypointTracker(ref, TrackerConfig(lost_threshold=0.8)).update(f)
+    assert r.tracked[0] and tuple(r.pixels[0]) == (7.0, 12.0)
+    assert r.distances[0] == pytest.approx(0.5, rel=1e-5) and r.scores[0] == pytest.approx(1 - 0.5 / 0.8, rel=1e-5)
+
+
+def test_search_radius_zero_always_searches_the_whole_image():
+    """With no window the best match anywhere wins, even when the old position still matches."""
+    f = np.zeros((4, 20, 30), np.float32)
+    f[:, 5, 5] = [1.0, 0.0, 0.0, 0.0]
+    ref = f[:, 5, 5][None].copy()
+    tr = KeypointTracker(ref, TrackerConfig(lost_threshold=0.5, search_radius=0))
+    assert tuple(tr.update(f).pixels[0]) == (5.0, 5.0)
+    g = np.zeros_like(f)
+    g[:, 5, 5] = [1.0, 0.3, 0.0, 0.0]  # still within the threshold at the old position
+    g[:, 15, 25] = [1.0, 0.0, 0.0, 0.0]  # exact match elsewhere
+    r = tr.update(g)
+    assert tuple(r.pixels[0]) == (25.0, 15.0) and not r.in_window[0] and r.distances[0] == 0.0
+
+
+def test_pca_view_puts_the_mean_descriptor_at_mid_grey():
+    rng = np.random.default_rng(3)
+    f = (5.0 + rng.normal(size=(6, 30, 40))).astype(np.float32)  # far from the origin
+    pca = DescriptorPCA()
+    rgb = pca.colorize(f)
+    mean_pixel = pca.mean.reshape(6, 1, 1)
+    np.testing.assert_allclose(pca.colorize(mean_pixel).reshape(3), 127.5, atol=1.0)
+    assert abs(float(rgb.mean()) - 127.5) < 10
+
+
+def test_pca_axes_are_the_principal_directions_of_a_subsample_around_the_mean():
+    rng = np.random.default_rng(5)
+    t = rng.normal(size=(400, 1))
+    direction = np.array([0.0, 0.6, 0.8, 0.0])
+    samples = 10.0 + t * direction + 0.01 * rng.normal(size=(400, 4))  # far from the origin, along one line
+    pca = DescriptorPCA(max_samples=100).fit(samples)
+    np.testing.assert_allclose(pca.axes[:, 0], direction, atol=0.02)  # sign: largest loading positive
+    np.testing.assert_allclose(pca.mean, samples.mean(axis=0), atol=0.2)
+    assert pca.std[0] == pytest.approx(1.0, abs=0.2)

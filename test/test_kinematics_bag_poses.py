@@ -21,7 +21,8 @@ MS = 1_000_000
 
 
 def max_errors(poses, truth):
-    e = np.array([pose_error(a, b) for a, b in zip(poses, truth)])
+    assert len(poses) == len(truth) > 0
+    e = np.array([pose_error(a, b) for a, b in zip(poses, truth, strict=True)])
     return e[:, 0].max(), e[:, 1].max()
 
 
@@ -52,7 +53,8 @@ def test_synced_samples_carry_poses(tmp_path):
     with open_bag(tmp_path / "arm") as bag:
         source = TfPoseSource(load_tf_buffer(bag), "world")
         out = list(SyncedSamples(bag, [StreamSpec("color", "/camera/color/image_raw", "color")], pose_source=source))
-    for s, T in zip(out, truth.T_world_color_optical):
+    assert len(out) == len(truth.T_world_color_optical) == 5
+    for s, T in zip(out, truth.T_world_color_optical, strict=True):
         dt, dr = pose_error(s["color"].T_fixed_camera, T)
         assert dt < 1e-3 and dr < 0.1
 

@@ -50,7 +50,10 @@ def test_full_launch_starts_without_models_and_says_what_it_left_out():
     assert _enabled(recorded) == {"stereo_depth_node"}
     logs = "\n".join(recorded["logs"])
     assert "mono_depth_node: not started (use_mono: auto: no mono_model_path given); use_mono:=true" in logs
-    assert "descriptor_tracker_node: not started (use_tracker: auto: no descriptor_model_path given)" in logs
+    from depth_nodes.shipped_models import shipped_model
+
+    missing = "reference_path" if shipped_model("descriptors") is not None else "descriptor_model_path"
+    assert f"descriptor_tracker_node: not started (use_tracker: auto: no {missing} given)" in logs
 
 
 def test_node_switches_follow_files_and_arguments(tmp_path):

@@ -64,3 +64,15 @@ def test_cross_object_pairs_only_different_scenes():
     assert loss.item() == pytest.approx(0.04, abs=1e-5) and hard.item() == 1
     loss, hard = cross_object_loss(a, b, obj_a, obj_b, torch.tensor([3, 3]), margin=0.5)
     assert loss.item() == 0.0 and hard.item() == 0
+
+
+def test_cross_object_loss_uses_the_papers_margin_by_default():
+    from depth_training.losses.pixel_contrastive import cross_object_loss
+
+    desc_a = torch.zeros(2, 2, 1, 2)
+    desc_b = torch.zeros(2, 2, 1, 2)
+    desc_b[1, 0] = 0.3  # sample 1's object pixels in B sit 0.3 away from sample 0's in A
+    idx = torch.tensor([[0, 1], [0, 1]])
+    loss, hard = cross_object_loss(desc_a, desc_b, idx, idx, torch.tensor([0, 1]))
+    # pairs (0, 1): distance 0.3 -> (0.5 - 0.3)^2; pairs (1, 0): distance 0 -> 0.5^2; 4 hard negatives
+    assert hard.item() == 4 and loss.item() == pytest.approx((2 * 0.2 ** 2 + 2 * 0.5 ** 2) / 4, rel=1e-5)

@@ -131,3 +131,23 @@ def test_stereo_source_with_a_fixed_baseline_pose():
         assert loss(wrong, mask_out_of_view=True) > 3 * true
     # without the in-view mask the left border (no correspondence, border padding) adds error
     assert loss(1.0) > 5 * true
+
+
+def test_multiscale_loss_auto_masks_a_static_camera_unless_told_not_to():
+    """Source == target with a wrong motion: identity wins almost everywhere, so the auto-masked
+    loss is (nearly) the identity error; without auto-masking it is the warped error."""
+    target, sources, depth, T, K = plane_scene(POSES[:1], h=32, w=64, dtype=torch.float32)
+    disp = _pyramid(depth_to_disp(depth))
+    g = torch.Generator().manual_seed(0)
+    masked = multiscale_reprojection_loss(disp, target, [target], [T], K, generator=g)
+    plain = multiscale_reprojection_loss(disp, target, [target], [T], K, automask=False)
+    assert masked.automask.float().mean().item() < 0.1 and plain.automask.all()
+    assert masked.reprojection[0].item() < 0.2 * plain.reprojection[0].item()
+
+
+def test_identity_errors_use_the_given_ssim_weight():
+    from depth_training.losses import photometric_error
+
+    g = torch.Generator().manual_seed(1)
+    target, source = torch.rand(1, 3, 16, 16, generator=g), torch.rand(1, 3, 16, 16, generator=g)
+    torch.testing.assert_close(identity_errors(target, [source], alpha=0.3), photometric_error(source, target, 0.3))

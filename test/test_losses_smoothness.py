@@ -56,3 +56,12 @@ def test_mask_leaves_invalid_pixels_out_of_the_mean_and_the_gradients():
 
 def test_smoothness_weight_per_scale():
     assert [smoothness_weight(s) for s in range(4)] == pytest.approx([1e-3, 5e-4, 2.5e-4, 1.25e-4])
+
+
+def test_normalisation_adds_eps_to_the_mean():
+    """``d* = d / (mean + eps)``: a map whose mean is eps gives ``d / (2 eps)``, finite."""
+    disp = torch.linspace(0.0, 2e-7, 12, dtype=torch.float64).reshape(1, 1, 3, 4)  # mean 1e-7 = eps
+    image = torch.zeros(1, 3, 3, 4, dtype=torch.float64)
+    got = edge_aware_smoothness(disp, image)
+    expected = edge_aware_smoothness(disp / 2e-7, image, normalise=False)
+    assert torch.isfinite(got) and got.item() == pytest.approx(expected.item(), rel=1e-9)

@@ -214,3 +214,15 @@ def test_ssi_loss_gradients_are_finite_with_nan_ground_truth():
         pred.grad = None
         ssi_loss(pred, target, variant=variant).total.backward()
         assert torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0
+
+
+def test_without_gradient_matching_the_loss_is_the_data_term_and_near_constant_predictions_are_degenerate():
+    g = torch.Generator().manual_seed(3)
+    pred = torch.rand(2, 1, 8, 8, generator=g, dtype=torch.float64)
+    target = 3.0 * pred + 1.0 + 0.1 * torch.rand(2, 1, 8, 8, generator=g, dtype=torch.float64)
+    terms = ssi_loss(pred, target, variant="mse", grad_weight=0.0)
+    assert terms.gradient.item() == 0.0 and terms.total.item() == terms.data.item() > 0
+    flat = 1000.0 + 1e-13 * torch.rand(2, 1, 8, 8, generator=g, dtype=torch.float64)  # constant up to rounding
+    scale, shift = compute_scale_shift(flat, target)
+    assert (scale == 0).all()
+    torch.testing.assert_close(shift, target.mean(dim=(1, 2, 3)))

@@ -14,9 +14,21 @@ CHANNELS = {"resnet18": (64, 64, 128, 256, 512), "resnet34": (64, 64, 128, 256, 
 
 
 def test_registry_lists_and_rejects_names():
-    assert available_encoders() == ["mobile", "resnet18", "resnet34"]
+    assert available_encoders() == ["mobile", "resnet18", "resnet34", "aliked", "disk", "xfeat"]
     with pytest.raises(ValueError, match="resnet18"):
         build_encoder("resnet50")
+    with pytest.raises(ValueError, match="pose network"):  # pretrained on single RGB images
+        build_encoder("xfeat", in_channels=6)
+
+
+def test_pretrained_encoder_gives_the_backbone_pyramid():
+    enc = build_encoder("xfeat").eval()
+    x = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        feats = enc(x)
+        assert [f.shape[1] for f in feats] == list(enc.num_ch_enc) == [8, 24, 64, 64, 64]
+        assert [f.shape[-2:] for f in feats] == [(64 // s, 96 // s) for s in (2, 4, 8, 16, 32)]
+        assert torch.equal(feats[2], enc.backbone(x))
 
 
 @pytest.mark.parametrize("name", ["resnet18", "mobile", "resnet34"])

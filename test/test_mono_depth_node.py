@@ -222,7 +222,7 @@ def test_align_recovers_scale_and_shift_from_sparse_metric_depth(models, tmp_pat
 
 @pytest.mark.parametrize("override, message", [
     ("scale_mode:=metric", "outputs relative_inverse_depth, not metric depth"),
-    ("model_path:=/nonexistent/model.onnx", "no model description for /nonexistent/model.onnx"),
+    ("model_path:=/nonexistent/model.onnx", "model_path: /nonexistent/model.onnx: no such file"),  # not "no description"
     ("scale_mode:=guess", "scale_mode: 'guess' is not one of"),
 ])
 def test_invalid_start_up_is_refused_with_one_clear_message(models, tmp_path, override, message):

@@ -71,3 +71,34 @@ def test_fixed_and_metric_modes():
         to_metric_depth(z, "relative_depth", "metric")
     with pytest.raises(ScaleModeError):
         to_metric_depth(z, "metric_depth", "relative")
+
+
+def test_align_trims_outliers_on_both_sides():
+    """Wrong returns both nearer and farther than the surface: a one-sided trim keeps half of them."""
+    z = _scene()
+    x = (0.25 / z - 0.03).astype(np.float32)  # 1/z = 4 x + 0.12
+    ref = np.full_like(z, np.nan)
+    idx = np.random.default_rng(1).choice(z.size, 400, replace=False)
+    ref.flat[idx] = z.flat[idx]
+    ref.flat[idx[:30]] = z.flat[idx[:30]] * 3.0   # residual a x + b - 1/z > 0
+    ref.flat[idx[30:60]] = z.flat[idx[30:60]] / 3.0  # residual < 0
+    fit = fit_inverse_depth(x, ref)
+    assert fit.ok and fit.inliers == 340 and fit.samples == 400
+    assert fit.scale == pytest.approx(4.0, rel=1e-4) and fit.shift == pytest.approx(0.12, abs=1e-5)
+
+
+def test_align_refuses_a_scale_that_is_not_positive():
+    z = _scene()
+    fit = fit_inverse_depth(-0.25 / z, z)  # inverse depth running the wrong way
+    assert not fit.ok and fit.scale == pytest.approx(-4.0) and "fitted scale -4 is not positive" in fit.reason
+    with pytest.raises(ValueError, match="align: no usable scale/shift fit"):
+        to_metric_depth(z, "relative_inverse_depth", "align", fit=fit)
+
+
+def test_too_few_references_report_no_inliers():
+    z = _scene()
+    ref = np.full_like(z, np.nan)
+    ref[0, :3] = z[0, :3]
+    fit = fit_inverse_depth(1.0 / z, ref)
+    assert (fit.ok, fit.inliers, fit.samples, fit.scale, fit.shift) == (False, 0, 3, 1.0, 0.0)
+    assert fit.reason == "only 3 valid reference depths (need 20)" and np.isnan(fit.residual)

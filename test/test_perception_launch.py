@@ -171,19 +171,3 @@ def test_perception_rviz_shows_every_output_with_matching_qos(nodes):
                 "/stereo/depth/image", "/tracker/keypoints/markers", "/tracker/keypoints/image",
                 "/tracker/descriptors/image"):
         assert out in shown, f"perception.rviz does not show {out}"
-
-
-@pytest.mark.parametrize("module, section, end", [
-    ("mono_depth_node", "## The mono depth node", "## The descriptor tracker node"),
-    ("descriptor_tracker_node", "## The descriptor tracker node", "## All nodes together")])
-def test_readme_tables_list_every_parameter_with_its_default(module, section, end):
-    import importlib
-
-    readme = (REPO / "README.md").read_text()
-    text = readme[readme.index(section):readme.index(end)]
-    for p in importlib.import_module(f"depth_nodes.nodes.{module}").PARAMS:
-        rows = [ln for ln in text.splitlines() if ln.startswith(f"| `{p.name}` |")]
-        assert rows, f"README ({section}) has no row for {p.name}"
-        default = str(p.default).lower() if isinstance(p.default, bool) else (
-            repr(p.default) if isinstance(p.default, str) else str(p.default))
-        assert f"| {default} |" in rows[0], p.name

@@ -130,3 +130,22 @@ def test_bad_arguments_give_one_line_errors(tmp_path):
     with pytest.raises(UserError, match="expected FROM:=TO"):
         parse_remaps(["/a=/b"])
     assert parse_remaps(["/a:=/b"]) == {"/a": "/b"}
+
+
+def test_help_is_whole_sentences_and_sigterm_stops_without_a_traceback(tmp_path):
+    """Issue 20 item 10: ``play --help`` stopped mid-sentence; SIGTERM printed an RCLError traceback."""
+    r = _play("--help")
+    description = r.stdout.split("\n\n")[1]
+    assert r.returncode == 0 and description.rstrip().endswith(".") and "SIGTERM" in description
+    bag = tmp_path / "rec"
+    _write_rosbag2(bag, "mcap")
+    proc = subprocess.Popen([str(VENV_BIN / "depth-nodes"), "play", str(bag), "--topics", "/cam/image", "--loop"],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stderr.readline()  # the first progress line: rclpy is up and publishing
+        proc.send_signal(15)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert "[playing]" in first, first
+    assert proc.returncode == 143 and "Traceback" not in err and "(interrupted)" in err, err

@@ -129,3 +129,18 @@ def test_cli_names_a_bad_backbone_in_one_line(tmp_path):
     r = subprocess.run([str(exe), "eval-descriptors", "--model", "backbone:xfeat", "--pairs", str(tmp_path / "none"),
                         "--out", str(tmp_path / "ev")], capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "no such folder" in r.stderr, r.stderr
+
+
+def test_residual_penalty_is_the_mean_squared_correction():
+    from depth_training.models.backbone_descriptor import residual_penalty
+
+    r = torch.zeros(2, 3, 4, 5)
+    r[0, :, 1, 2] = torch.tensor([3.0, 0.0, 4.0])     # |R| = 5 at one pixel of 40
+    assert residual_penalty(r).item() == pytest.approx(25.0 / 40)
+    net = BackboneDescriptorNet("xfeat", 8, "refine", (8, 8, 16, 16), pretrained=False)
+    net.train()
+    net(torch.rand(1, 3, 64, 64))
+    assert net.last_residual.shape == (1, 8, 32, 32)
+    net.eval()
+    net(torch.rand(1, 3, 64, 64))
+    assert net.last_residual is None

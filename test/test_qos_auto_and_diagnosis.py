@@ -294,3 +294,4 @@ def test_partial_inputs_during_the_grace_are_not_reported():
     subs.deliver(0, 0)
     subs.unmatched = [1, 0, 0, 0]
     assert diag.check() == []  # /in1../in3 not heard yet and only 1 s since subscribing
+

@@ -234,7 +234,8 @@ def test_same_seed_reproduces_images_in_sqlite3_storage(episode, tmp_path):
     assert any(p.suffix == ".db3" for p in again.bag_dir.iterdir())
     msgs2 = _read(again.bag_dir)
     for topic in (topics.COLOR_IMAGE, topics.DEPTH_IMAGE, topics.RIGHT_IMAGE):
-        for (_, a), (_, b) in zip(msgs[topic], msgs2[topic]):
+        assert len(msgs[topic]) == len(msgs2[topic]) > 0
+        for (_, a), (_, b) in zip(msgs[topic], msgs2[topic], strict=True):
             np.testing.assert_array_equal(a.data, b.data)
     other = record_episode(RecordingConfig(out=tmp_path / "other", frames=2, width=W, height=H, seed=4, n_objects=3))
     assert not np.array_equal(_read(other.bag_dir)[topics.COLOR_IMAGE][0][1].data, msgs[topics.COLOR_IMAGE][0][1].data)

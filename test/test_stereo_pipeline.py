@@ -73,3 +73,12 @@ def test_pipeline_rejects_inconsistent_frames():
 def test_matcher_parameter_validation(change, match):
     with pytest.raises(BackendError, match=match):
         SgbmMatcher(SgbmParams(**change))
+
+
+def test_a_minimum_depth_below_one_metre_with_no_maximum_still_applies():
+    scene = default_scene(160, 120, seed=3)
+    frame = StereoFrame(scene.left, scene.right, scene.left_camera, scene.right_camera)
+    free = StereoPipeline(SgbmMatcher(SgbmParams(disparity_range=64))).process(frame, with_cloud=False)
+    near = StereoPipeline(SgbmMatcher(SgbmParams(disparity_range=64)), min_depth=0.9).process(frame, with_cloud=False)
+    assert np.count_nonzero(free.depth < 0.9) > 0  # the matcher does see nearer depths (wrong matches)
+    np.testing.assert_array_equal(near.depth, np.where(free.depth >= np.float32(0.9), free.depth, np.nan))

@@ -112,3 +112,21 @@ def test_throttled_reporter_per_kind_with_counts():
     assert r.report("a", "A3")
     assert lines == ["A1", "B1", "A3 (1 more since last report)"]
     assert r.counts == {"a": 3, "b": 1}
+
+
+def test_stop_gives_up_waiting_for_a_frame_that_does_not_finish():
+    import threading
+
+    from depth_nodes.pipelines.worker import LatestFrameWorker
+
+    started, release = threading.Event(), threading.Event()
+    worker = LatestFrameWorker(lambda item: (started.set(), release.wait(60.0)), lambda exc, item: None)
+    worker.submit(1)
+    assert started.wait(30.0)
+    stopper = threading.Thread(target=worker.stop, kwargs={"timeout": 0.1})
+    stopper.start()
+    stopper.join(30.0)
+    try:
+        assert not stopper.is_alive() and not release.is_set()  # stop returned while the frame still runs
+    finally:
+        release.set()

@@ -63,7 +63,7 @@ TINY_K = np.array([[50.0, 0.0, 31.5], [0.0, 50.0, 31.5], [0.0, 0.0, 1.0]])
 
 def write_tiny_bag(path: Path, frames: int = 12, *, width: int = 64, height: int = 64, depth: bool = True,
                    stereo: bool = False, invalid_depth_frames: tuple[int, ...] = (), resize_from: int | None = None,
-                   right_height: int | None = None, seed: int = 0) -> Path:
+                   right_height: int | None = None, seed: int = 0, camera: str = "/camera") -> Path:
     """A small rosbag2 with ``/camera/color/image_raw`` (+ camera_info), optionally the registered depth
     ``/camera/depth/image_rect_raw`` (16UC1) and a stereo pair (``/stereo/{left,right}/...``, baseline 0.05 m).
 
@@ -71,6 +71,7 @@ def write_tiny_bag(path: Path, frames: int = 12, *, width: int = 64, height: int
         invalid_depth_frames: frames whose depth image is all zeros (no reading).
         resize_from: from this frame on, the colour images and their camera_info are ``width x (height - 16)``.
         right_height: the right stereo images (and camera_info) have this height instead.
+        camera: the namespace of the colour and depth topics (``/camera/color/image_raw`` ...).
     """
     from depth_training.bags.writer import BagWriter
 
@@ -87,12 +88,12 @@ def write_tiny_bag(path: Path, frames: int = 12, *, width: int = 64, height: int
             if resize_from is not None and i >= resize_from:
                 rgb = np.ascontiguousarray(rgb[: height - 16])
                 c = PinholeCamera(width, height - 16, TINY_K)
-            w.image("/camera/color/image_raw", stamp, rgb, "rgb8", "camera_color_optical_frame")
-            w.camera_info("/camera/color/camera_info", stamp, c, "camera_color_optical_frame")
+            w.image(f"{camera}/color/image_raw", stamp, rgb, "rgb8", "camera_color_optical_frame")
+            w.camera_info(f"{camera}/color/camera_info", stamp, c, "camera_color_optical_frame")
             if depth:
                 mm = np.full((height, width), 0 if i in invalid_depth_frames else 1000, np.uint16)
                 mm += (np.arange(width, dtype=np.uint16) * 5)[None, :] * (mm > 0)
-                w.image("/camera/depth/image_rect_raw", stamp, mm, "16UC1", "camera_color_optical_frame")
+                w.image(f"{camera}/depth/image_rect_raw", stamp, mm, "16UC1", "camera_color_optical_frame")
             if stereo:
                 P_right = np.hstack([TINY_K, [[-TINY_K[0, 0] * 0.05], [0.0], [0.0]]])
                 w.image("/stereo/left/image_rect", stamp, rgb, "rgb8", "stereo_left_optical_frame")

@@ -39,11 +39,13 @@ from depth_nodes.backends.inference import BACKENDS, DEVICES
 from depth_nodes.geometry.camera import CameraModelCache, CameraModelError
 from depth_nodes.image_encodings import byte_array, depth_to_metres
 from depth_nodes.keypoints.reference import ReferenceFileError, check_reference_model, load_reference
-from depth_nodes.nodes.model_loading import load_model
+from depth_nodes.nodes.model_loading import MODEL_PATH_REQUIRED, load_model
+from depth_nodes.shipped_models import shipped_model
 from depth_nodes.nodes.frame_errors import report_frame_error
 from depth_nodes.pipelines.descriptor_tracking import DescriptorTrackingPipeline, TrackerInputError, draw_keypoints
 from depth_nodes.pipelines.keypoint_tracking import TrackerConfig
 from depth_nodes.pipelines.worker import LatestFrameWorker
+from depth_nodes.image_encodings import COLOR_ENCODINGS
 from depth_nodes.ros.image_conversion import image_to_numpy, numpy_to_image
 from depth_nodes.ros.node_cli import NodeUsage
 from depth_nodes.ros.node_main import run_node
@@ -156,8 +158,11 @@ class DescriptorTrackerNode(Node):
     def __init__(self, **kwargs):
         super().__init__("descriptor_tracker_node", **kwargs)
         self.values = v = declare_parameters(self, PARAMS)
-        if not v["reference_path"]:
-            raise ParameterError("invalid parameters:\n  reference_path: required (a keypoint reference .npz file)")
+        no_model = not v["model_path"] and shipped_model("descriptors") is None  # empty: the shipped one
+        missing = ([MODEL_PATH_REQUIRED] if no_model else []) + (
+            ["reference_path: required (a keypoint reference .npz file)"] if not v["reference_path"] else [])
+        if missing:  # every missing one at once
+            raise ParameterError("invalid parameters:\n" + "\n".join(f"  {m}" for m in missing))
         try:
             ref = load_reference(v["reference_path"])
         except ReferenceFileError as exc:
@@ -233,7 +238,7 @@ class DescriptorTrackerNode(Node):
         if stamp < self._last_stamp:
             raise TrackerInputError(f"out-of-order stamp ({(self._last_stamp - stamp) / 1e9:.3f} s older than the "
                                     "last frame processed)")
-        image = image_to_numpy(msg)
+        image = image_to_numpy(msg, COLOR_ENCODINGS)
         depth = camera = None
         if self.values["use_depth"]:
             if depth_msg is None or info is None:

@@ -8,12 +8,16 @@ tensorrt) is one line naming the package to install.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from depth_nodes.backends.base import BackendError, MissingRuntimeError
 from depth_nodes.backends.description import ModelDescription, load_description
 from depth_nodes.backends.inference import load_backend
 from depth_nodes.ros.params import ParameterError
 
-__all__ = ["load_model"]
+__all__ = ["load_model", "MODEL_PATH_REQUIRED"]
+
+MODEL_PATH_REQUIRED = "model_path: required (a .onnx, .engine/.plan or .pt2 file)"
 
 
 def load_model(model_path: str, description_path: str, backend: str, device: str, *, shipped: str | None = None,
@@ -29,7 +33,10 @@ def load_model(model_path: str, description_path: str, backend: str, device: str
             if log is not None:
                 log(f"model_path is empty: using the shipped {shipped} model {model_path}")
     if not model_path:
-        raise ParameterError("invalid parameters:\n  model_path: required (a .onnx, .engine/.plan or .pt2 file)")
+        raise ParameterError("invalid parameters:\n  " + MODEL_PATH_REQUIRED)
+    if not Path(model_path).is_file():  # before the description, which would be reported missing instead
+        raise ParameterError(f"invalid parameters:\n  model_path: {model_path}: "
+                             f"{'is a directory' if Path(model_path).is_dir() else 'no such file'}")
     try:
         desc: ModelDescription = load_description(model_path, description_path or None)
     except BackendError as exc:

@@ -36,6 +36,7 @@ from depth_nodes.image_encodings import depth_to_metres
 from depth_nodes.pipelines.mono_depth import MonoDepthPipeline, MonoFrame, MonoInputError
 from depth_nodes.pipelines.mono_scale import SCALE_MODES, ScaleModeError
 from depth_nodes.pipelines.worker import LatestFrameWorker
+from depth_nodes.image_encodings import COLOR_ENCODINGS
 from depth_nodes.ros.image_conversion import image_to_numpy, numpy_to_image
 from depth_nodes.ros.messages import MessageBuffer, camera_info_for, cloud_to_msg
 from depth_nodes.ros.node_cli import NodeUsage
@@ -221,7 +222,7 @@ class MonoDepthNode(Node):
         if stamp < self._last_stamp:
             raise MonoInputError(f"out-of-order stamp ({(self._last_stamp - stamp) / 1e9:.3f} s older than the "
                                  "last frame processed)")
-        image = image_to_numpy(msg)
+        image = image_to_numpy(msg, COLOR_ENCODINGS)
         camera = None
         if info is not None and not self.relative:
             try:

@@ -32,7 +32,7 @@ from stereo_msgs.msg import DisparityImage
 from depth_nodes.backends.base import BackendError
 from depth_nodes.backends.sgbm import SGBM_MODES, SgbmMatcher, SgbmParams
 from depth_nodes.geometry.camera import CameraModelCache, CameraModelError
-from depth_nodes.image_encodings import ImageConversionError, to_rgb8
+from depth_nodes.image_encodings import COLOR_ENCODINGS, ImageConversionError, to_rgb8
 from depth_nodes.pipelines.stereo import StereoFrame, StereoInputError, StereoPipeline
 from depth_nodes.pipelines.worker import LatestFrameWorker
 from depth_nodes.ros.cv_bridge_probe import cv_bridge_status
@@ -276,8 +276,8 @@ class StereoDepthNode(Node):
         debug = self.get_logger().is_enabled_for(LoggingSeverity.DEBUG)
         if debug:
             self.get_logger().debug(f"frame {left_msg.header.stamp.sec}.{left_msg.header.stamp.nanosec:09d}: started")
-        left = image_to_numpy(left_msg)
-        right = image_to_numpy(right_msg)
+        left = image_to_numpy(left_msg, STEREO_ENCODINGS)
+        right = image_to_numpy(right_msg, STEREO_ENCODINGS)
         left = _matchable(left, left_msg.encoding)
         right = _matchable(right, right_msg.encoding)
         frame = StereoFrame(left, right, self.cameras.get(left_info), self.cameras.get(right_info))
@@ -327,6 +327,9 @@ class StereoDepthNode(Node):
         if worker is not None:
             worker.stop()
         return super().destroy_node()
+
+
+STEREO_ENCODINGS = COLOR_ENCODINGS + ("mono16",)  # grey images are matched as they are
 
 
 def _matchable(image: np.ndarray, encoding: str) -> np.ndarray:

@@ -36,6 +36,7 @@ import numpy as np
 
 from depth_nodes.backends.description import ModelDescription
 from depth_nodes.geometry.stereo import disparity_to_depth
+from depth_nodes.image_encodings import COLOR_ENCODINGS, encoding_problem
 
 __all__ = ["DepthIOError", "Letterbox", "letterbox_geometry", "to_channels", "resize_image", "preprocess",
            "crop_output", "postprocess_depth"]
@@ -106,7 +107,7 @@ def to_channels(image: np.ndarray, encoding: str, channels: str) -> np.ndarray:
     """
     key = encoding.lower()
     if key not in _ORDERS:
-        raise DepthIOError(f"image encoding {encoding!r} not supported; use one of {sorted(_ORDERS)}")
+        raise DepthIOError(encoding_problem(encoding, COLOR_ENCODINGS))
     order = _ORDERS[key]
     if image.dtype != np.uint8:
         raise DepthIOError(f"image must be uint8, got {image.dtype}")

@@ -17,6 +17,7 @@ from depth_nodes.image_encodings import (
     decode_compressed,
     decode_image,
     encode_image,
+    encoding_problem,
 )
 
 __all__ = ["ImageConversionError", "image_to_numpy", "numpy_to_image", "compressed_to_numpy", "have_cv_bridge",
@@ -33,12 +34,15 @@ def have_cv_bridge() -> bool:
     return _bridge() is not None
 
 
-def image_to_numpy(msg: Image, *, use_cv_bridge: bool = True) -> np.ndarray:
+def image_to_numpy(msg: Image, accepted: tuple[str, ...] | None = None, *, use_cv_bridge: bool = True) -> np.ndarray:
     """Decode an Image message (see :func:`depth_nodes.image_encodings.decode_image`).
 
     Raises :class:`ImageConversionError` naming the bad field for inconsistent messages, on
-    both code paths (the message is checked before cv_bridge sees it).
+    both code paths (the message is checked before cv_bridge sees it), and for an encoding not in
+    ``accepted`` (the input's encodings, e.g. :data:`~depth_nodes.image_encodings.COLOR_ENCODINGS`).
     """
+    if problem := encoding_problem(msg.encoding, accepted):
+        raise ImageConversionError(problem)
     bridge = _bridge() if use_cv_bridge else None
     if bridge is not None:  # pragma: no cover - only where a correct cv_bridge is installed
         check_image_fields(msg)

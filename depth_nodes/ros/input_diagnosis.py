@@ -150,8 +150,8 @@ def diagnose(statuses: Sequence[TopicStatus], pairs: Sequence[tuple[int, int]], 
                 "incomplete_sets",
                 f"{unmatched_new} input messages dropped without a partner although the stamps agree (offsets "
                 f"relative to {ref.topic}: {', '.join(offsets)}; {tol}): some inputs miss messages (received since "
-                f"the last check: {counts}); large images are likely lost or delayed in transport (see README, "
-                "Large images and DDS), or a driver skips frames on one camera"))
+                f"the last check: {counts}); large images are likely lost or delayed in transport (see docs/dds.md), "
+                "or a driver skips frames on one camera"))
         else:
             problems.append((
                 "unsynchronised",

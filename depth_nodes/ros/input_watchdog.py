@@ -68,5 +68,5 @@ def silent_input_message(resolved_topic: str, silence: SilentInput, publishers: 
         hint = "no publisher on this topic: check the remapping (-r) and that the driver runs"
     else:
         hint = (f"{publishers} publisher(s) seen but no message arrives: check the publisher's QoS "
-                "(input_qos) and, for large images, the DDS transport (README: Large images and DDS)")
+                "(input_qos) and, for large images, the DDS transport (docs/dds.md)")
     return f"{what} on {resolved_topic} for {silence.silent_s:.1f} s; {hint}"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import array
 import importlib
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -24,13 +25,21 @@ from pathlib import Path
 
 from depth_nodes.cli import UserError
 
-__all__ = ["register", "run", "parse_remaps", "PlaybackStats"]
+__all__ = ["register", "run", "parse_remaps", "PlaybackStats", "DESCRIPTION"]
+
+DESCRIPTION = (
+    "Publish a recording (rosbag2 MCAP or sqlite3 directory or file, ROS 1 .bag) through rclpy with its "
+    "original timing, for machines without `ros2 bag play`: a message recorded at t goes out at "
+    "(t - start - start offset) / rate after the start. Publishers are reliable, keep-last --qos-depth; "
+    "topics recorded as latched (/tf_static, /robot_description) are transient-local. Every played topic "
+    "needs its message type in this ROS installation (leave others out with --topics). Ctrl-C or SIGTERM "
+    "stops playback: exit status 130 or 143.")
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "play", help="publish a bag's topics with their original timing (rosbag2 MCAP/sqlite3, ROS 1)",
-        description=__doc__.split("\n\n")[1] if __doc__ else None)
+        description=DESCRIPTION)
     p.add_argument("bag", help="rosbag2 directory, .mcap, .db3 or ROS 1 .bag file")
     p.add_argument("--rate", "-r", type=float, default=1.0, help="playback speed factor (default 1.0)")
     p.add_argument("--loop", "-l", action="store_true", help="play again from the start offset when the end is reached")
@@ -59,6 +68,14 @@ def parse_remaps(items: list[str]) -> dict[str, str]:
             raise UserError(f"--remap {item!r}: expected FROM:=TO")
         out[src.strip()] = dst.strip()
     return out
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived: playback ends like Ctrl-C (a last progress line, exit status 143)."""
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated()
 
 
 @dataclass
@@ -141,6 +158,7 @@ def _play(reader, conns, classes, remaps, args, path: Path) -> int:
                         f"({(end_ns - reader.start_time) / 1e9:.3f} s)")
     is_ros1 = not getattr(reader, "is2", True)
     rclpy.init(args=None)
+    signal.signal(signal.SIGTERM, _raise_terminated)  # rclpy's own handler would invalidate the publishers mid-publish
     node = rclpy.create_node("depth_nodes_player")
     try:
         pubs = {}
@@ -176,10 +194,15 @@ def _play(reader, conns, classes, remaps, args, path: Path) -> int:
         except (KeyboardInterrupt, ExternalShutdownException):
             progress.done(stats, interrupted=True)
             return 130
+        except _Terminated:
+            progress.done(stats, interrupted=True)
+            return 143
         for pub in pubs.values():  # reliable subscribers get the last messages before we exit
             pub.wait_for_all_acked(Duration(seconds=1.0))
         progress.done(stats)
         return 0
+    except _Terminated:  # before playback started (waiting for subscribers, --delay)
+        return 143
     finally:
         node.destroy_node()
         rclpy.try_shutdown()

@@ -6,7 +6,7 @@ Modes:
 * ``supervised``: colour + depth registered to colour (same frame and size) + camera_info.
 * ``stereo``: rectified left/right images + both camera_infos, same size, baseline > 0 from
   the right camera's ``P[0, 3] = -fx * B``.
-* ``poses-tf``: the colour (or left) optical frame is in the TF tree from ``/tf`` + ``/tf_static``.
+* ``poses-tf``: the colour camera's optical frame is in the TF tree from ``/tf`` + ``/tf_static``.
 * ``poses-fk``: joint states + a URDF (``--urdf`` or ``/robot_description``) containing the
   optical frame, with every actuated joint of its chain recorded.
 
@@ -154,12 +154,14 @@ def _stereo(c: _Checks) -> ModeReport:
     return rep
 
 
-def _camera_frame(c: _Checks) -> tuple[str | None, str | None]:
-    for role in ("color", "left"):
-        img = c.image(role, "color")
-        if isinstance(img, _Image):
-            return img.frame_id, img.topic
-    return None, None
+def _camera_frame(c: _Checks) -> tuple[str | None, str]:
+    """``(optical frame, image topic)`` of the colour camera, whose poses the pose modes give (``mono
+    --pose-source``, ``descriptors``); ``(None, why)`` when its image topic is not usable. Never the
+    left stereo camera instead: its (usually fixed) frame would blame TF for the missing colour topic."""
+    img = c.image("color", "color")
+    if isinstance(img, _Image):
+        return img.frame_id, img.topic
+    return None, f"no camera frame to look up: {img}"
 
 
 _MOTION_SAMPLES = 64  # image stamps (evenly spaced over the topic's span) whose camera pose is measured
@@ -192,7 +194,7 @@ def _poses_tf(c: _Checks) -> ModeReport:
     rep = ModeReport("poses-tf", False, {"tf": cfg.tf, "tf_static": cfg.tf_static})
     frame, topic = _camera_frame(c)
     if frame is None:
-        rep.missing.append("no usable colour or left image topic, so no camera frame to look up")
+        rep.missing.append(topic)
     if tf is None:
         rep.missing.append(f"{c.bag.name}: neither {cfg.tf} nor {cfg.tf_static} (tf2_msgs/msg/TFMessage) is in the bag")
     rep.missing += c.result.tf_errors
@@ -233,7 +235,7 @@ def _poses_fk(c: _Checks, urdf_path: str | Path | None) -> ModeReport:
     rep = ModeReport("poses-fk", False, {"joint_states": cfg.joint_states})
     frame, topic = _camera_frame(c)
     if frame is None:
-        rep.missing.append("no usable colour or left image topic, so no camera frame to look up")
+        rep.missing.append(topic)
     try:
         c.bag.require_topic(cfg.joint_states, [JOINT_STATE_TYPE], "joint_states")
     except BagError as exc:

@@ -20,7 +20,6 @@ after ``max_bad_in_row`` skips in a row the loop saves a checkpoint and raises
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Protocol
@@ -302,7 +301,7 @@ def train(
                     monitor.scalars(step, values, prefix="train/")
                     monitor.log_line(step, values)
                     result.last_scalars = values
-                monitor.advance(step, {"loss": result.last_scalars.get("loss", math.nan)})
+                monitor.advance(step, {"loss": float(logs["loss"])} if problem is None and "loss" in logs else None)
                 if image_fn is not None and image_every and step % image_every == 0:
                     show_images(batch)
                 if val_every and step % val_every == 0:

@@ -105,6 +105,8 @@ class Monitor:
         self._total = 0
         self.plain_period_s = float(plain_period_s)
         self._last_line = time.monotonic()
+        self._sums: dict[str, float] = {}  # advance() values since the last line / bar refresh
+        self._counts: dict[str, int] = {}
 
     # -- progress ------------------------------------------------------------------------
     def start(self, start_step: int, total_steps: int) -> None:
@@ -132,15 +134,31 @@ class Monitor:
         return (time.monotonic() - self._t0) / done * (self._total - step)
 
     def advance(self, step: int, postfix: Mapping[str, float] | None = None) -> None:
+        """Step ``step`` is done; ``postfix``: its values (e.g. ``{"loss": ...}``; none for a skipped batch).
+
+        The bar shows the latest step's values, a plain line the mean over the steps since the last
+        line (non-finite values are left out; a value no step
+        had is not shown, never as ``nan``).
+        """
+        for k, v in (postfix or {}).items():
+            if np.isfinite(v):
+                self._sums[k] = self._sums.get(k, 0.0) + float(v)
+                self._counts[k] = self._counts.get(k, 0) + 1
         if self._bar is not None:
             self._bar.update(step - self._bar.n)
-            if postfix:
-                self._bar.set_postfix({k: f"{v:.4g}" for k, v in postfix.items()}, refresh=False)
+            if self._sums:
+                self._bar.set_postfix({k: f"{v:.4g}" for k, v in self._pop_means().items()}, refresh=False)
         elif self.is_main and time.monotonic() - self._last_line >= self.plain_period_s:
             done, elapsed = step - self._start_step, time.monotonic() - self._t0
             rate = f"{done / elapsed:.2f} steps/s" if elapsed > 0 else "? steps/s"
-            loss = f" loss={postfix['loss']:.4g}" if postfix and "loss" in postfix else ""
+            means = self._pop_means()
+            loss = f" loss={means['loss']:.4g}" if "loss" in means else ""
             self.info(f"step {step}/{self._total}{loss} {rate} eta {format_duration(self.eta_s(step))}")
+
+    def _pop_means(self) -> dict[str, float]:
+        means = {k: self._sums[k] / self._counts[k] for k in self._sums}
+        self._sums, self._counts = {}, {}
+        return means
 
     # -- text ----------------------------------------------------------------------------
     def _emit(self, level: int, msg: str) -> None:
@@ -159,6 +177,7 @@ class Monitor:
         """The periodic plain line: ``step N/T k=v ... eta H:MM:SS``."""
         self.info(f"step {step}/{self._total} {format_scalars(values)} eta {format_duration(self.eta_s(step))}")
         self._last_line = time.monotonic()
+        self._sums, self._counts = {}, {}  # the next progress line shows the steps after this one
 
     # -- TensorBoard ---------------------------------------------------------------------
     def scalars(self, step: int, values: Mapping[str, float], prefix: str = "") -> None:

@@ -14,11 +14,14 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from depth_training.argtypes import nonnegative_int
 from depth_training.cli import UserError
+from depth_training.engine.threads import THREADS_HELP, apply_threads
 
 __all__ = ["register", "run_eval_descriptors", "run_keypoints", "pick_keypoints"]
 
@@ -84,8 +87,7 @@ def run_eval_descriptors(args: argparse.Namespace) -> int:
     for b in args.bag or []:
         if not Path(b).exists():
             raise UserError(f"{b}: no such file or directory (--bag)")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     net, cfg = _load_model(args.model)
     methods = {"trained": network_describer(net)}
     if not cfg.get("backbone"):  # the from-scratch architecture with the run's seed
@@ -214,9 +216,34 @@ def run_keypoints(args: argparse.Namespace) -> int:
             raise UserError(f"{args.image}: not a readable image file")
         img = np.ascontiguousarray(img[..., ::-1])
     if onnx:
-        if img is None:
-            raise UserError("an exported model (.onnx) takes --image FILE (any size: it is resized as the node does)")
+        if img is None and args.bag is not None:  # a frame of the recording at --frame-size, as the camera gave it
+            from depth_training.modes.descriptors import load_scenes_for
+
+            if not args.frame_size:
+                raise UserError("--bag with an exported model (.onnx) needs --frame-size WxH (the camera's image size)")
+            try:
+                args.width, args.height = (int(x) for x in args.frame_size.lower().split("x"))
+            except ValueError:
+                raise UserError(f"--frame-size: expected WxH, got {args.frame_size!r}") from None
+            _scene_args(args)
+            with tempfile.TemporaryDirectory(prefix="depth-train-keypoints-") as tmp:  # no cache/ beside --out
+                scene = load_scenes_for([args.bag], args, Path(args.cache_dir) if args.cache_dir else Path(tmp),
+                                        need_pairs=False)[0]
+                if not 0 <= args.frame < len(scene.images):
+                    raise UserError(f"{args.bag}: --frame {args.frame}: the recording has {len(scene.images)} frames")
+                img, frame_mask = np.array(scene.images[args.frame]), np.array(scene.masks[args.frame])
+                del scene  # its arrays may map files of tmp
+        elif img is None:
+            raise UserError("an exported model (.onnx) takes --image FILE (any size: it is resized as the node does) "
+                            "or --bag BAG --frame-size WxH")
+        else:
+            frame_mask = None
         desc, (sx, sy), (h, w), identity, dim = onnx_descriptors(Path(args.model), img)
+        if frame_mask is not None:  # the object mask, in network pixels
+            import cv2
+
+            mask = cv2.resize(frame_mask.astype(np.uint8), (desc.shape[2], desc.shape[1]),
+                              interpolation=cv2.INTER_NEAREST).astype(bool)
     else:
         if zero_shot and img is not None and (img.shape[0] % 32 or img.shape[1] % 32):
             raise UserError(f"{args.image}: a zero-shot backbone runs at the image's size, which must be multiples "
@@ -232,14 +259,16 @@ def run_keypoints(args: argparse.Namespace) -> int:
 
             _scene_args(args)
             args.height, args.width = h, w
-            scene = load_scenes_for([args.bag], args, Path(args.cache_dir) if args.cache_dir else
-                                    Path(args.out).parent / "cache", need_pairs=False)[0]
-            if not 0 <= args.frame < len(scene.images):
-                raise UserError(f"{args.bag}: --frame {args.frame}: the recording has {len(scene.images)} frames")
-            img, mask = scene.images[args.frame], scene.masks[args.frame]
+            with tempfile.TemporaryDirectory(prefix="depth-train-keypoints-") as tmp:  # no cache/ beside --out
+                scene = load_scenes_for([args.bag], args, Path(args.cache_dir) if args.cache_dir else Path(tmp),
+                                        need_pairs=False)[0]
+                if not 0 <= args.frame < len(scene.images):
+                    raise UserError(f"{args.bag}: --frame {args.frame}: the recording has {len(scene.images)} frames")
+                img, mask = np.array(scene.images[args.frame]), np.array(scene.masks[args.frame])
+                del scene  # its arrays may map files of tmp
         elif img is None:
             raise UserError("give --image FILE or --bag BAG")
-        torch.set_num_threads(max(1, args.threads))
+        apply_threads(args.threads)
         desc = network_describer(net)(img)[0].numpy()
     ih, iw = img.shape[:2]
     if args.pixels:
@@ -281,10 +310,11 @@ def register(subparsers) -> None:
                        "backbone:NAME for a pretrained backbone used zero-shot (backbone:xfeat), or, for keypoints, "
                        "an exported .onnx with its sidecar (the shipped models/descriptors_xfeat.onnx)")
         p.add_argument("--topics", nargs="*", default=[], metavar="ROLE=TOPIC", help="topic names per role")
-        p.add_argument("--cache-dir", type=Path, default=None, help="decoded-frame cache")
+        p.add_argument("--cache-dir", type=Path, default=None, help="decoded-frame cache (default: "
+                       "eval-descriptors OUT/cache; keypoints a temporary folder, removed afterwards)")
         p.add_argument("--skip-bad-frames", action="store_true", help="skip undecodable frames with a warning")
         p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-        p.add_argument("--threads", type=int, default=0, help="torch CPU threads")
+        p.add_argument("--threads", type=nonnegative_int, default=0, help=THREADS_HELP)
         add_scene_arguments(p)
 
     e = subparsers.add_parser("eval-descriptors", help="best-match pixel error of a descriptor model vs baselines",
@@ -313,6 +343,8 @@ def register(subparsers) -> None:
                    help="an image file (at the model's input size; any size for an exported .onnx model)")
     k.add_argument("--bag", type=Path, default=None, help="... or a recording (see --frame)")
     k.add_argument("--frame", type=int, default=0, help="frame index in --bag (default 0)")
+    k.add_argument("--frame-size", default=None, metavar="WxH",
+                   help="with an exported .onnx model and --bag: decode the frame at this size (the camera's)")
     k.add_argument("--pixels", nargs="*", default=None, metavar="U,V", help="keypoint pixels (else --auto)")
     k.add_argument("--auto", type=int, default=6, help="pick this many keypoints on the object (default 6)")
     k.add_argument("--names", nargs="*", default=None, help="keypoint names (default kp0, kp1, ...)")

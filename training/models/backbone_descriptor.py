@@ -3,6 +3,7 @@
 ``BackboneDescriptorNet(backbone, descriptor_dim, head, decoder_channels)``::
 
     c   = normalize(backbone(image))         (B, C, H/s, W/s)   the library's descriptors, unit length
+                                                                (s = 8 for XFeat, 1 for DISK and ALIKED)
     p   = proj(c)                            1x1 conv C -> D    ("refine"; identity for "interp", D = C)
     up  = bilinear(p, (H, W))                align_corners=False: cell j covers pixels s*j .. s*j + s - 1
     "interp": out = up                                              zero-shot, nothing learned
@@ -11,8 +12,12 @@
               1x1 conv to D that starts at 0
 
 so a fine-tuned network starts exactly at the (projected) pretrained descriptors and learns a
-correction at half resolution (bilinear upsampling is linear, so the sum is formed at stride 2 and
-only D channels are interpolated to full resolution: the full-resolution work is one resize). ``proj`` starts as the principal directions of the backbone's
+correction at half resolution. In training mode the last correction ``R`` ``(B, D, H/2, W/2)`` is
+kept as ``last_residual``, for a penalty that holds the network near the pretrained descriptors
+(:func:`residual_penalty`), so what it learns on simulated scenes costs little on real ones (bilinear upsampling is linear, so the sum is formed at stride 2 and
+only D channels are interpolated to full resolution: the full-resolution work is one resize).
+A backbone whose descriptors are already at full resolution (stride 1) keeps them:
+``out = p + bilinear(R(pyramid), (H, W))``. ``proj`` starts as the principal directions of the backbone's
 descriptors on the first training batch (:meth:`init_projection`), which keeps most of the
 pretrained distances in ``D < C`` dimensions.
 
@@ -35,7 +40,7 @@ from torch import nn
 from .depth_decoder import ConvBlock, check_input_size
 from .pretrained import BackboneError, build_backbone
 
-__all__ = ["BackboneDescriptorNet", "HEADS", "check_backbone_dim"]
+__all__ = ["BackboneDescriptorNet", "HEADS", "check_backbone_dim", "residual_penalty"]
 
 HEADS = ("interp", "refine")
 
@@ -51,6 +56,13 @@ def check_backbone_dim(backbone: str, feature_dim: int, head: str, descriptor_di
         raise BackboneError(f"backbone {backbone!r}: --descriptor-dim must be 1..{feature_dim}, got {descriptor_dim}")
 
 
+def residual_penalty(residual: torch.Tensor) -> torch.Tensor:
+    """``mean over pixels of |R(p)|^2`` for the correction ``R`` ``(B, D, h, w)``: the squared distance
+    by which the output moved away from the pretrained descriptors (an L2-SP-like pull towards them
+    in output space)."""
+    return residual.pow(2).sum(dim=1).mean()
+
+
 class BackboneDescriptorNet(nn.Module):
     """See module docstring."""
 
@@ -60,6 +72,7 @@ class BackboneDescriptorNet(nn.Module):
         self.backbone = build_backbone(backbone, pretrained=pretrained)
         check_backbone_dim(backbone, self.backbone.feature_dim, head, int(descriptor_dim))
         self.head_kind, self.descriptor_dim = head, int(descriptor_dim)
+        self.last_residual = None
         if head == "refine":
             enc, dec = tuple(self.backbone.num_ch_enc), tuple(int(c) for c in decoder_channels)
             if len(dec) != 4:
@@ -100,11 +113,15 @@ class BackboneDescriptorNet(nn.Module):
         h, w = image.shape[-2:]
         if self.head_kind == "interp":
             return F.interpolate(self.coarse(image), size=(h, w), mode="bilinear", align_corners=False)
-        feats = self.backbone.pyramid(image)
-        c = self.proj(F.normalize(feats[2], dim=1))
+        coarse, feats = self.backbone.descriptors_and_pyramid(image)
+        c = self.proj(F.normalize(coarse, dim=1))
         x = feats[-1]
         for i in range(3, -1, -1):
             x = F.interpolate(self.upconv0[i](x), size=feats[i].shape[-2:], mode="nearest")
             x = self.upconv1[i](torch.cat([x, feats[i]], dim=1))
-        half = F.interpolate(c, size=feats[0].shape[-2:], mode="bilinear", align_corners=False) + self.residual(x)
+        r = self.residual(x)
+        self.last_residual = r if self.training else None
+        if c.shape[-2:] == (h, w):  # full-resolution descriptors (DISK, ALIKED): keep their resolution
+            return c + F.interpolate(r, size=(h, w), mode="bilinear", align_corners=False)
+        half = F.interpolate(c, size=feats[0].shape[-2:], mode="bilinear", align_corners=False) + r
         return F.interpolate(half, size=(h, w), mode="bilinear", align_corners=False)

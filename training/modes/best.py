@@ -49,14 +49,18 @@ class BestModelKeeper:
         path: where the best model goes (``<out>/model_best.pt``).
         metric: one of :data:`KEEP_BEST_CHOICES` except ``"none"``.
         config: the run's model config (:func:`depth_training.modes.runner.model_config`).
+        writer: writes another kind of model (``writer(path, net, config)``); then ``metric`` may be
+            any validation value (e.g. the descriptors' ``median_px``).
         previous: validation records of this run so far (``validation.jsonl``), used only when
             ``path`` exists (resume).
     """
 
-    def __init__(self, path: Path, metric: str, config: Mapping[str, Any], previous: Sequence[Mapping] = ()):
-        if metric not in KEEP_BEST_CHOICES or metric == "none":
+    def __init__(self, path: Path, metric: str, config: Mapping[str, Any], previous: Sequence[Mapping] = (),
+                 writer: "Callable[[Path, torch.nn.Module, dict], None] | None" = None):
+        if metric == "none" or (writer is None and metric not in KEEP_BEST_CHOICES):
             raise ValueError(f"metric: expected one of {KEEP_BEST_CHOICES[:-1]}, got {metric!r}")
         self.path, self.requested, self.config = Path(path), metric, dict(config)
+        self.writer = writer  # (path, net, config) -> None; default: the depth network of ``net.depth``
         self.metric: str | None = None if metric == "auto" else metric
         self.best: float | None = None
         self.best_step: int | None = None
@@ -83,8 +87,11 @@ class BestModelKeeper:
         if save is not None:
             from depth_training.models.artifact import save_depth_model
 
-            save_depth_model(self.path, save.depth, {**self.config, "step": step, "val": dict(values),
-                                                     "selected_by": key})
+            config = {**self.config, "step": step, "val": dict(values), "selected_by": key}
+            if self.writer is not None:
+                self.writer(self.path, save, config)
+            else:
+                save_depth_model(self.path, save.depth, config)
             LOG.info("best validation %s so far (%.4g at step %d): wrote %s", key, value, step, self.path)
         return True
 

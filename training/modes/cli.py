@@ -31,6 +31,7 @@ from depth_training.cli import UserError
 from depth_training.argtypes import (float_range, fraction_open_left, fraction_open_right, nonnegative_float,
                                      nonnegative_int, positive_float, positive_int)
 from depth_training.data.mixing import add_mixing_arguments
+from depth_training.engine.threads import THREADS_HELP
 from depth_training.models import available_encoders
 
 from .best import KEEP_BEST_CHOICES
@@ -67,8 +68,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     add_mixing_arguments(p)
     p.add_argument("--out", required=True, type=Path, help="run directory: checkpoints, tb, cache, model.pt")
     p.add_argument("--topics", nargs="*", default=[], metavar="ROLE=TOPIC",
-                   help=f"topic names per role (roles: {', '.join(TopicConfig.roles())}); defaults as in "
-                        f"`depth-train info`, e.g. color={TopicConfig.color}")
+                   help=f"topic names per role for every recording (roles: {', '.join(TopicConfig.roles())}); "
+                        f"defaults as in `depth-train info`, e.g. color={TopicConfig.color}")
+    p.add_argument("--bag-topics", nargs="+", action="append", default=[], metavar="PATH ROLE=TOPIC",
+                   help="topic names of one recording (a --dataset or --val-bag PATH), over --topics; repeatable, "
+                        "so recordings with different topic names can be mixed: --bag-topics run2/ "
+                        "color=/cam2/image_raw color_info=/cam2/camera_info")
 
     g = p.add_argument_group("data")
     g.add_argument("--height", type=_positive_int, default=192,
@@ -119,7 +124,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none",
                    help="mixed precision on CUDA (default none)")
     g.add_argument("--seed", type=nonnegative_int, default=0, help="seed of weights, data order and augmentation (default 0)")
-    g.add_argument("--threads", type=nonnegative_int, default=0, help="torch CPU threads (default: torch's choice)")
+    g.add_argument("--threads", type=nonnegative_int, default=0, help=THREADS_HELP)
     g.add_argument("--cpu", action="store_true", help="train on the CPU even when CUDA is available")
 
     g = p.add_argument_group("logging")
@@ -139,6 +144,30 @@ def _common(p: argparse.ArgumentParser) -> None:
                         "the final state")
 
 
+def bag_topic_configs(args: argparse.Namespace) -> dict[Path, TopicConfig]:
+    """``{recording path (resolved): TopicConfig}`` from ``--bag-topics PATH ROLE=TOPIC ...`` over ``--topics``."""
+    recordings = {Path(s.path).resolve() for s in args.dataset} | {Path(p).resolve() for p in args.val_bag or []}
+    out: dict[Path, TopicConfig] = {}
+    for path, *items in getattr(args, "bag_topics", None) or []:
+        key = Path(path).resolve()
+        if key not in recordings:
+            raise UserError(f"--bag-topics {path}: not a --dataset or --val-bag of this run")
+        if key in out:
+            raise UserError(f"--bag-topics {path}: given twice")
+        if not items:
+            raise UserError(f"--bag-topics {path}: expected ROLE=TOPIC after the path")
+        try:
+            out[key] = args.topic_config.with_overrides(parse_topic_overrides(items))
+        except ValueError as exc:
+            raise UserError(f"--bag-topics {path}: {exc}") from None
+    return out
+
+
+def topics_for(args: argparse.Namespace, path) -> TopicConfig:
+    """The topic names of recording ``path``: its ``--bag-topics``, else ``--topics``."""
+    return getattr(args, "bag_topic_configs", {}).get(Path(path).resolve(), args.topic_config)
+
+
 def check_args(args: argparse.Namespace) -> None:
     """Validate the arguments that argparse cannot (clear one-line errors); sets ``topic_config``."""
     for name in ("height", "width"):
@@ -156,6 +185,7 @@ def check_args(args: argparse.Namespace) -> None:
         args.topic_config = TopicConfig().with_overrides(parse_topic_overrides(args.topics))
     except ValueError as exc:
         raise UserError(f"--topics: {exc}") from None
+    args.bag_topic_configs = bag_topic_configs(args)
     if args.workers is None:
         from .runner import default_workers
 

@@ -19,8 +19,11 @@ descriptors every ``--image-every`` steps), progress, torchrun. ``OUT/model.pt``
 model file (:mod:`depth_training.models.descriptor`); export it with ``depth-train export``.
 
 Validation (``--val-bag``, whole recordings): best-match pixel error over the whole image B on
-fixed pairs (:mod:`depth_training.evaluation.descriptors`); ``--val-fraction`` is not used by this
-mode (held-out *scenes* are what measures generalisation).
+fixed pairs (:mod:`depth_training.evaluation.descriptors`) before training, every ``--val-every``
+steps and at the end; ``OUT/model_best.pt`` holds the weights of the lowest median error
+(``--keep-best none``: none), and the run ends with the same summary as the depth modes.
+``--val-fraction`` and ``--val-every`` without ``--val-bag`` are refused (held-out *scenes* are what
+measures generalisation; frames of a training scene would measure memorising it).
 """
 from __future__ import annotations
 
@@ -38,6 +41,8 @@ from torch import nn
 
 from depth_training.bags import StreamSpec, TopicConfig
 from depth_training.cli import UserError
+from depth_training.engine.threads import apply_threads
+from depth_training.engine.schedule import DropSchedule
 
 __all__ = ["register", "run_descriptors", "DescriptorModel", "DistributionTerm", "descriptor_step", "pca_image", "plan_descriptor_recording"]
 
@@ -68,6 +73,8 @@ class DistributionTerm:
     eta: float = 0.5
     sigma: float = 1.0
     matches: int = 128
+    #: weight of the pull towards a pretrained backbone's descriptors (:func:`residual_penalty`)
+    residual: float = 0.0
 
 
 def descriptor_step(model: nn.Module, batch, weights, distribution: DistributionTerm | None = None
@@ -88,6 +95,13 @@ def descriptor_step(model: nn.Module, batch, weights, distribution: Distribution
             "nonmatch_background": terms["background"].detach(), "cross_object": cross.detach(),
             "hard_object": terms["hard_object"].float(), "hard_background": terms["hard_background"].float(),
             "hard_cross": hard.float()}
+    inner = getattr(getattr(model, "module", model), "net", None)
+    if distribution is not None and distribution.residual > 0 and getattr(inner, "last_residual", None) is not None:
+        from depth_training.models.backbone_descriptor import residual_penalty
+
+        pull = residual_penalty(inner.last_residual)
+        total = total + distribution.residual * pull
+        logs["residual"] = pull.detach()
     if distribution is not None and distribution.weight > 0:
         from depth_training.losses.pixel_distribution import pixel_distribution_loss
 
@@ -149,12 +163,14 @@ def rules_from_args(args):
 
 def load_scenes_for(paths, args, cache_root: Path, need_pairs: bool = True):
     from depth_training.correspondence.scenes import build_scene
+
+    from .cli import topics_for
     from .recordings import DecodeOptions
 
     masks, pairs = rules_from_args(args)
     options = DecodeOptions(args.width, args.height, args.sync_tolerance, args.max_gap,
                             "skip" if args.skip_bad_frames else "raise")
-    recordings = [plan_descriptor_recording(Path(p), args.topic_config, args.pose_source, args.urdf) for p in paths]
+    recordings = [plan_descriptor_recording(Path(p), topics_for(args, p), args.pose_source, args.urdf) for p in paths]
     return [build_scene(r, options, cache_root, masks, pairs, args.seed, need_pairs) for r in recordings]
 
 
@@ -200,12 +216,14 @@ def build_network(args, cfg: dict, train_set, *, checkpoints_exist: bool):
         frozen = net.backbone.freeze_stages(args.freeze_backbone)
     except BackboneError as exc:
         raise UserError(str(exc)) from None
+    if args.freeze_projection:
+        net.proj.weight.requires_grad_(False)
     if not checkpoints_exist:
         picks = np.unique(np.linspace(0, len(train_set) - 1, 8).astype(int))  # spread over the recordings
         images = torch.stack([torch.from_numpy(train_set[int(i)]["image_a"]) for i in picks])
         net.init_projection(images.permute(0, 3, 1, 2).float().div(255.0))
     backbone = [p for p in net.backbone.parameters() if p.requires_grad]
-    head = [p for n, p in net.named_parameters() if not n.startswith("backbone.")]
+    head = [p for n, p in net.named_parameters() if not n.startswith("backbone.") and p.requires_grad]
     LOG.info("backbone %s: %d stages frozen (%s), the rest at %.3g x lr; head %d parameters", args.backbone,
              args.freeze_backbone, ", ".join(frozen) or "none", args.backbone_lr_scale, sum(p.numel() for p in head))
     groups = [{"params": head}]
@@ -231,8 +249,11 @@ def run_descriptors(args: argparse.Namespace) -> int:
     from depth_training.losses.pixel_contrastive import LossWeights
     from depth_training.models.descriptor import save_descriptor_model
 
+    from .best import BestModelKeeper
     from .cli import check_args
+    from .runner import run_summary
 
+    _check_validation_args(args)
     check_args(args)
     if args.pose_source not in ("tf", "fk"):
         raise UserError("--pose-source: descriptors need recorded camera poses: tf or fk")
@@ -255,14 +276,13 @@ def run_descriptors(args: argparse.Namespace) -> int:
             raise UserError(f"{out}: holds a run with other settings ({', '.join(changed)}); use another --out")
     ctx = init_distributed("cpu" if args.cpu else None)
     try:
-        if args.threads:
-            torch.set_num_threads(args.threads)
+        apply_threads(args.threads)
         seed_everything(args.seed, ctx.rank)
         cache_root = Path(args.cache_dir) if args.cache_dir else out / "cache"
         if ctx.is_main:
             out.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(run_file, json.dumps({"model": cfg, "args": {k: str(v) for k, v in vars(args).items()
-                                                                            if k not in ("func",)}}, indent=1).encode())
+                                                                            if k not in ("func", "bag_topic_configs")}}, indent=1).encode())
         with main_process_first(ctx):
             scenes = load_scenes_for([s.path for s in specs], args, cache_root)
             val_scenes = load_scenes_for(args.val_bag or [], args, cache_root)
@@ -286,20 +306,19 @@ def run_descriptors(args: argparse.Namespace) -> int:
             out / "checkpoints", keep_last=3).list()))
         model = wrap_model(DescriptorModel(net), ctx)
         optimizer = torch.optim.Adam(groups, lr=args.lr, weight_decay=1e-4)
-        drop = max(1, int(round(args.lr_drop_at * args.steps)))
-        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=drop, gamma=0.1)
+        scheduler = DropSchedule(optimizer, args.steps, args.lr_drop_at, gamma=0.1)
         checkpoints = CheckpointManager(out / "checkpoints", keep_last=3)
         lw = LossWeights(margin=args.margin, object=args.weight_object, background=args.weight_background,
                          cross_object=args.weight_cross)
 
         dterm = DistributionTerm(args.weight_distribution, args.distribution_eta, args.distribution_sigma,
-                                 min(args.matches, args.distribution_matches))
+                                 min(args.matches, args.distribution_matches), args.weight_residual)
 
         def step(m, batch):
             return descriptor_step(m, batch, lw, dterm)
 
         real_pairs = load_real_pairs(args)
-        val_fn = None
+        val_fn, keeper = None, None
         if val_scenes:  # called on the main rank only (the loop's barrier needs it defined on all)
             def val_fn(net, step_no):
                 inner = net.net if hasattr(net, "net") else net
@@ -314,6 +333,13 @@ def run_descriptors(args: argparse.Namespace) -> int:
                 with open(out / "validation.jsonl", "a") as f:
                     f.write(json.dumps({"step": int(step_no), **values}) + "\n")
                 return values
+
+            if ctx.is_main and args.keep_best != "none":
+                from .validation import read_history
+
+                keeper = BestModelKeeper(out / "model_best.pt", "median_px", cfg, read_history(out / "validation.jsonl"),
+                                         writer=lambda path, net, config: save_descriptor_model(path, net.net, config))
+                val_fn = keeper.wrap(val_fn)
 
         preview_scene = (val_scenes or scenes)[0]
 
@@ -342,8 +368,10 @@ def run_descriptors(args: argparse.Namespace) -> int:
             final = {**cfg, "step": result.step, "val": result.last_val,
                      "train_seconds_this_process": round(time.perf_counter() - t0, 1)}
             save_descriptor_model(out / "model.pt", unwrap(model).net, final)
-            LOG.info("wrote %s (descriptors D=%d, step %d%s)", out / "model.pt", args.descriptor_dim, result.step,
-                     f", validation {result.last_val}" if result.last_val else "")
+            for line in run_summary(out, f"descriptors D={args.descriptor_dim}", result, time.perf_counter() - t0,
+                                    keeper, has_validation=val_fn is not None, keep_best=args.keep_best,
+                                    no_validation="no --val-bag"):
+                LOG.info("%s", line)
         barrier(ctx)
         return 0
     finally:
@@ -369,6 +397,20 @@ def add_scene_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--occlusion-rel-tol", type=float, default=0.01, help="... this fraction of the depth")
 
 
+def _check_validation_args(args: argparse.Namespace) -> None:
+    """Validation options this mode would otherwise ignore are refused; sets their defaults."""
+    if args.val_fraction is not None:
+        raise UserError(f"--val-fraction {args.val_fraction}: descriptors validate on whole recordings only "
+                        "(--val-bag): pairs from frames of a training scene measure memorising that scene, "
+                        "not matching in new ones")
+    if args.val_every and not args.val_bag:  # --val-every 0 (no validation) is consistent
+        raise UserError(f"--val-every {args.val_every}: there is nothing to validate on: give --val-bag RECORDING")
+    if args.keep_best not in ("auto", "none"):
+        raise UserError(f"--keep-best {args.keep_best}: descriptors keep the lowest validation median_px "
+                        "(auto, the default) or nothing (none)")
+    args.val_fraction, args.val_every = 0.0, 1000 if args.val_every is None else args.val_every
+
+
 def register(subparsers) -> None:
     from depth_training.argtypes import float_range, nonnegative_float, nonnegative_int, positive_float
     from depth_training.models.pretrained import available_backbones
@@ -378,6 +420,12 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("descriptors", help="dense descriptors from camera motion (Dense Object Nets)",
                               description=__doc__.split("\n\n")[0])
     _common(p)
+    p.set_defaults(val_fraction=None, val_every=None)  # given explicitly: checked by _check_validation_args
+    helps = {"val_fraction": "not used: descriptors validate on whole --val-bag recordings (refused if given)",
+             "val_every": "validate on --val-bag every N steps (default 1000; also before training and at the end)",
+             "keep_best": "auto (default): model_best.pt = the lowest validation median_px; none: no model_best.pt"}
+    for action in p._actions:
+        action.help = helps.get(action.dest, action.help)
     add_scene_arguments(p)
     g = p.add_argument_group("descriptors")
     g.add_argument("--descriptor-dim", type=_positive_int, default=16, help="D (3 for pictures, 16 for tracking)")
@@ -423,6 +471,11 @@ def register(subparsers) -> None:
                    help="widths of the backbone head's decoder at strides 2, 4, 8, 16 (default 16 32 32 64)")
     b.add_argument("--freeze-backbone", type=nonnegative_int, default=0, metavar="N",
                    help="freeze the backbone's first N stages (a large N freezes all; default 0)")
+    b.add_argument("--weight-residual", type=nonnegative_float, default=0.0,
+                   help="weight of the pull towards the pretrained descriptors: mean |correction|^2 per pixel "
+                        "(default 0)")
+    b.add_argument("--freeze-projection", action="store_true",
+                   help="keep the projection to D at the principal directions of the pretrained descriptors")
     b.add_argument("--backbone-lr-scale", type=nonnegative_float, default=0.1,
                    help="learning rate of the unfrozen backbone stages relative to --lr (0 freezes them; default 0.1)")
     p.set_defaults(func=run_descriptors)

@@ -34,11 +34,12 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
-from depth_training.bags import StreamSpec, TopicConfig
+from depth_training.bags import StreamSpec
 from depth_training.data.augment import Augment
 from depth_training.losses import SelfSupervisedLoss, multiscale_reprojection_loss
 from depth_training.models import build_depth_net, build_pose_net
 
+from .cli import topics_for
 from .recordings import plan_recording
 from .setup import DepthOnly, ModeSetup, depth_preview
 from .tensors import images_to_float, network_input, prediction_for_metrics
@@ -153,13 +154,13 @@ def known_pose_step(model: nn.Module, batch: Mapping[str, Any], *, min_depth: fl
 
 def mono_setup(args) -> ModeSetup:
     """The mono mode's pieces from its parsed arguments (see :mod:`.cli`)."""
-    topics: TopicConfig = args.topic_config
     k = int(args.frame_stride)
     net_poses = args.pose_source == "net"
     lo, hi, smooth = float(args.min_depth), float(args.max_depth), float(args.smoothness)
     output = "relative_depth" if net_poses else "metric_depth"
 
     def plan(path):
+        topics = topics_for(args, path)
         return plan_recording(path, [StreamSpec("image", topics.color, "color", topics.color_info)],
                               camera_role="image", optional_depth=(topics.depth, topics.color),
                               pose="net" if net_poses else args.pose_source, topics=topics, urdf=args.urdf,

@@ -37,6 +37,8 @@ from depth_training.engine.distributed import barrier, init_distributed, main_pr
 from depth_training.engine.loop import TrainResult, train
 from depth_training.engine.monitor import Monitor, ensure_log_handler
 from depth_training.engine.seeding import seed_everything
+from depth_training.engine.schedule import DropSchedule
+from depth_training.engine.threads import apply_threads
 from depth_training.models.artifact import check_model_config, save_depth_model
 
 from .best import BestModelKeeper
@@ -86,7 +88,7 @@ def _check_run_dir(out: Path, cfg: dict[str, Any]) -> None:
 def _jsonable_args(args) -> dict[str, Any]:
     out = {}
     for k, v in vars(args).items():
-        if k in ("func", "topic_config"):
+        if k in ("func", "topic_config", "bag_topic_configs"):
             continue
         out[k] = [str(x.path) + f":{x.weight}" for x in v] if k in ("dataset",) and v else (
             [str(x) for x in v] if isinstance(v, list) else (str(v) if isinstance(v, Path) else v))
@@ -111,8 +113,7 @@ def run_mode(args, setup: ModeSetup) -> TrainResult:
 
     ctx = init_distributed("cpu" if args.cpu else None)
     try:
-        if args.threads:
-            torch.set_num_threads(args.threads)
+        apply_threads(args.threads)
         seed_everything(args.seed, ctx.rank)
         if ctx.is_main:
             out.mkdir(parents=True, exist_ok=True)
@@ -143,8 +144,7 @@ def run_mode(args, setup: ModeSetup) -> TrainResult:
         model = wrap_model(setup.build_model(), ctx)
         optimizer = torch.optim.Adam(encoder_param_groups(model, args.lr, scale=args.encoder_lr_scale,
                                                           freeze=args.freeze_encoder), lr=args.lr)
-        drop = max(1, int(round(args.lr_drop_at * args.steps)))
-        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=drop, gamma=0.1)
+        scheduler = DropSchedule(optimizer, args.steps, args.lr_drop_at, gamma=0.1)
         checkpoints = CheckpointManager(out / "checkpoints", keep_last=3)
         val_fn = make_val_fn(data.val, setup.evaluate, device=ctx.device, output=setup.output,
                              min_depth=args.min_depth, max_depth=args.max_depth, batch_size=args.batch_size,
@@ -185,7 +185,7 @@ def run_mode(args, setup: ModeSetup) -> TrainResult:
 
 
 def run_summary(out: Path, output: str, result: TrainResult, seconds: float, keeper, *, has_validation: bool,
-                keep_best: str) -> list[str]:
+                keep_best: str, no_validation: str = "--val-fraction 0 and no --val-bag") -> list[str]:
     """The end-of-run lines: time, steps, last and best validation, files written, TensorBoard command."""
     from depth_training.engine.monitor import format_duration, format_scalars
 
@@ -201,7 +201,7 @@ def run_summary(out: Path, output: str, result: TrainResult, seconds: float, kee
         lines.append(f"  best validation: {keeper.metric}={keeper.best:.4g} at step {keeper.best_step}")
         wrote.append(f"{keeper.path} (step {keeper.best_step})")
     elif not has_validation:
-        lines.append("  no validation (--val-fraction 0 and no --val-bag): no model_best.pt; use model.pt")
+        lines.append(f"  no validation ({no_validation}): no model_best.pt; use model.pt")
     elif keep_best == "none":
         lines.append("  --keep-best none: no model_best.pt")
     ckpts = sorted((out / "checkpoints").glob("ckpt-*.pt"))

@@ -49,6 +49,7 @@ from depth_training.geometry_torch import disp_to_depth
 from depth_training.losses import left_right_consistency, multiscale_reprojection_loss
 from depth_training.models import build_depth_net
 
+from .cli import topics_for
 from .recordings import plan_recording
 from .setup import DepthOnly, ModeSetup, depth_preview
 from .tensors import images_to_float, network_input, prediction_for_metrics
@@ -185,11 +186,11 @@ def _check_rectified_pair(topics: TopicConfig):
 
 def stereo_setup(args) -> ModeSetup:
     """The stereo mode's pieces from its parsed arguments (see :mod:`.cli`)."""
-    topics: TopicConfig = args.topic_config
     lo, hi = float(args.min_depth), float(args.max_depth)
     smooth, lr_weight = float(args.smoothness), float(args.lr_weight)
 
     def plan(path):
+        topics = topics_for(args, path)
         return plan_recording(path, [StreamSpec("left", topics.left, "color", topics.left_info),
                                      StreamSpec("right", topics.right, "color", topics.right_info)],
                               camera_role="left", baseline_role="right", optional_depth=(topics.depth, topics.left),

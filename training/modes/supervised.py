@@ -40,7 +40,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from depth_training.bags import StreamSpec, TopicConfig
+from depth_training.bags import StreamSpec
 from depth_training.cli import UserError
 from depth_training.data.augment import Augment
 from depth_training.engine.loop import SkipBatch
@@ -48,6 +48,7 @@ from depth_training.geometry_torch import disp_to_depth
 from depth_training.losses import silog_loss, ssi_loss
 from depth_training.models import build_depth_net
 
+from .cli import topics_for
 from .recordings import plan_recording, registered_depth
 from .setup import DepthOnly, ModeSetup, depth_preview
 from .tensors import images_to_float, network_input, prediction_for_metrics, valid_depth
@@ -107,17 +108,18 @@ def supervised_step(model: nn.Module, batch: Mapping[str, Any], *, loss: str = "
 
 def supervised_setup(args) -> ModeSetup:
     """The supervised mode's pieces from its parsed arguments (see :mod:`.cli`)."""
-    topics: TopicConfig = args.topic_config
     lo, hi, kind, lam = float(args.min_depth), float(args.max_depth), args.loss, float(args.silog_lambda)
     output = OUTPUT_OF_LOSS[kind]
 
-    def check_depth(bag) -> None:
-        depth, why = registered_depth(bag, topics.depth, topics.color)
-        if depth is None:
-            raise UserError(f"{why}; supervised training needs depth registered to the colour image "
-                            f"(--topics depth=TOPIC)")
-
     def plan(path):
+        topics = topics_for(args, path)
+
+        def check_depth(bag) -> None:
+            depth, why = registered_depth(bag, topics.depth, topics.color)
+            if depth is None:
+                raise UserError(f"{why}; supervised training needs depth registered to the colour image "
+                                f"(--topics depth=TOPIC)")
+
         return plan_recording(path, [StreamSpec("image", topics.color, "color", topics.color_info),
                                      StreamSpec("depth", topics.depth, "depth")],
                               camera_role="image", topics=topics, check=check_depth)

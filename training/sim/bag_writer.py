@@ -52,27 +52,32 @@ def offered_qos(latched: bool) -> Qos:
     )
 
 
+STEREO_TOPICS = (LEFT_IMAGE, LEFT_INFO, RIGHT_IMAGE, RIGHT_INFO)
+
+
 class RecordingWriter:
-    """Opens a new bag directory with all :data:`TOPICS`; :meth:`write` serialises and stores one message.
+    """Opens a new bag directory with :data:`TOPICS` (all, or those in ``topics``, in :data:`TOPICS` order);
+    :meth:`write` serialises and stores one message.
 
     Use as a context manager: on an exception the partly written bag directory is removed.
     """
 
-    def __init__(self, path, storage: str, factory: MessageFactory) -> None:
+    def __init__(self, path, storage: str, factory: MessageFactory, topics=None) -> None:
         if storage not in STORAGE:
             raise ValueError(f"RecordingWriter: storage must be one of {sorted(STORAGE)}, got {storage!r}")
         self.path = Path(path)
         if self.path.exists():
             raise FileExistsError(f"{self.path}: already exists, not overwriting")
         self.factory = factory
-        self.counts = {topic: 0 for topic in TOPICS}
+        self.topics = {t: v for t, v in TOPICS.items() if topics is None or t in topics}
+        self.counts = {topic: 0 for topic in self.topics}
         self._writer = Writer(self.path, version=9, storage_plugin=STORAGE[storage])
         self._connections = {}
 
     def __enter__(self) -> "RecordingWriter":
         self._writer.open()
         try:
-            for topic, (msgtype, latched) in TOPICS.items():
+            for topic, (msgtype, latched) in self.topics.items():
                 self._connections[topic] = self._writer.add_connection(
                     topic, msgtype, typestore=self.factory.typestore, offered_qos_profiles=[offered_qos(latched)]
                 )

@@ -4,6 +4,11 @@ Example (200 frames at 320x240, about half a minute on 2 CPU cores)::
 
     depth-train sim --out out/sim/episode0 --frames 200 --seed 0
 
+Varied scenes for depth training (rooms, furniture, textures, lights, FOV, scale, camera effects;
+:mod:`.variety`), without the stereo pair::
+
+    depth-train sim --variety room --out out/sim_variety/room/ep1000 --frames 60 --rate 2 --seed 1000 --no-stereo
+
 Rendering is headless: ``MUJOCO_GL`` defaults to ``osmesa`` (CPU); set ``MUJOCO_GL=egl`` on a
 machine with a GPU. It must be set before mujoco is imported, hence the default is applied here,
 at import time of this module, unless the variable is already set.
@@ -15,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from depth_training.argtypes import nonnegative_int, positive_float, positive_int
+from depth_training.argtypes import float_range, nonnegative_int, positive_float, positive_int
 
 os.environ.setdefault("MUJOCO_GL", "osmesa")
 if os.environ["MUJOCO_GL"] in ("osmesa", "egl"):
@@ -32,6 +37,66 @@ def _objects(text: str) -> int | None:
     if not 1 <= n <= 8:
         raise argparse.ArgumentTypeError(f"expected 1..8 or 'mix', got {n}")
     return n
+
+
+def _range(kind: type, lo: float, hi: float):
+    """argparse type for ``X`` or ``MIN:MAX`` within ``[lo, hi]`` -> ``(min, max)``."""
+    def parse(text: str) -> tuple:
+        parts = text.split(":")
+        try:
+            values = tuple(kind(p) for p in parts)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number or MIN:MAX, got {text!r}") from None
+        if len(values) == 1:
+            values = values * 2
+        if len(values) != 2 or not lo <= values[0] <= values[1] <= hi:
+            raise argparse.ArgumentTypeError(f"expected a value or MIN:MAX with {lo} <= MIN <= MAX <= {hi}, got {text!r}")
+        return values
+    return parse
+
+
+def _families(text: str) -> tuple[str, ...]:
+    from .texture_families import FAMILIES
+
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    bad = [n for n in names if n not in FAMILIES]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated subset of {','.join(FAMILIES)}, got {text!r}")
+    return names
+
+
+def _add_variety_options(p) -> None:
+    g = p.add_argument_group(
+        "varied scenes for depth training (see docs/training.md 'Varied simulated data'); without --variety the "
+        "classic tabletop cell is recorded, byte for byte as before")
+    g.add_argument("--variety", choices=("tabletop", "room", "mixed"), default=None,
+                   help="redraw room, furniture, clutter, textures, lights, field of view, scale and camera effects "
+                        "per seed: tabletop (scale 0.5-1.5, looking down at the table), room (scale 1.8-3.2, looking "
+                        "across a furnished room, depth up to ~8 m) or mixed (either, by seed)")
+    g.add_argument("--fov", type=_range(float, 20.0, 150.0), default=(45.0, 100.0), metavar="DEG|MIN:MAX",
+                   help="horizontal field of view of the colour/depth camera, drawn per episode (default 45:100)")
+    g.add_argument("--scale", type=_range(float, 0.1, 10.0), default=None, metavar="S|MIN:MAX",
+                   help="global scene scale (arm, table, room, objects) instead of the variety's range")
+    g.add_argument("--textures", type=_families, default=None, metavar="F1,F2,...",
+                   help="texture families to draw from (default all: noise,stripes,wood,tiles,marble,text,checker,"
+                        "dots,grid,flat)")
+    g.add_argument("--lights", type=_range(int, 1, 8), default=(1, 4), metavar="N|MIN:MAX",
+                   help="number of lights, drawn per episode (default 1:4)")
+    g.add_argument("--image-noise", type=float_range(0.0, 0.2, lo_open=False, hi_open=False), default=0.03,
+                   metavar="SIGMA", help="largest read/shot noise sigma of the colour images, fraction of full "
+                   "scale (default 0.03; 0 = none, and no JPEG compression)")
+    g.add_argument("--blur", type=float_range(0.0, 5.0, lo_open=False, hi_open=False), default=1.5, metavar="PX",
+                   help="largest defocus blur sigma in pixels (default 1.5; 0 = none, and no vignetting)")
+
+
+def _variety_options(args: argparse.Namespace):
+    from .texture_families import FAMILIES
+    from .variety import VarietyOptions
+
+    if args.variety is None:
+        return None
+    return VarietyOptions(kind=args.variety, hfov_deg=args.fov, scale=args.scale, families=args.textures or FAMILIES,
+                          lights=args.lights, noise=args.image_noise, blur=args.blur)
 
 
 def register(subparsers) -> None:
@@ -59,6 +124,10 @@ def register(subparsers) -> None:
                         "depth_nodes targets; the sensor, TF and joint-state messages are the same in all three)")
     p.add_argument("--baseline", type=positive_float, default=0.06, help="stereo baseline in metres (default 0.06)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-stereo", dest="stereo", action="store_false",
+                   help="skip the stereo pair (under half the rendering time): no /stereo topics in the bag, and "
+                        "the ground truth's stereo_left_depth_m is NaN")
+    _add_variety_options(p)
     p.set_defaults(func=run)
 
 
@@ -70,8 +139,14 @@ def run(args: argparse.Namespace) -> int:
     cfg = RecordingConfig(
         out=args.out, frames=args.frames, width=args.width, height=args.height, rate_hz=args.rate,
         seed=args.seed, n_objects=args.objects, objects_from=args.object_set, distractor=args.distractor,
-        storage=args.storage, distro=args.distro, baseline_m=args.baseline,
+        storage=args.storage, distro=args.distro, baseline_m=args.baseline, variety=_variety_options(args),
+        stereo=args.stereo,
     )
+    finer = [o for o, d, v in (("--fov", (45.0, 100.0), args.fov), ("--scale", None, args.scale),
+                               ("--textures", None, args.textures), ("--lights", (1, 4), args.lights),
+                               ("--image-noise", 0.03, args.image_noise), ("--blur", 1.5, args.blur)) if v != d]
+    if args.variety is None and finer:
+        raise UserError(f"{', '.join(finer)}: only with --variety tabletop|room|mixed")
     try:
         cfg.check()
     except ValueError as exc:

@@ -46,6 +46,9 @@ from pathlib import Path
 import numpy as np
 
 FORMAT_VERSION = 1
+# Keys a writer may add next to the fields of GroundTruth (readers ignore them): ``variety_json``, the
+# JSON summary of a varied episode (:meth:`.variety.Variety.summary`).
+OPTIONAL_KEYS = frozenset({"variety_json"})
 
 
 class GroundTruthError(ValueError):
@@ -170,9 +173,9 @@ class GroundTruthWriter:
         """Write all arrays plus ``static`` (the remaining keys) and return the file path."""
         arrays = {**self.small, **self.frames, "format_version": np.int64(FORMAT_VERSION), **static}
         names = {f.name for f in fields(GroundTruth)}
-        if set(arrays) != names:
+        if not names <= set(arrays) <= names | OPTIONAL_KEYS:
             raise ValueError(f"GroundTruthWriter.finish: keys missing {sorted(names - set(arrays))}, "
-                             f"unknown {sorted(set(arrays) - names)}")
+                             f"unknown {sorted(set(arrays) - names - OPTIONAL_KEYS)}")
         fd, tmp = tempfile.mkstemp(prefix=".gt-", suffix=".npz.part", dir=self.path.parent)
         os.close(fd)
         try:

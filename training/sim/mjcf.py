@@ -117,7 +117,14 @@ def scene_to_mjcf(arm: ArmSpec, scene: SceneSpec, max_width: int, max_height: in
                                         (0, ROOM_HALF, ROOM_HALF, 0.05), (0, -ROOM_HALF, ROOM_HALF, 0.05)]):
         world.append(f'<geom name="wall{k}" type="box" pos="{x} {y} {FLOOR_Z + wall_half_h:.12g}" '
                      f'size="{hx} {hy} {wall_half_h:.12g}" material="mat_wall"/>')
-    world += _arm_bodies(arm, scene.T_world_base, scene.color_fovy_deg)
+    world += moving_parts(arm, scene, scene.color_fovy_deg)
+    return mjcf_document(assets, world, max_width, max_height, "0.35 0.35 0.35", "0.25 0.25 0.25")
+
+
+def moving_parts(arm: ArmSpec, scene: SceneSpec, wrist_fovy: float) -> list[str]:
+    """Worldbody lines of the arm (wrist camera of ``wrist_fovy`` degrees), the objects, the distractor
+    (a mocap body) and the stereo rig."""
+    world = _arm_bodies(arm, scene.T_world_base, wrist_fovy)
     for obj in scene.objects:
         world.append(f'<body name="{obj.name}" {_pose_attrs(obj.pose)}>{_object_geom(obj)}</body>')
     if scene.distractor is not None:
@@ -131,6 +138,12 @@ def scene_to_mjcf(arm: ArmSpec, scene: SceneSpec, max_width: int, max_height: in
         f'  <body name="{STEREO_RIGHT_FRAME}" {_pose_attrs(rig.T_link_right)}><camera name="{STEREO_RIGHT_CAMERA}" {cam}/></body>',
         "</body>",
     ]
+    return world
+
+
+def mjcf_document(assets: list[str], world: list[str], max_width: int, max_height: int, ambient: str,
+                  diffuse: str) -> str:
+    """The MJCF text around ``assets`` and ``world`` lines; ``ambient``/``diffuse``: the headlight's RGB."""
     return "\n".join([
         '<mujoco model="depth_sim_tabletop">',
         '  <compiler angle="radian" autolimits="true"/>',
@@ -140,7 +153,7 @@ def scene_to_mjcf(arm: ArmSpec, scene: SceneSpec, max_width: int, max_height: in
         f'    <global offwidth="{max_width}" offheight="{max_height}"/>',
         f'    <map znear="{ZNEAR}" zfar="{ZFAR}"/>',
         '    <quality shadowsize="1024" offsamples="4"/>',
-        '    <headlight ambient="0.35 0.35 0.35" diffuse="0.25 0.25 0.25" specular="0 0 0"/>',
+        f'    <headlight ambient="{ambient}" diffuse="{diffuse}" specular="0 0 0"/>',
         "  </visual>",
         '  <default><geom contype="0" conaffinity="0"/></default>',
         "  <asset>", *("    " + a for a in assets), "  </asset>",
@@ -180,16 +193,25 @@ def _write_texture(model: mujoco.MjModel, name: str, pixels: np.ndarray) -> None
     model.tex_data[adr : adr + h * w * c] = pixels.reshape(-1)
 
 
-def build_model(arm: ArmSpec, scene: SceneSpec, max_width: int, max_height: int) -> tuple[mujoco.MjModel, ModelIndex, str]:
-    """Compile the scene: returns (model with procedural textures written in, ids, the MJCF text)."""
-    xml = scene_to_mjcf(arm, scene, max_width, max_height)
+def build_model(arm: ArmSpec, scene: SceneSpec, max_width: int, max_height: int,
+                variety=None) -> tuple[mujoco.MjModel, ModelIndex, str]:
+    """Compile the scene: returns (model with procedural textures written in, ids, the MJCF text).
+
+    ``variety`` (a :class:`.variety.Variety` in the world of ``arm`` and ``scene``): the varied room,
+    lights and surfaces of :mod:`.mjcf_variety` instead of the classic cell."""
+    if variety is None:
+        xml = scene_to_mjcf(arm, scene, max_width, max_height)
+        textures = {"tex_floor": scene.floor_texture, "tex_table": scene.table_texture, "tex_wall": scene.wall_texture}
+        textures.update((f"tex_{obj.name}", obj.texture) for obj in scene.all_objects)
+    else:
+        from .mjcf_variety import variety_to_mjcf
+
+        xml, textures = variety_to_mjcf(arm, scene, variety, max_width, max_height)
     model = mujoco.MjModel.from_xml_string(xml)
-    _write_texture(model, "tex_floor", scene.floor_texture)
-    _write_texture(model, "tex_table", scene.table_texture)
-    _write_texture(model, "tex_wall", scene.wall_texture)
+    for name, pixels in textures.items():
+        _write_texture(model, name, pixels)
     labels = np.zeros(model.ngeom, dtype=np.int16)
     for obj in scene.all_objects:
-        _write_texture(model, f"tex_{obj.name}", obj.texture)
         labels[_id(model, mujoco.mjtObj.mjOBJ_GEOM, obj.name)] = obj.label
     qpos_adr = np.array([model.jnt_qposadr[_id(model, mujoco.mjtObj.mjOBJ_JOINT, j.name)] for j in arm.revolute])
     mocap = -1

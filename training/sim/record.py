@@ -15,6 +15,8 @@ Bag (receive) times trail the header stamps by 15 ms for images, 1 ms for joint 
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import os
 import shutil
@@ -29,6 +31,7 @@ import numpy as np
 from . import bag_writer as topics
 from .arm import COLOR_OPTICAL_FRAME, JOINT_NAMES, ArmSpec, default_arm
 from .bag_writer import RecordingWriter
+from .camera_effects import apply_camera_effects
 from .camera_model import intrinsics_from_fovy, optical_pose_from_mujoco
 from .depth_sensor import DepthSensorParams, sensor_depth_mm
 from .groundtruth import GroundTruthWriter
@@ -39,6 +42,7 @@ from .scene import SceneSpec, random_scene
 from .trajectory import plan_trajectory
 from .transforms import matrix_to_quat_wxyz
 from .urdf import arm_to_urdf
+from .variety import VARIETY_STREAM, VarietyOptions, auto_exposure_gain, draw_variety, scale_world
 
 IMAGE_LATENCY_NS, JOINT_LATENCY_NS, TF_LATENCY_NS = 15_000_000, 1_000_000, 1_500_000
 
@@ -62,6 +66,8 @@ class RecordingConfig:
     joint_rate_factor: float = 2.0
     start_time_ns: int = 1_700_000_000_000_000_000
     sensor: DepthSensorParams = field(default_factory=DepthSensorParams)
+    variety: VarietyOptions | None = None  # None: the classic tabletop cell (:mod:`.variety`)
+    stereo: bool = True  # False: no stereo pair rendered or written (ground truth stereo depth NaN)
 
     def check(self) -> None:
         """Raise ``ValueError`` naming the first bad setting."""
@@ -81,6 +87,8 @@ class RecordingConfig:
             raise ValueError(f"storage must be one of {sorted(topics.STORAGE)}, got {self.storage!r}")
         if not 0.01 <= self.baseline_m <= 0.5:
             raise ValueError(f"baseline must be in [0.01, 0.5] m, got {self.baseline_m}")
+        if self.variety is not None:
+            self.variety.check()
 
 
 @dataclass
@@ -171,10 +179,22 @@ def record_episode(cfg: RecordingConfig, progress: Callable[[int, int], None] | 
     scene = random_scene(cfg.seed, cfg.n_objects, cfg.distractor, cfg.baseline_m, cfg.objects_from)
     img_stamps, joint_stamps = episode_stamps(cfg)
     t0 = cfg.start_time_ns
-    traj = plan_trajectory(arm, scene, (joint_stamps[-1] - t0) / 1e9, cfg.seed)
-    model, index, _ = build_model(arm, scene, cfg.width, cfg.height)
+    variety, sensor, color_fovy = None, cfg.sensor, scene.color_fovy_deg
+    if cfg.variety is None:
+        traj = plan_trajectory(arm, scene, (joint_stamps[-1] - t0) / 1e9, cfg.seed)
+    else:  # planned in the classic world with the variety's view, rendered in the varied, scaled world
+        variety = draw_variety(cfg.seed, scene, cfg.variety)
+        plan_scene = dataclasses.replace(scene, objects=scene.objects + variety.obstacles,
+                                         look_target=np.array(variety.look_target))
+        traj = plan_trajectory(arm, plan_scene, (joint_stamps[-1] - t0) / 1e9, cfg.seed,
+                               elevation_deg=variety.elevation_deg, aim_offset_m=variety.aim_offset_m)
+        arm, scene, variety = scale_world(arm, scene, variety)
+        sensor, color_fovy = variety.sensor, variety.fovy_deg(cfg.width, cfg.height)
+        # One noise generator per camera, so the colour images do not depend on whether stereo is recorded.
+        effects_rngs = [np.random.default_rng([cfg.seed, VARIETY_STREAM, 1, k]) for k in range(3)]
+    model, index, _ = build_model(arm, scene, cfg.width, cfg.height, variety)
     data, kin = mujoco.MjData(model), mujoco.MjData(model)
-    K_color = intrinsics_from_fovy(scene.color_fovy_deg, cfg.width, cfg.height)
+    K_color = intrinsics_from_fovy(color_fovy, cfg.width, cfg.height)
     K_stereo = intrinsics_from_fovy(scene.stereo.fovy_deg, cfg.width, cfg.height)
     urdf = arm_to_urdf(arm)
     factory = MessageFactory(cfg.distro)
@@ -195,7 +215,8 @@ def record_episode(cfg: RecordingConfig, progress: Callable[[int, int], None] | 
     t_loop = time.perf_counter()
     bag_created = False  # never delete a directory this call did not create
     try:
-        with RecordingWriter(out, cfg.storage, factory) as bag, SceneRenderer(model, index, cfg.width, cfg.height) as ren:
+        wanted = None if cfg.stereo else [t for t in topics.TOPICS if t not in topics.STEREO_TOPICS]
+        with RecordingWriter(out, cfg.storage, factory, wanted) as bag, SceneRenderer(model, index, cfg.width, cfg.height) as ren:
             bag_created = True
             bag.write(topics.TF_STATIC, t0, factory.tf_message(t0, static_edges(arm, scene)))
             bag.write(topics.ROBOT_DESCRIPTION, t0, factory.string(urdf))
@@ -218,10 +239,19 @@ def record_episode(cfg: RecordingConfig, progress: Callable[[int, int], None] | 
                 rgb = ren.rgb(data, index.wrist_camera)
                 depth = ren.depth(data, index.wrist_camera)
                 labels = ren.labels(data, index.wrist_camera)
-                left = ren.rgb(data, index.stereo_left_camera)
-                left_depth = ren.depth(data, index.stereo_left_camera)
-                right = ren.rgb(data, index.stereo_right_camera)
-                depth_mm = sensor_depth_mm(depth, sensor_rng, cfg.sensor)
+                if cfg.stereo:
+                    left = ren.rgb(data, index.stereo_left_camera)
+                    left_depth = ren.depth(data, index.stereo_left_camera)
+                    right = ren.rgb(data, index.stereo_right_camera)
+                else:
+                    left = right = None
+                    left_depth = np.full(depth.shape, np.nan, np.float32)
+                depth_mm = sensor_depth_mm(depth, sensor_rng, sensor)
+                if variety is not None:
+                    gain = gain if i else auto_exposure_gain(rgb, variety.exposure)
+                    rgb, left, right = (None if im is None else apply_camera_effects(
+                        im, r, gain, variety.gamma, variety.blur_sigma, variety.noise_sigma, variety.shot_noise,
+                        variety.vignette, variety.jpeg_quality) for im, r in zip((rgb, left, right), effects_rngs))
 
                 log = stamp + IMAGE_LATENCY_NS
                 flush_joints(log)
@@ -229,10 +259,12 @@ def record_episode(cfg: RecordingConfig, progress: Callable[[int, int], None] | 
                 bag.write(topics.COLOR_INFO, log, factory.camera_info(stamp, COLOR_OPTICAL_FRAME, W, H, K_color))
                 bag.write(topics.DEPTH_IMAGE, log, factory.image(stamp, COLOR_OPTICAL_FRAME, depth_mm, "16UC1"))
                 bag.write(topics.DEPTH_INFO, log, factory.camera_info(stamp, COLOR_OPTICAL_FRAME, W, H, K_color))
-                bag.write(topics.LEFT_IMAGE, log, factory.image(stamp, STEREO_LEFT_FRAME, left, "rgb8"))
-                bag.write(topics.LEFT_INFO, log, factory.camera_info(stamp, STEREO_LEFT_FRAME, W, H, K_stereo))
-                bag.write(topics.RIGHT_IMAGE, log, factory.image(stamp, STEREO_RIGHT_FRAME, right, "rgb8"))
-                bag.write(topics.RIGHT_INFO, log, factory.camera_info(stamp, STEREO_RIGHT_FRAME, W, H, K_stereo, right_Tx))
+                if cfg.stereo:
+                    bag.write(topics.LEFT_IMAGE, log, factory.image(stamp, STEREO_LEFT_FRAME, left, "rgb8"))
+                    bag.write(topics.LEFT_INFO, log, factory.camera_info(stamp, STEREO_LEFT_FRAME, W, H, K_stereo))
+                    bag.write(topics.RIGHT_IMAGE, log, factory.image(stamp, STEREO_RIGHT_FRAME, right, "rgb8"))
+                    bag.write(topics.RIGHT_INFO, log, factory.camera_info(stamp, STEREO_RIGHT_FRAME, W, H, K_stereo,
+                                                                          right_Tx))
 
                 cam = index.wrist_camera
                 gt.set_frame(
@@ -244,7 +276,7 @@ def record_episode(cfg: RecordingConfig, progress: Callable[[int, int], None] | 
                     progress(i + 1, cfg.frames)
             flush_joints(np.iinfo(np.int64).max)
             counts = dict(bag.counts)
-        gt.finish(**_static_groundtruth(cfg, scene, K_color, K_stereo, joint_stamps, q_j, T_cam_j))
+        gt.finish(**_static_groundtruth(cfg, scene, K_color, K_stereo, joint_stamps, q_j, T_cam_j, sensor, variety))
         tmp = urdf_path.with_name(urdf_path.name + ".part")
         tmp.write_text(urdf)
         os.replace(tmp, urdf_path)
@@ -258,13 +290,14 @@ def record_episode(cfg: RecordingConfig, progress: Callable[[int, int], None] | 
     return RecordingResult(out, urdf_path, gt_path, cfg.frames, counts, setup_s, loop_s, time.perf_counter() - t_start)
 
 
-def _static_groundtruth(cfg, scene: SceneSpec, K_color, K_stereo, joint_stamps, q_j, T_cam_j) -> dict:
+def _static_groundtruth(cfg, scene: SceneSpec, K_color, K_stereo, joint_stamps, q_j, T_cam_j, s: DepthSensorParams,
+                        variety) -> dict:
     objs = scene.all_objects
     sizes = np.full((len(objs), 3), np.nan)
     for k, o in enumerate(objs):
         sizes[k, : len(o.size)] = o.size
-    s = cfg.sensor
-    return dict(
+    extra = {} if variety is None else {"variety_json": np.array(json.dumps(variety.summary()))}
+    return dict(**extra,
         seed=np.int64(cfg.seed), T_world_stereo_left_optical=scene.stereo.T_world_left,
         T_world_stereo_right_optical=scene.stereo.T_world_right, T_world_base=scene.T_world_base,
         joint_names=np.array(JOINT_NAMES), joint_stamps_ns=joint_stamps, joint_state_positions=q_j,

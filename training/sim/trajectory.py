@@ -99,15 +99,18 @@ def check_configuration(arm: ArmSpec, scene: SceneSpec, q: np.ndarray, max_view_
     return None
 
 
-def _viewpoint(scene: SceneSpec, az: float, el: float, radius: float, jitter: np.ndarray) -> np.ndarray:
-    """``T_world_optical`` (4,4) on the shell: eye = target + r (cos el cos az, cos el sin az, sin el)."""
+def _viewpoint(scene: SceneSpec, az: float, el: float, radius: float, jitter: np.ndarray,
+               aim: np.ndarray | None = None) -> np.ndarray:
+    """``T_world_optical`` (4,4) on the shell: eye = target + r (cos el cos az, cos el sin az, sin el), looking at
+    the target (plus ``aim`` (3,), which turns the view without moving the eye)."""
     target = scene.look_target + jitter
     eye = target + radius * np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
-    return look_at_optical(eye, target)
+    return look_at_optical(eye, target if aim is None else target + aim)
 
 
 def _waypoint(arm: ArmSpec, scene: SceneSpec, rng: np.random.Generator, q_prev: np.ndarray, state: list[float],
-              first: bool) -> np.ndarray | None:
+              first: bool, elevation_deg: tuple[float, float] = (30.0, 72.0),
+              aim_offset_m: float = 0.0) -> np.ndarray | None:
     """Draw viewpoints near ``state = [az, el, r, sweep_dir]`` until one has an accepted IK solution; updates ``state``."""
     T_base_world = invert_transform(scene.T_world_base)
     for _ in range(12):
@@ -119,9 +122,11 @@ def _waypoint(arm: ArmSpec, scene: SceneSpec, rng: np.random.Generator, q_prev: 
                 state[3] = -state[3]
             step = rng.uniform(np.deg2rad(20), np.deg2rad(50)) * state[3]
             az = float(np.clip(state[0] + step, _AZ_MIN, _AZ_MAX))
-            el = float(np.clip(state[1] + rng.uniform(-0.25, 0.25), np.deg2rad(30), np.deg2rad(72)))
+            el = float(np.clip(state[1] + rng.uniform(-0.25, 0.25), np.deg2rad(elevation_deg[0]), np.deg2rad(elevation_deg[1])))
             r = float(np.clip(state[2] + rng.uniform(-0.08, 0.08), 0.30, 0.48))
-        goal = T_base_world @ _viewpoint(scene, az, el, r, rng.uniform(-0.03, 0.03, size=3) * (0.0 if first else 1.0))
+        jitter = rng.uniform(-0.03, 0.03, size=3) * (0.0 if first else 1.0)
+        aim = rng.uniform(-aim_offset_m, aim_offset_m, size=3) if aim_offset_m > 0 and not first else None
+        goal = T_base_world @ _viewpoint(scene, az, el, r, jitter, aim)
         inits = [q_prev] + [rng.uniform(arm.lower, arm.upper) * 0.6 for _ in range(3)]
         best = None
         for q0 in inits:
@@ -158,14 +163,19 @@ def _sample_failure(arm: ArmSpec, scene: SceneSpec, q: np.ndarray, t: float) -> 
 
 
 def plan_trajectory(arm: ArmSpec, scene: SceneSpec, duration: float, seed: int, max_joint_speed: float = 0.35,
-                    attempts: int = 10, tries_per_waypoint: int = 8) -> JointTrajectory:
+                    attempts: int = 10, tries_per_waypoint: int = 8,
+                    elevation_deg: tuple[float, float, float] = (30.0, 72.0, 55.0),
+                    aim_offset_m: float = 0.0) -> JointTrajectory:
     """A validated trajectory of at least ``duration`` seconds for ``scene``, reproducible from ``seed``.
 
     Waypoints are added one at a time. Adding ``q_{k+1}`` fixes the velocity at ``q_k``
     (:func:`~.joint_spline.waypoint_velocity`), which completes segment ``k-1``; the candidate is
     accepted only if that segment and the provisional last segment (ending at rest) pass the
     checks, so the cost grows linearly with the duration. Segment ``k`` lasts
-    ``max(1.5 s, max_j |dq_j| / max_joint_speed)``. Raises ``RuntimeError`` if planning gets stuck
+    ``max(1.5 s, max_j |dq_j| / max_joint_speed)``. ``elevation_deg = (min, max, start)``: the viewpoint
+    walk's elevation range above the look target and its first value (degrees); ``aim_offset_m``: each
+    viewpoint after the first looks at the target plus a uniform offset of up to this much per axis (the
+    framing varies; the view axis stays within ``check_configuration``'s angle of the target). Raises ``RuntimeError`` if planning gets stuck
     ``attempts`` times.
     """
     if duration <= 0:
@@ -176,15 +186,18 @@ def plan_trajectory(arm: ArmSpec, scene: SceneSpec, duration: float, seed: int, 
     last_reason = "no waypoint reachable"
     for _ in range(attempts):
         # [azimuth, elevation, radius, sweep direction]; azimuth 180 deg = the robot's side.
-        state = [np.deg2rad(180.0) + rng.uniform(-0.3, 0.3), np.deg2rad(55.0), 0.4, rng.choice([-1.0, 1.0])]
-        q = _waypoint(arm, scene, rng, home, state, first=True)
+        state = [np.deg2rad(180.0) + rng.uniform(-0.3, 0.3), np.deg2rad(elevation_deg[2]), 0.4,
+                 rng.choice([-1.0, 1.0])]
+        q = _waypoint(arm, scene, rng, home, state, first=True, elevation_deg=elevation_deg[:2],
+                      aim_offset_m=aim_offset_m)
         if q is None:
             continue
         qs, ts, vs = [q], [0.0], [zero]
         while ts[-1] < duration:
             for _ in range(tries_per_waypoint):
                 trial = list(state)
-                cand = _waypoint(arm, scene, rng, qs[-1], trial, first=False)
+                cand = _waypoint(arm, scene, rng, qs[-1], trial, first=False, elevation_deg=elevation_deg[:2],
+                                aim_offset_m=aim_offset_m)
                 if cand is None:
                     break
                 dt = max(1.5, float(np.abs(cand - qs[-1]).max()) / max_joint_speed)

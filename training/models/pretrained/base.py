@@ -81,6 +81,11 @@ class Backbone(nn.Module):
     def pyramid(self, image: torch.Tensor) -> list[torch.Tensor]:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def descriptors_and_pyramid(self, image: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """``(forward(image), pyramid(image))``; backbones whose descriptor map is one of the pyramid's
+        levels override this to compute it once."""
+        return self.forward(image), self.pyramid(image)
+
     def load_library_state(self, state: dict) -> None:  # pragma: no cover - interface
         """Load the state dict as the library saved it (key renames, dropped heads)."""
         raise NotImplementedError

@@ -99,3 +99,7 @@ class XFeatBackbone(Backbone):
 
     def pyramid(self, image: torch.Tensor) -> list[torch.Tensor]:
         return list(self._levels(self.grey(image)))
+
+    def descriptors_and_pyramid(self, image: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        levels = list(self._levels(self.grey(image)))
+        return levels[2], levels
