@@ -13,7 +13,7 @@ the depth range and the cloud decimation can change at run time.
 
 With ``--ros-args --log-level stereo_depth_node:=debug`` every frame logs its stage times:
 ``frame <sec>.<nanosec>: decode .. ms, match .. ms, depth .. ms, cloud .. ms, publish .. ms,
-total .. ms, input age at arrival .. ms`` (``total`` from the synchronised inputs' arrival to the last
+total .. ms, input age=.. ms`` (``total`` from the synchronised inputs' arrival to the last
 publish; the age is the node clock at that arrival minus the frame's stamp). An input message that
 arrives more than ``late_input_s`` after its stamp is reported (throttled) with its age.
 """
@@ -305,7 +305,7 @@ class StereoDepthNode(Node):
                 f"frame {header.stamp.sec}.{header.stamp.nanosec:09d}: decode {1e3 * (t_decoded - t_start):.2f} ms, "
                 f"match {1e3 * t['match']:.2f} ms, depth {1e3 * t['depth']:.2f} ms, cloud {1e3 * t['cloud']:.2f} ms, "
                 f"publish {1e3 * (time.perf_counter() - t_processed):.2f} ms, "
-                f"total {1e3 * (time.perf_counter() - t_arrival):.2f} ms, input age at arrival {1e3 * age:.1f} ms")
+                f"total {1e3 * (time.perf_counter() - t_arrival):.2f} ms, input age={1e3 * age:.1f} ms")
 
     def _on_worker_error(self, exc: BaseException, msgs) -> None:
         if self._stopping or not self.context.ok():
