@@ -13,7 +13,7 @@ os.environ.setdefault("ROS_DOMAIN_ID", "43")
 os.environ.setdefault("MUJOCO_GL", "osmesa")
 os.environ.setdefault("PYOPENGL_PLATFORM", "osmesa")
 
-MODULES = ["bench_stereo", "bench_bag_read", "bench_sim_record", "bench_train", "bench_nodes", "bench_backends", "bench_descriptors",
+MODULES = ["bench_stereo", "bench_stereo_e2e", "bench_bag_read", "bench_sim_record", "bench_train", "bench_nodes", "bench_backends", "bench_descriptors",
            "bench_shipped_models"]
 
 

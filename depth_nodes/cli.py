@@ -46,6 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"depth-nodes {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as exc:  # an optional package (rosbags, onnxruntime, ...): one line naming it
+        from depth_nodes.optional_deps import missing_package_message
+
+        message = missing_package_message(exc)
+        if message is None:
+            raise
+        print(f"depth-nodes {args.command}: error: {message}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"depth-nodes {args.command}: interrupted", file=sys.stderr)
         return 130

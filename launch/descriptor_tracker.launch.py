@@ -1,28 +1,32 @@
 """Launch descriptor_tracker_node (and optionally rviz2) for one camera.
 
     ros2 launch depth_nodes descriptor_tracker.launch.py model_path:=/models/descriptors.onnx \
-        reference_path:=/models/mug_keypoints.npz image:=/camera/color/image_raw use_rviz:=true
+        reference_path:=/models/mug_keypoints.npz camera:=/camera/color use_rviz:=true
     # with 3D positions from a depth image registered to the camera (a config file with use_depth: true):
     ros2 launch depth_nodes descriptor_tracker.launch.py ... config_file:=/my/tracker_3d.yaml \
         depth_image:=/camera/aligned_depth_to_color/image_raw camera_info:=/camera/color/camera_info
 
-Outputs appear as <namespace>/keypoints, <namespace>/keypoints/markers, <namespace>/keypoints/image
+``camera`` names the camera's namespace: ``image`` and ``camera_info`` default to
+``<camera>/image_raw`` and ``<camera>/camera_info``. ``use_sim_time:=true`` for a recording played
+with ``depth-nodes play --clock``. Outputs appear as <namespace>/keypoints, <namespace>/keypoints/markers, <namespace>/keypoints/image
 and <namespace>/descriptors/image. Every other parameter is in config_file (default: the
-package's config/descriptor_tracker.yaml).
+package's config/descriptor_tracker.yaml). rviz2 (use_rviz:=true) opens rviz/descriptor_tracker.rviz
+with its topics and fixed frame set from the arguments.
 """
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
-from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
-# (node's own topic name, launch argument that remaps it, description)
+from depth_nodes.launch_support import namespace_prefix, rviz_action
+
+# (node's own topic name, launch argument that remaps it, default (<camera> + suffix), description)
 INPUT_REMAPS = (
-    ("image", "image", "Camera image topic (rgb8, bgr8, rgba8, bgra8 or mono8)."),
-    ("depth/image", "depth_image", "Depth image registered to the camera (use_depth)."),
-    ("camera_info", "camera_info", "camera_info of the camera (use_depth)."),
+    ("image", "image", ("<camera>", "/image_raw"), "Camera image topic (rgb8, bgr8, rgba8, bgra8 or mono8)."),
+    ("depth/image", "depth_image", ("depth/image",), "Depth image registered to the camera (use_depth)."),
+    ("camera_info", "camera_info", ("<camera>", "/camera_info"), "camera_info of the camera (use_depth)."),
 )
 # (parameter, default, description): file paths given on the command line (they override config_file;
 # everything else, e.g. use_depth, lost_threshold, is set in config_file)
@@ -33,22 +37,42 @@ MODEL_ARGS = (
 )
 
 
+def _rviz_topics(cfg):
+    return {"/tracker/": namespace_prefix(cfg["namespace"]), "/camera/image_raw": cfg["image"]}
+
+
 def generate_launch_description():
     share = FindPackageShare("depth_nodes")
+    cfg = LaunchConfiguration
     arguments = [
         DeclareLaunchArgument("namespace", default_value="tracker",
                               description="Namespace of the node and its topics."),
+        DeclareLaunchArgument("camera", default_value="/camera",
+                              description="Namespace of the camera's topics (the default of image, camera_info)."),
+        DeclareLaunchArgument("managed", default_value="false",
+                              description="Start the nodes as lifecycle nodes (--managed): unconfigured until a "
+                                          "lifecycle manager (nav2's lifecycle_manager, ros2 lifecycle set) "
+                                          "configures and activates them."),
+        DeclareLaunchArgument("use_sim_time", default_value="false",
+                              description="Use /clock (a recording played with depth-nodes play --clock)."),
+        DeclareLaunchArgument("image_transport", default_value="raw",
+                              description="raw, or compressed: subscribe to <image>/compressed."),
+        DeclareLaunchArgument("fixed_frame", default_value="camera_optical_frame",
+                              description="rviz2's fixed frame (the camera's optical frame, or one TF connects "
+                                          "it to)."),
         DeclareLaunchArgument("config_file",
                               default_value=PathJoinSubstitution([share, "config", "descriptor_tracker.yaml"]),
                               description="Parameter file (/**: ros__parameters:)."),
         DeclareLaunchArgument("use_rviz", default_value="false", description="Start rviz2 with the outputs."),
         DeclareLaunchArgument("rviz_config",
-                              default_value=PathJoinSubstitution([share, "rviz", "perception.rviz"]),
-                              description="rviz2 configuration."),
+                              default_value=PathJoinSubstitution([share, "rviz", "descriptor_tracker.rviz"]),
+                              description="rviz2 configuration (its topics and fixed frame are set from the "
+                                          "arguments)."),
         DeclareLaunchArgument("log_level", default_value="info", description="Node log level."),
     ]
-    arguments += [DeclareLaunchArgument(arg, default_value=topic, description=text)
-                  for topic, arg, text in INPUT_REMAPS]
+    arguments += [DeclareLaunchArgument(arg, default_value=[cfg("camera") if p == "<camera>" else p for p in default],
+                                        description=text)
+                  for _, arg, default, text in INPUT_REMAPS]
     arguments += [DeclareLaunchArgument(name, default_value=default, description=text)
                   for name, default, text in MODEL_ARGS]
 
@@ -59,17 +83,12 @@ def generate_launch_description():
         namespace=LaunchConfiguration("namespace"),
         parameters=[LaunchConfiguration("config_file"),
                     # typed, so that an empty path stays a string
-                    {name: ParameterValue(LaunchConfiguration(name), value_type=str) for name, _, _ in MODEL_ARGS}],
-        remappings=[(topic, LaunchConfiguration(arg)) for topic, arg, _ in INPUT_REMAPS],
+                    {name: ParameterValue(LaunchConfiguration(name), value_type=str) for name, _, _ in MODEL_ARGS},
+                    {"use_sim_time": ParameterValue(cfg("use_sim_time"), value_type=bool),
+                     "image_transport": ParameterValue(cfg("image_transport"), value_type=str)}],
+        remappings=[(topic, LaunchConfiguration(arg)) for topic, arg, _, _ in INPUT_REMAPS],
         arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
+        additional_env={"DEPTH_NODES_MANAGED": cfg("managed")},
         output="screen",
     )
-    rviz = Node(
-        package="rviz2",
-        executable="rviz2",
-        name="rviz2",
-        arguments=["-d", LaunchConfiguration("rviz_config")],
-        condition=IfCondition(LaunchConfiguration("use_rviz")),
-        output="screen",
-    )
-    return LaunchDescription(arguments + [node, rviz])
+    return LaunchDescription(arguments + [node, rviz_action("rviz_config", _rviz_topics)])

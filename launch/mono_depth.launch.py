@@ -1,29 +1,36 @@
 """Launch mono_depth_node (and optionally rviz2) for one camera.
 
     ros2 launch depth_nodes mono_depth.launch.py model_path:=/models/depth.onnx \
-        image:=/camera/color/image_raw camera_info:=/camera/color/camera_info use_rviz:=true
+        camera:=/camera/color use_rviz:=true fixed_frame:=camera_color_optical_frame
     # a relative model aligned to a depth camera every frame:
     ros2 launch depth_nodes mono_depth.launch.py model_path:=/models/midas.onnx \
         description_path:=/models/midas.yaml config_file:=/my/mono_align.yaml \
         sparse_depth:=/camera/depth/image_rect_raw          # (the file sets scale_mode: align)
+    # a recording played with `depth-nodes play BAG --clock`: use_sim_time:=true
 
+``camera`` names the camera's namespace; ``image``, ``camera_info`` and ``sparse_depth`` default to
+``<camera>/image_raw``, ``<camera>/camera_info`` and ``<camera>/sparse_depth`` and can each be set.
 Outputs appear as <namespace>/depth/image, <namespace>/depth/points, <namespace>/depth/colorized
 and <namespace>/depth/camera_info (<namespace>/depth/relative_inverse with scale_mode:=relative).
 Every other parameter is in config_file (default: the package's config/mono_depth.yaml).
+rviz2 (use_rviz:=true) opens rviz/mono_depth.rviz with its topics and fixed frame set from the
+arguments.
 """
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
-from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
-# (node's own topic name, launch argument that remaps it, description)
+from depth_nodes.launch_support import namespace_prefix, rviz_action
+
+# (node's own topic name, launch argument that remaps it, default under <camera>, description)
 INPUT_REMAPS = (
-    ("image", "image", "Camera image topic (rgb8, bgr8, rgba8, bgra8 or mono8)."),
-    ("camera_info", "camera_info", "camera_info topic of the image."),
-    ("sparse_depth", "sparse_depth", "Sparse/partial metric depth registered to the image (scale_mode align)."),
+    ("image", "image", "/image_raw", "Camera image topic (rgb8, bgr8, rgba8, bgra8 or mono8)."),
+    ("camera_info", "camera_info", "/camera_info", "camera_info topic of the image."),
+    ("sparse_depth", "sparse_depth", "/sparse_depth",
+     "Sparse/partial metric depth registered to the image (scale_mode align)."),
 )
 # (parameter, default, description): file paths given on the command line (they override config_file;
 # everything else, e.g. scale_mode, backend, device, is set in config_file)
@@ -33,21 +40,41 @@ MODEL_ARGS = (
 )
 
 
+def _rviz_topics(cfg):
+    return {"/mono/": namespace_prefix(cfg["namespace"]), "/camera/image_raw": cfg["image"]}
+
+
 def generate_launch_description():
     share = FindPackageShare("depth_nodes")
+    cfg = LaunchConfiguration
     arguments = [
         DeclareLaunchArgument("namespace", default_value="mono", description="Namespace of the node and its topics."),
+        DeclareLaunchArgument("camera", default_value="/camera",
+                              description="Namespace of the camera's topics (the default of image, camera_info, "
+                                          "sparse_depth)."),
         DeclareLaunchArgument("config_file",
                               default_value=PathJoinSubstitution([share, "config", "mono_depth.yaml"]),
                               description="Parameter file (/**: ros__parameters:)."),
+        DeclareLaunchArgument("managed", default_value="false",
+                              description="Start the nodes as lifecycle nodes (--managed): unconfigured until a "
+                                          "lifecycle manager (nav2's lifecycle_manager, ros2 lifecycle set) "
+                                          "configures and activates them."),
+        DeclareLaunchArgument("use_sim_time", default_value="false",
+                              description="Use /clock (a recording played with depth-nodes play --clock)."),
+        DeclareLaunchArgument("image_transport", default_value="raw",
+                              description="raw, or compressed: subscribe to <image>/compressed."),
         DeclareLaunchArgument("use_rviz", default_value="false", description="Start rviz2 with the outputs."),
         DeclareLaunchArgument("rviz_config",
-                              default_value=PathJoinSubstitution([share, "rviz", "perception.rviz"]),
-                              description="rviz2 configuration."),
+                              default_value=PathJoinSubstitution([share, "rviz", "mono_depth.rviz"]),
+                              description="rviz2 configuration (its topics and fixed frame are set from the "
+                                          "arguments)."),
+        DeclareLaunchArgument("fixed_frame", default_value="camera_optical_frame",
+                              description="rviz2's fixed frame (the camera's optical frame, or one TF connects "
+                                          "it to)."),
         DeclareLaunchArgument("log_level", default_value="info", description="Node log level."),
     ]
-    arguments += [DeclareLaunchArgument(arg, default_value=topic, description=text)
-                  for topic, arg, text in INPUT_REMAPS]
+    arguments += [DeclareLaunchArgument(arg, default_value=[cfg("camera"), suffix], description=text)
+                  for _, arg, suffix, text in INPUT_REMAPS]
     arguments += [DeclareLaunchArgument(name, default_value=default, description=text)
                   for name, default, text in MODEL_ARGS]
 
@@ -55,20 +82,15 @@ def generate_launch_description():
         package="depth_nodes",
         executable="mono_depth_node",
         name="mono_depth_node",
-        namespace=LaunchConfiguration("namespace"),
-        parameters=[LaunchConfiguration("config_file"),
+        namespace=cfg("namespace"),
+        parameters=[cfg("config_file"),
                     # typed, so that an empty path stays a string
-                    {name: ParameterValue(LaunchConfiguration(name), value_type=str) for name, _, _ in MODEL_ARGS}],
-        remappings=[(topic, LaunchConfiguration(arg)) for topic, arg, _ in INPUT_REMAPS],
-        arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
+                    {name: ParameterValue(cfg(name), value_type=str) for name, _, _ in MODEL_ARGS},
+                    {"use_sim_time": ParameterValue(cfg("use_sim_time"), value_type=bool),
+                     "image_transport": ParameterValue(cfg("image_transport"), value_type=str)}],
+        remappings=[(topic, cfg(arg)) for topic, arg, _, _ in INPUT_REMAPS],
+        arguments=["--ros-args", "--log-level", cfg("log_level")],
+        additional_env={"DEPTH_NODES_MANAGED": cfg("managed")},
         output="screen",
     )
-    rviz = Node(
-        package="rviz2",
-        executable="rviz2",
-        name="rviz2",
-        arguments=["-d", LaunchConfiguration("rviz_config")],
-        condition=IfCondition(LaunchConfiguration("use_rviz")),
-        output="screen",
-    )
-    return LaunchDescription(arguments + [node, rviz])
+    return LaunchDescription(arguments + [node, rviz_action("rviz_config", _rviz_topics)])

@@ -1,19 +1,26 @@
 """Launch stereo_depth_node (and optionally rviz2) for one rectified stereo camera.
 
-    ros2 launch depth_nodes stereo_depth.launch.py namespace:=stereo \
+    ros2 launch depth_nodes stereo_depth.launch.py namespace:=stereo camera:=/camera \
+        use_rviz:=true fixed_frame:=camera_left_optical_frame
+    # or each topic:
+    ros2 launch depth_nodes stereo_depth.launch.py \
         left_image:=/camera/left/image_rect right_image:=/camera/right/image_rect \
-        left_camera_info:=/camera/left/camera_info right_camera_info:=/camera/right/camera_info \
-        use_rviz:=true
+        left_camera_info:=/camera/left/camera_info right_camera_info:=/camera/right/camera_info
 
-Outputs appear as <namespace>/disparity, <namespace>/depth/image, <namespace>/depth/camera_info
-and <namespace>/points2.
+``camera`` names the stereo camera's namespace: the inputs default to
+``<camera>/left/image_rect``, ``<camera>/left/camera_info``, ``<camera>/right/image_rect`` and
+``<camera>/right/camera_info``. Outputs appear as <namespace>/disparity, <namespace>/depth/image,
+<namespace>/depth/camera_info and <namespace>/points2. rviz2 (use_rviz:=true) opens
+rviz/stereo_depth.rviz with its topics and fixed frame set from the arguments.
 """
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
-from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
+
+from depth_nodes.launch_support import namespace_prefix, rviz_action
 
 # (node's own topic name, launch argument that remaps it, description)
 INPUT_REMAPS = (
@@ -24,39 +31,53 @@ INPUT_REMAPS = (
 )
 
 
+def _rviz_topics(cfg):
+    return {"/stereo/left/image_rect": cfg["left_image"], "/stereo/": namespace_prefix(cfg["namespace"])}
+
+
 def generate_launch_description():
     share = FindPackageShare("depth_nodes")
+    cfg = LaunchConfiguration
     arguments = [
         DeclareLaunchArgument("namespace", default_value="stereo",
                               description="Namespace of the node and its topics."),
+        DeclareLaunchArgument("camera", default_value="/stereo",
+                              description="Namespace of the stereo camera's topics (the default of the four inputs)."),
         DeclareLaunchArgument("config_file",
                               default_value=PathJoinSubstitution([share, "config", "stereo_depth.yaml"]),
                               description="Parameter file (/**: ros__parameters:)."),
+        DeclareLaunchArgument("managed", default_value="false",
+                              description="Start the nodes as lifecycle nodes (--managed): unconfigured until a "
+                                          "lifecycle manager (nav2's lifecycle_manager, ros2 lifecycle set) "
+                                          "configures and activates them."),
+        DeclareLaunchArgument("use_sim_time", default_value="false",
+                              description="Use /clock (a recording played with depth-nodes play --clock)."),
+        DeclareLaunchArgument("image_transport", default_value="raw",
+                              description="raw, or compressed: subscribe to <image>/compressed."),
         DeclareLaunchArgument("use_rviz", default_value="false", description="Start rviz2 with the outputs."),
         DeclareLaunchArgument("rviz_config",
                               default_value=PathJoinSubstitution([share, "rviz", "stereo_depth.rviz"]),
-                              description="rviz2 configuration."),
+                              description="rviz2 configuration (its topics and fixed frame are set from the "
+                                          "arguments)."),
+        DeclareLaunchArgument("fixed_frame", default_value="left_optical_frame",
+                              description="rviz2's fixed frame (the left camera's optical frame, or one TF "
+                                          "connects it to)."),
         DeclareLaunchArgument("log_level", default_value="info", description="Node log level."),
     ]
-    arguments += [DeclareLaunchArgument(arg, default_value=topic, description=text)
+    arguments += [DeclareLaunchArgument(arg, default_value=[cfg("camera"), "/" + topic], description=text)
                   for topic, arg, text in INPUT_REMAPS]
 
     node = Node(
         package="depth_nodes",
         executable="stereo_depth_node",
         name="stereo_depth_node",
-        namespace=LaunchConfiguration("namespace"),
-        parameters=[LaunchConfiguration("config_file")],
-        remappings=[(topic, LaunchConfiguration(arg)) for topic, arg, _ in INPUT_REMAPS],
-        arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
+        namespace=cfg("namespace"),
+        parameters=[cfg("config_file"),
+                    {"use_sim_time": ParameterValue(cfg("use_sim_time"), value_type=bool),
+                     "image_transport": ParameterValue(cfg("image_transport"), value_type=str)}],
+        remappings=[(topic, cfg(arg)) for topic, arg, _ in INPUT_REMAPS],
+        arguments=["--ros-args", "--log-level", cfg("log_level")],
+        additional_env={"DEPTH_NODES_MANAGED": cfg("managed")},
         output="screen",
     )
-    rviz = Node(
-        package="rviz2",
-        executable="rviz2",
-        name="rviz2",
-        arguments=["-d", LaunchConfiguration("rviz_config")],
-        condition=IfCondition(LaunchConfiguration("use_rviz")),
-        output="screen",
-    )
-    return LaunchDescription(arguments + [node, rviz])
+    return LaunchDescription(arguments + [node, rviz_action("rviz_config", _rviz_topics)])

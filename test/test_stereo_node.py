@@ -33,6 +33,7 @@ def stereo(tmp_path_factory):
     log = tmp_path_factory.mktemp("node") / "stereo_depth_node.log"
     node = NodeProcess("stereo_depth_node", "--params-file", str(REPO / "config/stereo_depth.yaml"),
                        "-p", "disparity_range:=64", "-p", "camera_info_timeout_s:=0.5",
+                       "-p", "fill_left_band:=false",  # the empty-band checks below; see test_stereo_fill_left_band.py
                        "-p", "report_period_s:=0.0", log_path=log)
     io = RosIO("stereo_test_io")
     pubs = [io.publisher(Image if "image" in t else CameraInfo, t) for t in INPUTS]

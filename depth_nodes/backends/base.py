@@ -11,11 +11,15 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["StereoMatcher", "BackendError"]
+__all__ = ["StereoMatcher", "BackendError", "MissingRuntimeError"]
 
 
 class BackendError(RuntimeError):
     """A backend cannot be created or run (bad parameters, missing engine file, runtime failure)."""
+
+
+class MissingRuntimeError(BackendError):
+    """The backend's Python package is not installed; the message names it and the install command."""
 
 
 @runtime_checkable

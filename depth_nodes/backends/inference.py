@@ -27,7 +27,8 @@ from typing import Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from depth_nodes.backends.base import BackendError
+from depth_nodes.backends.base import BackendError, MissingRuntimeError
+from depth_nodes.optional_deps import missing_package_message
 
 __all__ = [
     "BACKENDS",
@@ -206,13 +207,19 @@ def load_backend(path: str | os.PathLike, backend: str = "auto", device: str = "
         raise BackendError(f"{path}: device must be one of {DEVICES}, got {device!r}")
     if not path.is_file():
         raise BackendError(f"{path}: no such model file")
-    if name == "onnxruntime":
-        from depth_nodes.backends.onnxruntime_backend import OnnxRuntimeBackend
-        return OnnxRuntimeBackend(path, device=device, **options)
-    if name == "torch":
-        from depth_nodes.backends.torch_backend import TorchBackend
-        return TorchBackend(path, device=device, **options)
-    from depth_nodes.backends.tensorrt_backend import TensorRTBackend, engine_from_onnx
-    if path.suffix.lower() == ".onnx":  # build on first use, or take the cached engine
-        return engine_from_onnx(path, device=device, **options)
-    return TensorRTBackend(path, device=device, **options)
+    try:
+        if name == "onnxruntime":
+            from depth_nodes.backends.onnxruntime_backend import OnnxRuntimeBackend
+            return OnnxRuntimeBackend(path, device=device, **options)
+        if name == "torch":
+            from depth_nodes.backends.torch_backend import TorchBackend
+            return TorchBackend(path, device=device, **options)
+        from depth_nodes.backends.tensorrt_backend import TensorRTBackend, engine_from_onnx
+        if path.suffix.lower() == ".onnx":  # build on first use, or take the cached engine
+            return engine_from_onnx(path, device=device, **options)
+        return TensorRTBackend(path, device=device, **options)
+    except ModuleNotFoundError as exc:  # the backend's runtime is not installed: one line naming it
+        message = missing_package_message(exc)
+        if message is None:
+            raise
+        raise MissingRuntimeError(f"{path}: the {name} backend {message}") from exc

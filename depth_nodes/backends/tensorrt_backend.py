@@ -25,7 +25,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from depth_nodes.backends.base import BackendError
+from depth_nodes.backends.base import BackendError, MissingRuntimeError
 from depth_nodes.backends.engine_cache import BuildOptions, check_engine_meta
 from depth_nodes.backends.inference import TensorSpec, check_feeds
 
@@ -36,11 +36,11 @@ DEFAULT_CACHE_DIR = Path.home() / ".cache" / "depth_nodes" / "engines"
 
 
 def import_tensorrt(where: str = "TensorRT"):
-    """``import tensorrt`` or :class:`BackendError` saying how to get it."""
+    """``import tensorrt`` or :class:`MissingRuntimeError` saying how to get it."""
     try:
         import tensorrt as trt
     except ImportError as exc:
-        raise BackendError(f"{where}: the TensorRT backend needs the tensorrt package (NVIDIA's wheels, "
+        raise MissingRuntimeError(f"{where}: the TensorRT backend needs the tensorrt package (NVIDIA's wheels, "
                            "`pip install tensorrt` with CUDA 12/13 drivers); use the .onnx with "
                            "onnxruntime instead") from exc
     return trt

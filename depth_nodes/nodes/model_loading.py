@@ -1,15 +1,16 @@
 """Loading a node's network and its description at start-up, with one clear error.
 
 Shared by ``mono_depth_node`` and ``descriptor_tracker_node``: every problem (no path, missing
-or corrupt file, unknown backend, absent runtime, bad description) becomes a
+or corrupt file, unknown backend, bad description) becomes a
 :class:`~depth_nodes.ros.params.ParameterError` naming the parameter and the file, which the
-node's ``main`` prints as one line before exiting with status 2.
+node's ``main`` prints before exiting with status 2; an absent runtime (onnxruntime, torch,
+tensorrt) is one line naming the package to install.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from depth_nodes.backends.base import BackendError
+from depth_nodes.backends.base import BackendError, MissingRuntimeError
 from depth_nodes.backends.description import ModelDescription, load_description
 from depth_nodes.backends.inference import load_backend
 from depth_nodes.ros.params import ParameterError
@@ -42,6 +43,8 @@ def load_model(model_path: str, description_path: str, backend: str, device: str
         raise ParameterError(f"invalid parameters:\n  description_path: {exc}") from exc
     try:
         net = load_backend(model_path, backend, device)
+    except MissingRuntimeError as exc:  # one line: the package to install
+        raise ParameterError(f"model_path: {exc}") from exc
     except BackendError as exc:
         raise ParameterError(f"invalid parameters:\n  model_path: {exc}") from exc
     try:

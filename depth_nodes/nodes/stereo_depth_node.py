@@ -16,7 +16,9 @@ the depth range and the cloud decimation can change at run time.
 
 With ``--ros-args --log-level stereo_depth_node:=debug`` every frame logs its stage times:
 ``frame <sec>.<nanosec>: decode .. ms, match .. ms, depth .. ms, cloud .. ms, publish .. ms,
-total .. ms`` (``total`` from the synchronised inputs' arrival to the last publish).
+total .. ms, input age=.. ms`` (``total`` from the synchronised inputs' arrival to the last
+publish; the age is the node clock at that arrival minus the frame's stamp). An input message that
+arrives more than ``late_input_s`` after its stamp is reported (throttled) with its age.
 """
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ from depth_nodes.ros.cv_bridge_probe import cv_bridge_status
 from depth_nodes.geometry.rectify import has_distortion
 from depth_nodes.ros.image_conversion import numpy_to_image
 from depth_nodes.ros.image_transport import IMAGE_TRANSPORTS, decode_input, message_type, mismatch_hint, topic_for
+from depth_nodes.ros.input_age import input_age_s, late_input_message
 from depth_nodes.ros.input_diagnosis import InputDiagnosis
 from depth_nodes.ros.input_watchdog import InputWatchdog, silent_input_message
 from depth_nodes.ros.node_cli import NodeUsage
@@ -83,6 +86,9 @@ PARAMS: tuple[ParamSpec, ...] = (
               "full DP), hh4 (4 directions, full DP).", choices=tuple(SGBM_MODES), dynamic=True),
     ParamSpec("downscale", _D.downscale, "Match on the pair shrunk by this factor (1 = full resolution); "
               "disparity and depth stay at full resolution.", 1, 8, dynamic=True),
+    ParamSpec("fill_left_band", _D.fill_left_band, "Pad both images on the left by the search range "
+              "(min_disparity + disparity_range) before matching and crop back, so the left band gets disparities "
+              "(false: it stays empty, as in stereo_image_proc).", dynamic=True),
     # --- synchronisation
     ParamSpec("approximate_sync", True, "Match left/right by nearest stamps (true) or require equal stamps (false)."),
     ParamSpec("approximate_sync_tolerance_seconds", 0.01,
@@ -106,6 +112,8 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("output_qos_depth", 2, "History depth of the published topics.", 1, 100),
     ParamSpec("report_period_s", 2.0, "At most one log line per kind of problem per this period (seconds); "
               "an input silent this long (at least 1 s) is reported.", 0.0, 3600.0, dynamic=True),
+    ParamSpec("late_input_s", 0.5, "Report an input message that arrives more than this long after its stamp "
+              "(seconds, node clock; 0 = off).", 0.0, 3600.0, dynamic=True),
     ParamSpec("camera_info_timeout_s", 3.0,
               "Warn when images arrive but a camera_info has not been received for this long (seconds).",
               0.1, 3600.0),
@@ -204,6 +212,8 @@ class StereoDepthNode(Node):
 
         def watched_mark(index, msg=None):
             self.watchdog.mark(index)
+            if msg is not None:
+                self._check_age(index, msg)
             return mark(index, msg) if msg is not None else mark(index)
 
         self.inputs.mark = watched_mark  # looked up per message by the subscription callbacks
@@ -247,11 +257,22 @@ class StereoDepthNode(Node):
     def _on_synchronized(self, left_img, left_info, right_img, right_info) -> None:
         if self._unmatched_counter is not None:
             self._unmatched_counter.emitted([stamp_ns(m) for m in (left_img, left_info, right_img, right_info)])
-        self.worker.submit((left_img, left_info, right_img, right_info, time.perf_counter()))
+        age = input_age_s(self.get_clock().now().nanoseconds, stamp_ns(left_img))  # for the debug line
+        self.worker.submit((left_img, left_info, right_img, right_info, time.perf_counter(), age))
 
     def _check_inputs(self) -> None:
         """Report why inputs do not pair up (see :mod:`depth_nodes.ros.input_diagnosis`)."""
         self.diagnosis.check()
+
+    def _check_age(self, index: int, msg) -> None:
+        """Report (throttled) an input that arrived more than ``late_input_s`` after its stamp."""
+        limit = self.values["late_input_s"]
+        if limit <= 0:
+            return
+        age = input_age_s(self.get_clock().now().nanoseconds, stamp_ns(msg))
+        if age > limit:
+            topic = self.resolve_topic_name(self.inputs.topics[index])
+            self.reporter.report(f"late:{index}", late_input_message(topic, age, limit, len(getattr(msg, "data", b""))))
 
     def _check_silent_inputs(self) -> None:
         """Name each input on which nothing arrived for ``max(1 s, report_period_s)``; an image
@@ -272,7 +293,7 @@ class StereoDepthNode(Node):
 
     # ---------------------------------------------------------------- processing
     def _process(self, msgs) -> None:
-        left_msg, left_info, right_msg, right_info, t_arrival = msgs
+        left_msg, left_info, right_msg, right_info, t_arrival, age = msgs
         t_start = time.perf_counter()
         debug = self.get_logger().is_enabled_for(LoggingSeverity.DEBUG)
         if debug:
@@ -313,7 +334,7 @@ class StereoDepthNode(Node):
                 f"frame {header.stamp.sec}.{header.stamp.nanosec:09d}: decode {1e3 * (t_decoded - t_start):.2f} ms, "
                 f"match {1e3 * t['match']:.2f} ms, depth {1e3 * t['depth']:.2f} ms, cloud {1e3 * t['cloud']:.2f} ms, "
                 f"publish {1e3 * (time.perf_counter() - t_processed):.2f} ms, "
-                f"total {1e3 * (time.perf_counter() - t_arrival):.2f} ms")
+                f"total {1e3 * (time.perf_counter() - t_arrival):.2f} ms, input age={1e3 * age:.1f} ms")
 
     def _on_worker_error(self, exc: BaseException, msgs) -> None:
         if self._stopping or not self.context.ok():

@@ -31,10 +31,11 @@ VENV_BIN = Path(sys.executable).parent
 class NodeProcess:
     """Run a console-script node in a subprocess; its log goes to a file we can read."""
 
-    def __init__(self, executable: str, *ros_args: str, log_path: Path, env: dict | None = None):
+    def __init__(self, executable: str, *ros_args: str, log_path: Path, env: dict | None = None,
+                 before_ros_args: tuple[str, ...] = ()):
         self.log_path = log_path
         exe = VENV_BIN / executable
-        cmd = [str(exe) if exe.exists() else executable, "--ros-args", *ros_args]
+        cmd = [str(exe) if exe.exists() else executable, *before_ros_args, "--ros-args", *ros_args]
         env = dict(os.environ if env is None else env, RCUTILS_LOGGING_BUFFERED_STREAM="0", PYTHONUNBUFFERED="1")
         self._log = open(log_path, "w")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env)

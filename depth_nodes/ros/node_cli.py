@@ -48,8 +48,9 @@ def _range_text(spec: ParamSpec) -> str:
 
 def usage_text(usage: NodeUsage) -> str:
     """The ``--help`` text: usage line, topics, every parameter with default, range and description."""
-    lines = [f"usage: {usage.executable} [-h] [--ros-args [--params-file FILE] [-p NAME:=VALUE] "
-             "[-r FROM:=TO] [--log-level LEVEL]]", "", usage.summary, ""]
+    lines = [f"usage: {usage.executable} [-h] [--managed] [--ros-args [--params-file FILE] [-p NAME:=VALUE] "
+             "[-r FROM:=TO] [--log-level LEVEL]]", "", usage.summary, "",
+             "--managed: a lifecycle node (configure loads the model, outputs only while active)", ""]
     for title, rows in (("subscribes", usage.inputs), ("publishes", usage.outputs)):
         if rows:
             lines.append(f"{title} (relative names; remap with -r NAME:=/new/name):")
