@@ -57,11 +57,12 @@ def best_match(query: torch.Tensor, desc_b: torch.Tensor, hamming: bool = False,
     return torch.cat(idx), torch.cat(dist)
 
 
-def pck_summary(errors: np.ndarray) -> dict[str, float]:
-    """``{"median_px", "pck@1", "pck@2", "pck@5", "pck@10", "count"}`` of pixel errors ``(N,)``."""
+def pck_summary(errors: np.ndarray, thresholds=PCK_THRESHOLDS) -> dict[str, float]:
+    """``{"median_px", "pck@1", "pck@2", "pck@5", "pck@10", "count"}`` of pixel errors ``(N,)``
+    (one ``pck@t`` per threshold ``t``)."""
     e = np.asarray(errors, np.float64)
     out = {"median_px": float(np.median(e)) if e.size else float("nan")}
-    for t in PCK_THRESHOLDS:
+    for t in thresholds:
         out[f"pck@{t}"] = float(np.mean(e <= t)) if e.size else float("nan")
     out["count"] = int(e.size)
     return out

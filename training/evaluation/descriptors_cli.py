@@ -195,6 +195,23 @@ def onnx_descriptors(model: Path, image_rgb: np.ndarray):
             int(desc.descriptor_dim or window.shape[0]))
 
 
+def _bag_frame(args, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frame ``--frame`` of ``--bag`` at ``width x height`` and its object mask (a temporary cache
+    unless ``--cache-dir``: nothing is left beside ``--out``)."""
+    from depth_training.modes.descriptors import load_scenes_for
+
+    _scene_args(args)
+    args.height, args.width = height, width
+    with tempfile.TemporaryDirectory(prefix="depth-train-keypoints-") as tmp:
+        scene = load_scenes_for([args.bag], args, Path(args.cache_dir) if args.cache_dir else Path(tmp),
+                                need_pairs=False)[0]
+        if not 0 <= args.frame < len(scene.images):
+            raise UserError(f"{args.bag}: --frame {args.frame}: the recording has {len(scene.images)} frames")
+        img, mask = np.array(scene.images[args.frame]), np.array(scene.masks[args.frame])
+        del scene  # its arrays may map files of tmp
+    return img, mask
+
+
 def run_keypoints(args: argparse.Namespace) -> int:
     import cv2
     import torch
@@ -217,22 +234,13 @@ def run_keypoints(args: argparse.Namespace) -> int:
         img = np.ascontiguousarray(img[..., ::-1])
     if onnx:
         if img is None and args.bag is not None:  # a frame of the recording at --frame-size, as the camera gave it
-            from depth_training.modes.descriptors import load_scenes_for
-
             if not args.frame_size:
                 raise UserError("--bag with an exported model (.onnx) needs --frame-size WxH (the camera's image size)")
             try:
                 args.width, args.height = (int(x) for x in args.frame_size.lower().split("x"))
             except ValueError:
                 raise UserError(f"--frame-size: expected WxH, got {args.frame_size!r}") from None
-            _scene_args(args)
-            with tempfile.TemporaryDirectory(prefix="depth-train-keypoints-") as tmp:  # no cache/ beside --out
-                scene = load_scenes_for([args.bag], args, Path(args.cache_dir) if args.cache_dir else Path(tmp),
-                                        need_pairs=False)[0]
-                if not 0 <= args.frame < len(scene.images):
-                    raise UserError(f"{args.bag}: --frame {args.frame}: the recording has {len(scene.images)} frames")
-                img, frame_mask = np.array(scene.images[args.frame]), np.array(scene.masks[args.frame])
-                del scene  # its arrays may map files of tmp
+            img, frame_mask = _bag_frame(args, args.width, args.height)
         elif img is None:
             raise UserError("an exported model (.onnx) takes --image FILE (any size: it is resized as the node does) "
                             "or --bag BAG --frame-size WxH")
@@ -255,17 +263,7 @@ def run_keypoints(args: argparse.Namespace) -> int:
             raise UserError(f"{args.image}: image is {img.shape[1]}x{img.shape[0]}, the model runs at {w}x{h}; "
                             f"resize it first (or export the model: an .onnx takes any image size)")
         if img is None and args.bag is not None:
-            from depth_training.modes.descriptors import load_scenes_for
-
-            _scene_args(args)
-            args.height, args.width = h, w
-            with tempfile.TemporaryDirectory(prefix="depth-train-keypoints-") as tmp:  # no cache/ beside --out
-                scene = load_scenes_for([args.bag], args, Path(args.cache_dir) if args.cache_dir else Path(tmp),
-                                        need_pairs=False)[0]
-                if not 0 <= args.frame < len(scene.images):
-                    raise UserError(f"{args.bag}: --frame {args.frame}: the recording has {len(scene.images)} frames")
-                img, mask = np.array(scene.images[args.frame]), np.array(scene.masks[args.frame])
-                del scene  # its arrays may map files of tmp
+            img, mask = _bag_frame(args, w, h)
         elif img is None:
             raise UserError("give --image FILE or --bag BAG")
         apply_threads(args.threads)

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 import torch
 
-from .descriptors import Describer, best_match
+from .descriptors import Describer, best_match, pck_summary
 
 __all__ = ["HomographyPair", "HomographyError", "load_sequence", "scale_matrix", "query_pixels", "apply_homography",
            "evaluate_pairs", "format_pairs_table", "PAIR_THRESHOLDS"]
@@ -136,12 +136,7 @@ def query_pixels(pair: HomographyPair, count: int, *, min_separation: float = 4.
 
 
 def _summary(errors: np.ndarray) -> dict[str, float]:
-    e = np.asarray(errors, np.float64)
-    out = {"median_px": float(np.median(e)) if e.size else float("nan")}
-    for t in PAIR_THRESHOLDS:
-        out[f"pck@{t}"] = float(np.mean(e <= t)) if e.size else float("nan")
-    out["count"] = int(e.size)
-    return out
+    return pck_summary(errors, PAIR_THRESHOLDS)
 
 
 def evaluate_pairs(pairs: list[HomographyPair], methods: dict[str, Describer], *, points: int = 300) -> dict:
