@@ -7,6 +7,7 @@ import cameras
 from depth_nodes.backends.description import ModelDescription
 from depth_nodes.pipelines.depth_io import letterbox_geometry, postprocess_depth
 from depth_nodes.pipelines.mono_depth import MonoDepthPipeline, MonoFrame, MonoInputError
+from depth_nodes.pipelines.mono_scale import ScaleModeError
 
 NET_H, NET_W = 48, 64
 
@@ -69,8 +70,8 @@ def test_fixed_and_relative_modes():
     net = GradientNet(a=0.5, b=1.0)
     desc = _desc("relative_inverse_depth")
     raw = _raw(_desc("relative_depth"), net)
-    fixed = MonoDepthPipeline(net, desc, "fixed", scale_factor=3.0).process(_frame())
-    np.testing.assert_allclose(fixed.depth, 3.0 / raw, rtol=1e-5)
+    with pytest.raises(ScaleModeError, match="use scale_mode 'align'"):  # an unknown shift: one factor is not metres
+        MonoDepthPipeline(net, desc, "fixed", scale_factor=3.0)
     rel = MonoDepthPipeline(net, desc, "relative").process(_frame(), with_cloud=True, with_colorized=True)
     assert rel.depth is None and rel.cloud is None and rel.colorized.shape == (90, 160, 3)
     np.testing.assert_allclose(rel.relative_inverse, raw, rtol=1e-6)
