@@ -110,7 +110,11 @@ def test_loop_repeats_from_the_offset(tmp_path, io):
         proc.send_signal(2)
         _, err = proc.communicate(timeout=10)
     values = [int(np.frombuffer(bytes(m.data), np.uint8)[0]) for m in io.messages("/loop2/image")]
-    assert values[:12] == [8, 9, 10, 11] * 3
+    # only frames 8..11, and after the first full pass each pass repeats them in order (the very first
+    # message can be lost to discovery, which is not what this test is about)
+    assert len(values) >= 12 and set(values) <= {8, 9, 10, 11}
+    first = values.index(8)
+    assert first <= 3 and values[first:first + 8] == [8, 9, 10, 11] * 2
     assert proc.returncode == 130 and "loop" in err and "(interrupted)" in err
 
 
