@@ -61,21 +61,20 @@ def _scratch_model(out: Path) -> Path:
 
 
 def _reference(model: Path, out: Path, width: int, height: int) -> Path:
-    """8 keypoints of the benchmark frame through the shipped model (as depth-train keypoints does)."""
+    """8 keypoints of the benchmark frame through the shipped model (``depth-train keypoints``)."""
     import cv2
 
     from depth_nodes.synthetic import default_scene
-    from depth_training.evaluation import descriptors_cli
+    from depth_training.cli import main as depth_train
 
-    img = default_scene(width, height, seed=0).left
-    cv2.imwrite(str(out / f"frame_{width}.png"), img[..., ::-1])
-    uv = [(int(u * width), int(v * height)) for v in (0.3, 0.7) for u in (0.15, 0.38, 0.62, 0.85)]
-    args = type("A", (), dict(model=str(model), image=out / f"frame_{width}.png", bag=None, frame=0,
-                              pixels=[f"{u},{v}" for u, v in uv], auto=8, names=None, seed=0, threads=1,
-                              out=out / f"ref_{width}.npz"))()
+    frame, ref = out / f"frame_{width}.png", out / f"ref_{width}.npz"
+    cv2.imwrite(str(frame), default_scene(width, height, seed=0).left[..., ::-1])
+    pixels = [f"{int(u * width)},{int(v * height)}" for v in (0.3, 0.7) for u in (0.15, 0.38, 0.62, 0.85)]
     with contextlib.redirect_stdout(io.StringIO()):  # its table of keypoints is not a benchmark row
-        descriptors_cli.run_keypoints(args)
-    return out / f"ref_{width}.npz"
+        if depth_train(["keypoints", "--model", str(model), "--image", str(frame), "--pixels", *pixels,
+                        "--out", str(ref)]) != 0:
+            raise RuntimeError(f"depth-train keypoints failed for {model}")
+    return ref
 
 
 def run(quick: bool) -> list[dict]:

@@ -34,7 +34,7 @@ def descriptor_bags(tmp_path_factory) -> dict[str, Path]:
 
 def plan(bag: Path, pose: str = "tf"):
     from depth_training.bags import TopicConfig
-    from depth_training.modes.descriptors import plan_descriptor_recording
+    from depth_training.modes.descriptor_scenes import plan_descriptor_recording
 
     return plan_descriptor_recording(bag, TopicConfig(), pose, None)
 

@@ -100,7 +100,7 @@ def run_eval_descriptors(args: argparse.Namespace) -> int:
         methods[name] = opencv_describer(name)
     out = Path(args.out)
     if args.bag:
-        from depth_training.modes.descriptors import load_scenes_for
+        from depth_training.modes.descriptor_scenes import load_scenes_for
 
         _scene_args(args)
         args.height, args.width = int(cfg["height"]), int(cfg["width"])
@@ -198,7 +198,7 @@ def onnx_descriptors(model: Path, image_rgb: np.ndarray):
 def _bag_frame(args, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     """Frame ``--frame`` of ``--bag`` at ``width x height`` and its object mask (a temporary cache
     unless ``--cache-dir``: nothing is left beside ``--out``)."""
-    from depth_training.modes.descriptors import load_scenes_for
+    from depth_training.modes.descriptor_scenes import load_scenes_for
 
     _scene_args(args)
     args.height, args.width = height, width
@@ -214,7 +214,6 @@ def _bag_frame(args, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
 
 def run_keypoints(args: argparse.Namespace) -> int:
     import cv2
-    import torch
 
     from depth_nodes.keypoints.reference import KeypointReference, save_reference
 
@@ -301,7 +300,7 @@ def run_keypoints(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    from depth_training.modes.descriptors import add_scene_arguments
+    from depth_training.modes.descriptor_scenes import add_scene_arguments
 
     def shared(p):
         p.add_argument("--model", required=True, help="descriptor model file (depth-train descriptors), "

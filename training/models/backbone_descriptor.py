@@ -12,14 +12,14 @@
               1x1 conv to D that starts at 0
 
 so a fine-tuned network starts exactly at the (projected) pretrained descriptors and learns a
-correction at half resolution. In training mode the last correction ``R`` ``(B, D, H/2, W/2)`` is
-kept as ``last_residual``, for a penalty that holds the network near the pretrained descriptors
-(:func:`residual_penalty`), so what it learns on simulated scenes costs little on real ones (bilinear upsampling is linear, so the sum is formed at stride 2 and
-only D channels are interpolated to full resolution: the full-resolution work is one resize).
-A backbone whose descriptors are already at full resolution (stride 1) keeps them:
-``out = p + bilinear(R(pyramid), (H, W))``. ``proj`` starts as the principal directions of the backbone's
-descriptors on the first training batch (:meth:`init_projection`), which keeps most of the
-pretrained distances in ``D < C`` dimensions.
+correction at half resolution. Bilinear upsampling is linear, so the sum is formed at stride 2 and
+only D channels are interpolated to full resolution: the full-resolution work is one resize. A
+backbone whose descriptors are already at full resolution (stride 1) keeps them:
+``out = p + bilinear(R(pyramid), (H, W))``. ``proj`` starts as the principal directions of the
+backbone's descriptors on training images (:meth:`init_projection`), which keeps most of the
+pretrained distances in ``D < C`` dimensions. In training mode the last correction ``R`` is kept as
+``last_residual`` for :func:`residual_penalty`, a pull that holds the network near the pretrained
+descriptors, so what it learns on simulated scenes costs little on real ones.
 
     forward(image (B, 3, H, W) RGB in [0, 1], H, W multiples of 32) -> (B, D, H, W)
 

