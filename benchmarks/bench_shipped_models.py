@@ -1,4 +1,4 @@
-"""The shipped descriptor model (depth_nodes/models/descriptors_xfeat.onnx) on CPU.
+"""The shipped models (depth_nodes/models/: descriptors_xfeat.onnx, mono_depth_xfeat.onnx) on CPU.
 
 Rows (``ratio = value / baseline``):
 
@@ -11,6 +11,14 @@ Rows (``ratio = value / baseline``):
   of 8 keypoints from the benchmark frame, every output subscribed): median time outside
   inference; baseline: the median frame total; ratio = the fraction outside inference. Target < 0.15.
   Also its latency and sustained rate (info), as in bench_nodes.
+* ``shipped_mono_inference_{1,2}thr``: median ONNX Runtime time of the shipped relative-depth model at
+  its input size (256x192: the node resizes a 640x480 camera frame to it); baseline: the training
+  default depth network (ResNet-18 encoder, decoder 16 32 64 128 256; freshly initialised, exported
+  at the same size). Target: ratio < 1.
+* ``shipped_mono_outside_inference_640x480``: mono_depth_node with the shipped model (``model_path``
+  empty, ``scale_mode`` auto = relative), fed 640x480 frames over DDS with its outputs
+  (``depth/relative_inverse``, ``depth/colorized``) subscribed: median time outside inference as a
+  fraction of the frame total. Target < 0.15. Also its latency and sustained rate (info).
 """
 from __future__ import annotations
 
@@ -77,6 +85,33 @@ def _reference(model: Path, out: Path, width: int, height: int) -> Path:
     return ref
 
 
+def _mono_rows(work: Path, repeats: int, frames: int, flood: float) -> list[dict]:
+    import json
+
+    from sensor_msgs.msg import Image
+
+    from depth_nodes.shipped_models import shipped_model
+
+    from . import bench_nodes
+
+    model = shipped_model("mono_depth")
+    if model is None:
+        raise RuntimeError("no shipped mono depth model in depth_nodes/models")
+    size = json.loads(model.with_suffix(".json").read_text())["input"]
+    h, w = (int(n) for n in size["shape"][2:])
+    base = bench_nodes.export_default_models(work)["depth"]
+    rows = []
+    for threads in (1, 2):
+        ours, ref = _ort_ms(model, threads, repeats, h, w), _ort_ms(base, threads, repeats, h, w)
+        rows.append(_row(f"shipped_mono_inference_{threads}thr", ours, "ms", ref, ours / ref, "< 1"))
+    bench_nodes.WIDTH, bench_nodes.HEIGHT = 640, 480
+    bench_nodes._frame_msgs.scene = None
+    rows += bench_nodes.bench_node("shipped_mono", "mono_depth_node", [],
+                                   [(Image, "depth/relative_inverse"), (Image, "depth/colorized")],
+                                   "depth/relative_inverse", frames, flood, work)
+    return rows
+
+
 def run(quick: bool) -> list[dict]:
     from depth_nodes.shipped_models import shipped_model
 
@@ -108,6 +143,7 @@ def run(quick: bool) -> list[dict]:
             for r in node_rows:
                 r["name"] = r["name"].replace("640x480", f"{width}x{height}")
             rows += node_rows
+        rows += _mono_rows(work, repeats, frames, flood)
         bench_nodes.WIDTH, bench_nodes.HEIGHT = 640, 480
     return rows
 

@@ -7,6 +7,7 @@ docs/training.md; the nodes use them when ``model_path`` is empty.
 kind            file                         made by
 =============== ============================ =====================================================
 ``descriptors`` ``descriptors_xfeat.onnx``   ``scripts/descriptor_shipped_model.sh``
+``mono_depth``  ``mono_depth_xfeat.onnx``    ``scripts/mono_shipped_model.sh``
 =============== ============================ =====================================================
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 __all__ = ["SHIPPED", "MODELS_DIR", "shipped_model"]
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
-SHIPPED = {"descriptors": "descriptors_xfeat.onnx"}
+SHIPPED = {"descriptors": "descriptors_xfeat.onnx", "mono_depth": "mono_depth_xfeat.onnx"}
 
 
 def shipped_model(kind: str) -> Path | None:

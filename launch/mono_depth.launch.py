@@ -2,6 +2,9 @@
 
     ros2 launch depth_nodes mono_depth.launch.py model_path:=/models/depth.onnx \
         camera:=/camera/color use_rviz:=true fixed_frame:=camera_color_optical_frame
+    # the shipped relative-depth model (no model_path), in metres from a depth camera:
+    ros2 launch depth_nodes mono_depth.launch.py camera:=/camera/color config_file:=/my/mono_align.yaml \
+        sparse_depth:=/camera/depth/image_rect_raw          # (the file sets scale_mode: align)
     # a relative model aligned to a depth camera every frame:
     ros2 launch depth_nodes mono_depth.launch.py model_path:=/models/midas.onnx \
         description_path:=/models/midas.yaml config_file:=/my/mono_align.yaml \
@@ -35,7 +38,8 @@ INPUT_REMAPS = (
 # (parameter, default, description): file paths given on the command line (they override config_file;
 # everything else, e.g. scale_mode, backend, device, is set in config_file)
 MODEL_ARGS = (
-    ("model_path", "", "Depth network: .onnx, .engine/.plan or .pt2 (required)."),
+    ("model_path", "", "Depth network: .onnx, .engine/.plan or .pt2 (empty: the shipped relative-depth model; "
+                       "scale_mode auto = relative, align for metres)."),
     ("description_path", "", "Model description (.json/.yaml); empty = the sidecar next to the model."),
 )
 

@@ -7,7 +7,7 @@
         stereo_camera:=/stereo use_rviz:=true fixed_frame:=camera_color_optical_frame
 
 Which nodes start: ``use_mono``, ``use_tracker`` (``auto``: when their model and reference files
-are given and exist; an empty ``descriptor_model_path`` is the shipped descriptor model) and
+are given and exist; an empty ``mono_model_path`` / ``descriptor_model_path`` is the shipped model) and
 ``use_stereo`` (``true``); each decision is logged with its reason.
 Topics: ``camera`` / ``stereo_camera`` name the cameras' namespaces (``<camera>/image_raw``,
 ``<camera>/camera_info``, ``<stereo_camera>/left/image_rect``, ...); each topic has its own
@@ -54,12 +54,13 @@ STEREO_REMAPS = (
 )
 # (node, switch argument, the file arguments it needs for "auto", {argument: shipped model kind used when it is empty})
 SWITCHES = (
-    ("mono_depth_node", "use_mono", ("mono_model_path",), {}),
+    ("mono_depth_node", "use_mono", ("mono_model_path",), {"mono_model_path": "mono_depth"}),
     ("descriptor_tracker_node", "use_tracker", ("descriptor_model_path", "reference_path"),
      {"descriptor_model_path": "descriptors"}),
 )
 PATH_ARGS = (
-    ("mono_model_path", "Depth network of the mono node (.onnx, .engine/.plan, .pt2)."),
+    ("mono_model_path", "Depth network of the mono node (.onnx, .engine/.plan, .pt2; empty: the shipped "
+                        "relative-depth model)."),
     ("mono_description_path", "Its description (.json/.yaml); empty = the sidecar next to it."),
     ("descriptor_model_path", "Descriptor network of the tracker node (empty: the shipped descriptor model)."),
     ("descriptor_description_path", "Its description (.json/.yaml); empty = the sidecar next to it."),
@@ -107,8 +108,8 @@ def generate_launch_description():
         DeclareLaunchArgument("tracker_use_depth", default_value="true",
                               description="Keypoints get 3D positions from depth_image."),
         DeclareLaunchArgument("use_mono", default_value="auto",
-                              description="Start mono_depth_node: true, false, or auto (when mono_model_path is "
-                                          "given and exists)."),
+                              description="Start mono_depth_node: true, false, or auto (when mono_model_path "
+                                          "exists, or is empty and a shipped mono depth model is installed)."),
         DeclareLaunchArgument("use_tracker", default_value="auto",
                               description="Start descriptor_tracker_node: true, false, or auto (when "
                                           "reference_path is given and exists, and descriptor_model_path exists "

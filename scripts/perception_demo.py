@@ -5,12 +5,13 @@
 
 0. runs the stereo demo (``scripts/demo.py``: ``OUT/stereo/``), then, in ``OUT/perception/``:
 
-1. records two short episodes with ``depth-train sim`` (one to train on, one to play);
-2. trains a tiny depth model on the training episode with the package's own tools and exports it
-   to ONNX (``depth-train supervised --loss silog``); the tracker runs the shipped descriptor
-   model (``depth_nodes/models/descriptors_xfeat.onnx``) and ``depth-train keypoints`` picks the
-   reference keypoints on the played episode's first frame with it; the exact commands are
-   written to ``OUT/commands.txt``;
+1. records two short episodes with ``depth-train sim`` (one to play, one whose median depth is the
+   constant baseline);
+2. uses the shipped models: the mono node runs ``depth_nodes/models/mono_depth_xfeat.onnx``
+   (relative inverse depth) with ``scale_mode: align`` to the recorded depth camera (scale and
+   shift fitted every frame), the tracker ``depth_nodes/models/descriptors_xfeat.onnx``, and
+   ``depth-train keypoints`` picks the reference keypoints on the played episode's first frame with
+   it; the exact commands are written to ``OUT/commands.txt``;
 3. starts ``mono_depth_node``, ``descriptor_tracker_node`` (3D from the recorded depth camera) and
    ``stereo_depth_node`` as processes, plays the episode through them with ``depth-nodes play``
    over real ROS 2 topics, and collects what they publish;
@@ -73,24 +74,17 @@ def record(bag: Path, seed: int, frames: int, logs: Path, commands: list[str]) -
          "--seed", seed, "--objects", 2, "--quiet"], logs / f"sim_{bag.name}.log", commands)
 
 
-def train_models(work: Path, train_bag: Path, test_bag: Path, steps: int, logs: Path, commands: list[str]) -> dict:
+def prepare_models(work: Path, test_bag: Path, logs: Path, commands: list[str]) -> dict:
+    """The shipped models, and the tracker's keypoint reference picked with the descriptor model."""
+    from depth_nodes.shipped_models import shipped_model
+
     models = work / "models"
     models.mkdir(parents=True, exist_ok=True)
     dt = BIN / "depth-train"
-    common = ["--height", H, "--width", W, "--encoder", "mobile", "--decoder-channels", 16, 32, 64, 96, 128,
-              "--batch-size", 4, "--lr", "1e-3", "--workers", 0, "--cpu", "--val-every", 0,
-              "--image-every", 0, "--log-every", 10, "--ckpt-every", 100000, "--seed", 0,
-              "--cache-dir", work / "cache"]
-    depth_onnx = models / "depth.onnx"
-    if not depth_onnx.is_file():
-        run([dt, "supervised", "--dataset", train_bag, "--out", work / "depth_run", "--loss", "silog",
-             "--steps", steps, "--min-depth", 0.1, "--max-depth", 3.0, *common], logs / "train_depth.log", commands)
-        run([dt, "export", "--model", work / "depth_run" / "model.pt", "--onnx", depth_onnx],
-            logs / "export_depth.log", commands)
-    # descriptors: the shipped model (real-image pretrained, no training); keypoints picked on the
-    # objects of the played episode's first frame, at the camera's size
-    from depth_nodes.shipped_models import shipped_model
-
+    depth_onnx = shipped_model("mono_depth")
+    if depth_onnx is None:
+        raise DemoError("no shipped mono depth model in depth_nodes/models (scripts/mono_shipped_model.sh)")
+    # descriptors: keypoints picked on the objects of the played episode's first frame, at the camera's size
     desc_onnx, ref = shipped_model("descriptors"), models / "keypoints.npz"
     if desc_onnx is None:
         raise DemoError("no shipped descriptor model in depth_nodes/models (scripts/descriptor_shipped_model.sh)")
@@ -104,9 +98,11 @@ def start_nodes(models: dict, logs: Path):
     from depth_nodes.ros.harness import NodeProcess
 
     dbg = lambda ns, exe: ["--log-level", f"{ns}.{exe}:=debug"]  # noqa: E731 - per-frame timing lines
+    # model_path empty: the shipped relative-depth model, in metres by aligning it to the depth camera
     mono = NodeProcess("mono_depth_node", "--params-file", str(REPO / "config/mono_depth.yaml"),
-                       "-p", f"model_path:={models['depth']}", "-p", "input_qos:=reliable", "-r", "__ns:=/mono",
+                       "-p", "scale_mode:=align", "-p", "input_qos:=reliable", "-r", "__ns:=/mono",
                        "-r", f"image:={TOPICS['color']}", "-r", f"camera_info:={TOPICS['color_info']}",
+                       "-r", f"sparse_depth:={TOPICS['depth']}",
                        *dbg("mono", "mono_depth_node"), log_path=logs / "mono_depth_node.log")
     tracker = NodeProcess("descriptor_tracker_node", "--params-file", str(REPO / "config/descriptor_tracker.yaml"),
                           "-p", f"model_path:={models['descriptors']}", "-p", f"reference_path:={models['reference']}",
@@ -183,7 +179,6 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="out/demo", help="output folder (default out/demo): the perception demo "
                         "writes OUT/perception/, the stereo demo (scripts/demo.py) OUT/stereo/")
     parser.add_argument("--no-stereo-demo", action="store_true", help="do not run scripts/demo.py first")
-    parser.add_argument("--steps", type=int, default=40, help="training steps of each tiny model (default 40)")
     parser.add_argument("--frames", type=int, default=25, help="frames of the played episode (default 25)")
     parser.add_argument("--rate", type=float, default=0.5, help="playback speed factor (default 0.5)")
     args = parser.parse_args(argv)
@@ -200,7 +195,7 @@ def main(argv=None) -> int:
     train_bag, test_bag = work / "sim_train", work / "sim_test"
     record(train_bag, 1, 40, logs, commands)
     record(test_bag, 2, args.frames, logs, commands)
-    models = train_models(work, train_bag, test_bag, args.steps, logs, commands)
+    models = prepare_models(work, test_bag, logs, commands)
     if commands or not (out / "commands.txt").is_file():  # a re-run keeps the commands that made work/
         (out / "commands.txt").write_text("\n".join(commands) + "\n")
     t_prepared = time.monotonic()
@@ -298,8 +293,9 @@ def main(argv=None) -> int:
     lines = [
         "# Perception demo report", "",
         f"Episode: {played} frames at 5 Hz ({W}x{H}), played at x{args.rate:g} through real node processes over "
-        f"ROS 2 topics. The depth model was trained here for {args.steps} steps; the tracker runs the shipped "
-        "descriptor model (see commands.txt); accuracy against the simulator's exact depth.", "",
+        "ROS 2 topics. Both learned nodes run the shipped models, untrained here: the mono node's relative "
+        "depth is aligned (scale and shift of inverse depth, every frame) to the recorded depth camera, which has "
+        "holes and noise; accuracy against the simulator's exact depth (see commands.txt).", "",
         "| node | frames out / in | latency median (p90) ms | rate Hz (input {:.1f} Hz) | accuracy |".format(
             5 * args.rate),
         "|---|---|---|---|---|",

@@ -45,13 +45,15 @@ def _enabled(recorded):
     return {n.kw["executable"] for n in recorded["nodes"] if n.enabled and n.kw["package"] == "depth_nodes"}
 
 
-def test_full_launch_starts_without_models_and_says_what_it_left_out():
-    recorded = load_launch(PERCEPTION)
-    assert _enabled(recorded) == {"stereo_depth_node"}
-    logs = "\n".join(recorded["logs"])
-    assert "mono_depth_node: not started (use_mono: auto: no mono_model_path given); use_mono:=true" in logs
+def test_full_launch_starts_with_the_shipped_models_and_says_what_it_left_out():
     from depth_nodes.shipped_models import shipped_model
 
+    recorded = load_launch(PERCEPTION)
+    logs = "\n".join(recorded["logs"])
+    # the repository ships a mono depth model: with no argument the mono node runs it (relative depth)
+    assert shipped_model("mono_depth") is not None
+    assert _enabled(recorded) == {"stereo_depth_node", "mono_depth_node"}
+    assert f"mono_model_path {shipped_model('mono_depth')}" in logs
     missing = "reference_path" if shipped_model("descriptors") is not None else "descriptor_model_path"
     assert f"descriptor_tracker_node: not started (use_tracker: auto: no {missing} given)" in logs
 
@@ -70,8 +72,8 @@ def test_node_switches_follow_files_and_arguments(tmp_path):
     assert f"reference_path {tmp_path / 'none.npz'} does not exist" in "\n".join(missing_ref["logs"])
     off = load_launch(PERCEPTION, {**files, "use_tracker": "false", "use_mono": "false", "use_stereo": "false"})
     assert _enabled(off) == set()
-    assert _enabled(load_launch(PERCEPTION, {"use_tracker": "true"})) == {"stereo_depth_node",
-                                                                          "descriptor_tracker_node"}
+    assert _enabled(load_launch(PERCEPTION, {"use_tracker": "true", "use_mono": "false"})) == {
+        "stereo_depth_node", "descriptor_tracker_node"}
 
 
 def test_an_empty_descriptor_model_path_is_the_shipped_model_when_installed(tmp_path, monkeypatch):
@@ -80,7 +82,10 @@ def test_an_empty_descriptor_model_path_is_the_shipped_model_when_installed(tmp_
     ref = tmp_path / "ref.npz"
     ref.write_bytes(b"x")
     monkeypatch.setattr(shipped_models, "MODELS_DIR", tmp_path / "none")
-    assert _enabled(load_launch(PERCEPTION, {"reference_path": str(ref)})) == {"stereo_depth_node"}
+    bare = load_launch(PERCEPTION, {"reference_path": str(ref)})
+    assert _enabled(bare) == {"stereo_depth_node"}
+    assert "mono_depth_node: not started (use_mono: auto: no mono_model_path given); use_mono:=true" in "\n".join(
+        bare["logs"])
     models = tmp_path / "models"
     models.mkdir()
     for suffix in (".onnx", ".json"):
@@ -91,6 +96,9 @@ def test_an_empty_descriptor_model_path_is_the_shipped_model_when_installed(tmp_
     assert f"descriptor_model_path {models / 'descriptors_xfeat.onnx'}" in "\n".join(recorded["logs"])
     # the reference file is still needed: a new user without one gets the launch without the tracker
     assert _enabled(load_launch(PERCEPTION)) == {"stereo_depth_node"}
+    for suffix in (".onnx", ".json"):
+        (models / ("mono_depth_xfeat" + suffix)).write_bytes(b"x")
+    assert _enabled(load_launch(PERCEPTION)) == {"stereo_depth_node", "mono_depth_node"}
 
 
 LAUNCHES = [("mono_depth.launch.py", {"namespace": "/robot/depth"}),

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from depth_nodes.pipelines.mono_scale import (
-    ScaleModeError, check_scale_mode, fit_inverse_depth, inverse_depth_of, to_metric_depth)
+    ScaleModeError, check_scale_mode, fit_inverse_depth, resolve_scale_mode, inverse_depth_of, to_metric_depth)
 
 
 def _scene(h=48, w=64):
@@ -24,8 +24,13 @@ def test_relative_model_is_refused_as_metric():
         check_scale_mode("fixed", "relative_inverse_depth", "midas.onnx")
     with pytest.raises(ScaleModeError, match="descriptors"):
         check_scale_mode("fixed", "descriptors")
-    with pytest.raises(ScaleModeError, match="not one of"):
+    with pytest.raises(ScaleModeError, match="not one of.*resolve auto first"):
         check_scale_mode("auto", "metric_depth")
+    # auto: metres only from a metric model; any relative kind is published as relative inverse depth
+    assert resolve_scale_mode("auto", "metric_depth") == "metric"
+    assert resolve_scale_mode("auto", "relative_inverse_depth") == "relative"
+    assert resolve_scale_mode("auto", "relative_depth") == "relative"
+    assert [resolve_scale_mode(m, "relative_inverse_depth") for m in ("align", "fixed")] == ["align", "fixed"]
     for mode in ("metric", "fixed", "align", "relative"):
         check_scale_mode(mode, "metric_depth")
     for mode in ("align", "relative"):

@@ -144,3 +144,49 @@ def test_residual_penalty_is_the_mean_squared_correction():
     net.eval()
     net(torch.rand(1, 3, 64, 64))
     assert net.last_residual is None
+
+
+def test_working_width_runs_the_backbone_on_the_upsampled_image_and_averages_back():
+    """A 128x96 input with working_width 512: the descriptors are those of the 4x bilinear
+    upsampling, each output pixel the mean of its 4x4 block; at or above the working width (and at
+    the export size 640) the network is the plain one."""
+    import torch.nn.functional as F
+
+    from depth_training.models.backbone_descriptor import upsample_factor
+
+    assert [upsample_factor(512, w) for w in (128, 160, 256, 640, 1280)] == [4, 3, 2, 1, 1]
+    assert upsample_factor(0, 128) == 1
+    torch.manual_seed(0)
+    plain = BackboneDescriptorNet("xfeat", 8, "refine", (8, 8, 16, 16), pretrained=False).eval()
+    with torch.no_grad():  # a correction that is not zero, so the head's path is checked too
+        plain.residual.weight.normal_(0, 0.1)
+    wide = BackboneDescriptorNet("xfeat", 8, "refine", (8, 8, 16, 16), pretrained=False, working_width=512).eval()
+    wide.load_state_dict(plain.state_dict())
+    small = torch.rand(1, 3, 96, 128)
+    with torch.no_grad():
+        big = F.interpolate(small, size=(384, 512), mode="bilinear", align_corners=False)
+        expect = plain(big).reshape(1, 8, 96, 4, 128, 4).mean(dim=(3, 5))
+        got = wide(small)
+        assert got.shape == (1, 8, 96, 128)
+        torch.testing.assert_close(got, expect, atol=1e-5, rtol=1e-5)
+        assert not torch.allclose(got, plain(small), atol=1e-3)  # it does change a small image's descriptors
+        large = torch.rand(1, 3, 480, 640)
+        torch.testing.assert_close(wide(large), plain(large))
+
+
+def test_working_width_is_kept_by_the_model_config_and_the_zero_shot_spec():
+    from depth_training.models.descriptor import build_from_config, check_descriptor_config, load_zero_shot
+
+    cfg = check_descriptor_config({"encoder": "xfeat", "backbone": "xfeat", "head": "refine", "descriptor_dim": 8,
+                                   "decoder_channels": [8, 8, 16, 16], "height": 96, "width": 128,
+                                   "working_width": 512})
+    assert build_from_config(cfg).working_width == 512
+    old = dict(cfg)
+    del old["working_width"]  # model files from before the key: no upsampling
+    assert check_descriptor_config(old)["working_width"] == 0
+    net, zs = load_zero_shot("backbone:xfeat@512", 96, 128)
+    assert zs["working_width"] == 512 and net.working_width == 512
+    with pytest.raises(BackboneError, match="working width after '@' must be an integer"):
+        load_zero_shot("backbone:xfeat@wide", 96, 128)
+    with pytest.raises(Exception, match="working_width must be >= 0"):
+        check_descriptor_config({**cfg, "working_width": -1})

@@ -57,12 +57,14 @@ from depth_nodes.ros.throttle import ThrottledReporter
 
 PARAMS: tuple[ParamSpec, ...] = (
     # --- model
-    ParamSpec("model_path", "", "Depth network file: .onnx, .engine/.plan (TensorRT) or .pt2 (required)."),
+    ParamSpec("model_path", "", "Depth network file: .onnx, .engine/.plan (TensorRT) or .pt2 (empty: the shipped "
+              "relative-depth model depth_nodes/models/mono_depth_xfeat.onnx)."),
     ParamSpec("description_path", "", "Model description (.json sidecar or .yaml); empty = X.json next to the model."),
     ParamSpec("backend", "auto", "Inference backend (auto = by file suffix).", choices=BACKENDS),
     ParamSpec("device", "cpu", "Device to run the network on.", choices=DEVICES),
     # --- scale
-    ParamSpec("scale_mode", "metric",
+    ParamSpec("scale_mode", "auto",
+              "auto: metric for a metric-depth model, relative for a relative one (the shipped model); "
               "metric: the model outputs metres; fixed: multiply by scale_factor; align: fit scale+shift of "
               "inverse depth to sparse_depth every frame; relative: publish relative inverse depth only.",
               choices=SCALE_MODES),
@@ -134,7 +136,8 @@ class MonoDepthNode(Node):
         super().__init__("mono_depth_node", **kwargs)
         self.values = v = declare_parameters(self, PARAMS)
         self._check_ranges(v)
-        backend, desc = load_model(v["model_path"], v["description_path"], v["backend"], v["device"])
+        backend, desc = load_model(v["model_path"], v["description_path"], v["backend"], v["device"],
+                                   shipped="mono_depth", log=self.get_logger().info)
         try:
             self.pipeline = MonoDepthPipeline(backend, desc, v["scale_mode"])
         except ScaleModeError as exc:
@@ -145,7 +148,8 @@ class MonoDepthNode(Node):
         self.reporter = ThrottledReporter(self.get_logger().warning, v["report_period_s"])
         # (a lambda: rclpy fixes one severity per call site, and the reporter's call site logs warnings)
         self.fit_reporter = ThrottledReporter(lambda text: self.get_logger().info(text), v["report_period_s"])
-        self.relative = v["scale_mode"] == "relative"
+        self.scale_mode = self.pipeline.scale_mode  # auto resolved by the model's output kind
+        self.relative = self.scale_mode == "relative"
 
         out_qos = make_qos(v["output_qos"], v["output_qos_depth"])
         if self.relative:
@@ -171,7 +175,7 @@ class MonoDepthNode(Node):
         inputs = [Input("image", self._on_image, transport=v["image_transport"], param="image_transport",
                         choices=IMAGE_TRANSPORTS),
                   Input("camera_info", self._on_info, CameraInfo)]
-        if v["scale_mode"] == "align":
+        if self.scale_mode == "align":
             inputs.append(Input("sparse_depth", self._on_sparse, transport=v["depth_transport"],
                                 param="depth_transport", choices=DEPTH_TRANSPORTS))
         self.inputs = InputSubscriptions(self, inputs, v["input_qos"], v["input_qos_depth"], self.reporter.report,
@@ -180,7 +184,8 @@ class MonoDepthNode(Node):
         self.add_on_set_parameters_callback(make_on_set_callback(PARAMS, self.values, self._apply_params))
         self.get_logger().info(
             f"running {desc.name or v['model_path']} ({desc.output_kind}, input {desc.height}x{desc.width}) with "
-            f"{getattr(backend, 'name', v['backend'])} on {v['device']}; scale_mode {v['scale_mode']}")
+            f"{getattr(backend, 'name', v['backend'])} on {v['device']}; scale_mode {self.scale_mode}"
+            + (" (auto)" if v["scale_mode"] == "auto" else ""))
 
     # ---------------------------------------------------------------- parameters
     @staticmethod
@@ -258,7 +263,7 @@ class MonoDepthNode(Node):
                                      f"image {width}x{height}: no depth/points or depth/camera_info")
                 camera, info = None, None
         ref = None
-        if self.values["scale_mode"] == "align":
+        if self.scale_mode == "align":
             if sparse is None:
                 raise MonoInputError(f"align: no {self.resolve_topic_name('sparse_depth')} received yet")
             age = abs(_stamp_ns(sparse) - stamp) / 1e9

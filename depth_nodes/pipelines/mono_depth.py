@@ -27,7 +27,7 @@ from depth_nodes.geometry.camera import PinholeCamera
 from depth_nodes.geometry.pointcloud import organized_points
 from depth_nodes.pipelines.depth_io import postprocess_depth, preprocess, to_channels
 from depth_nodes.pipelines.mono_scale import (
-    InverseDepthFit, check_scale_mode, fit_inverse_depth, inverse_depth_of, to_metric_depth)
+    InverseDepthFit, check_scale_mode, fit_inverse_depth, resolve_scale_mode, inverse_depth_of, to_metric_depth)
 from depth_nodes.visualization import colorize
 
 __all__ = ["MonoInputError", "MonoFrame", "MonoResult", "MonoDepthPipeline"]
@@ -60,12 +60,14 @@ class MonoResult:
 
 
 class MonoDepthPipeline:
-    """See module docstring. Attributes other than ``backend``/``desc``/``scale_mode`` may change between frames."""
+    """See module docstring. Attributes other than ``backend``/``desc``/``scale_mode`` may change between frames;
+    ``scale_mode`` is the resolved one (``auto`` becomes ``metric`` or ``relative``)."""
 
     def __init__(self, backend, desc: ModelDescription, scale_mode: str = "metric", *, scale_factor: float = 1.0,
                  min_depth: float = 0.0, max_depth: float = float("inf"), align_with_shift: bool = True,
                  align_min_samples: int = 20, decimation: int = 1, colorize_points: bool = True,
                  colorize_min: float = 0.0, colorize_max: float = 0.0):
+        scale_mode = resolve_scale_mode(scale_mode, desc.output_kind)
         check_scale_mode(scale_mode, desc.output_kind, desc.source or desc.name or "the model")
         self.backend, self.desc, self.scale_mode = backend, desc, scale_mode
         self.scale_factor = scale_factor

@@ -11,6 +11,9 @@ A model's description says what its output is (``output.kind``):
 
 Scale modes (parameter ``scale_mode``):
 
+* ``auto``     ``metric`` for a ``metric_depth`` model, ``relative`` for the relative kinds
+  (:func:`resolve_scale_mode`; the node's default, so the shipped relative model starts without a
+  depth sensor; set ``align`` to get metres from one).
 * ``metric``   depth = output; only for ``metric_depth`` models.
 * ``fixed``    depth = ``s * output``; only for depth kinds (``relative_inverse_depth`` is inverse depth
   up to an unknown scale *and shift*, so no single factor turns it into metres: refused, naming
@@ -28,10 +31,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SCALE_MODES", "DEPTH_KINDS", "INVERSE_KINDS", "ScaleModeError", "check_scale_mode", "inverse_depth_of",
+__all__ = ["SCALE_MODES", "DEPTH_KINDS", "INVERSE_KINDS", "ScaleModeError", "check_scale_mode", "resolve_scale_mode",
+           "inverse_depth_of",
            "InverseDepthFit", "fit_inverse_depth", "to_metric_depth"]
 
-SCALE_MODES = ("metric", "fixed", "align", "relative")
+SCALE_MODES = ("auto", "metric", "fixed", "align", "relative")
 DEPTH_KINDS = ("metric_depth", "relative_depth")
 INVERSE_KINDS = ("relative_inverse_depth",)
 
@@ -40,10 +44,20 @@ class ScaleModeError(ValueError):
     """The scale mode does not fit the model's output kind."""
 
 
+def resolve_scale_mode(mode: str, kind: str) -> str:
+    """``auto`` -> ``metric`` for ``metric_depth``, ``relative`` for any other kind; other modes as
+    they are."""
+    if mode != "auto":
+        return mode
+    return "metric" if kind == "metric_depth" else "relative"
+
+
 def check_scale_mode(mode: str, kind: str, model: str = "the model") -> None:
-    """Raise :class:`ScaleModeError` unless ``mode`` is allowed for a model of output ``kind``."""
-    if mode not in SCALE_MODES:
-        raise ScaleModeError(f"scale_mode: {mode!r} is not one of {', '.join(SCALE_MODES)}")
+    """Raise :class:`ScaleModeError` unless ``mode`` (resolved, not ``auto``) is allowed for a model
+    of output ``kind``."""
+    if mode not in SCALE_MODES[1:]:
+        raise ScaleModeError(f"scale_mode: {mode!r} is not one of {', '.join(SCALE_MODES[1:])}"
+                             + (" (resolve auto first)" if mode == "auto" else ""))
     if kind == "disparity":
         raise ScaleModeError(f"{model} outputs stereo disparity (pixels), which needs a stereo baseline; "
                              "a single-view node needs a metric_depth, relative_depth or relative_inverse_depth model")

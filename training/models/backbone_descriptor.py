@@ -11,6 +11,13 @@
               R: U-Net decoder over the backbone's five levels (strides 2..32) up to stride 2, then a
               1x1 conv to D that starts at 0
 
+``working_width`` (0 = off): an input narrower than it is first upsampled by the integer factor
+``f = max(1, round(working_width / W))`` and the descriptors are averaged back over each f x f block
+(``avg_pool(f)``: output pixel i is the mean of the f x f pixels that upsampled it, so the pixel
+centres stay put). A stride-8 backbone thus sees small images (128x96 renders) at the size it was
+trained on and at the size the node feeds it (camera images resized to 640x480); at that size
+``f = 1`` and the network is unchanged.
+
 so a fine-tuned network starts exactly at the (projected) pretrained descriptors and learns a
 correction at half resolution. Bilinear upsampling is linear, so the sum is formed at stride 2 and
 only D channels are interpolated to full resolution: the full-resolution work is one resize. A
@@ -27,7 +34,7 @@ Descriptors are compared by L2 distance, as the tracker does; "interp" is the li
 descriptor interpolated (nearly unit length), "refine" is not normalised (Dense Object Nets).
 
 Configuration keys (model files, sidecars): ``backbone``, ``head``, ``descriptor_dim``,
-``decoder_channels``, ``height``, ``width``; ``encoder`` is set to the backbone's name.
+``decoder_channels``, ``height``, ``width``, ``working_width`` (absent = 0); ``encoder`` is set to the backbone's name.
 """
 from __future__ import annotations
 
@@ -40,7 +47,7 @@ from torch import nn
 from .depth_decoder import ConvBlock, check_input_size
 from .pretrained import BackboneError, build_backbone
 
-__all__ = ["BackboneDescriptorNet", "HEADS", "check_backbone_dim", "residual_penalty"]
+__all__ = ["BackboneDescriptorNet", "HEADS", "check_backbone_dim", "residual_penalty", "upsample_factor"]
 
 HEADS = ("interp", "refine")
 
@@ -56,6 +63,11 @@ def check_backbone_dim(backbone: str, feature_dim: int, head: str, descriptor_di
         raise BackboneError(f"backbone {backbone!r}: --descriptor-dim must be 1..{feature_dim}, got {descriptor_dim}")
 
 
+def upsample_factor(working_width: int, width: int) -> int:
+    """``max(1, round(working_width / width))``, 1 when ``working_width`` is 0 (see module docstring)."""
+    return max(1, int(round(working_width / width))) if working_width > 0 else 1
+
+
 def residual_penalty(residual: torch.Tensor) -> torch.Tensor:
     """``mean over pixels of |R(p)|^2`` for the correction ``R`` ``(B, D, h, w)``: the squared distance
     by which the output moved away from the pretrained descriptors (an L2-SP-like pull towards them
@@ -67,8 +79,12 @@ class BackboneDescriptorNet(nn.Module):
     """See module docstring."""
 
     def __init__(self, backbone: str = "xfeat", descriptor_dim: int = 64, head: str = "interp",
-                 decoder_channels: Sequence[int] = (16, 32, 32, 64), pretrained: bool = True):
+                 decoder_channels: Sequence[int] = (16, 32, 32, 64), pretrained: bool = True,
+                 working_width: int = 0):
         super().__init__()
+        if int(working_width) < 0:
+            raise BackboneError(f"working_width must be >= 0, got {working_width}")
+        self.working_width = int(working_width)
         self.backbone = build_backbone(backbone, pretrained=pretrained)
         check_backbone_dim(backbone, self.backbone.feature_dim, head, int(descriptor_dim))
         self.head_kind, self.descriptor_dim = head, int(descriptor_dim)
@@ -89,9 +105,16 @@ class BackboneDescriptorNet(nn.Module):
             nn.init.zeros_(self.residual.weight)
             nn.init.zeros_(self.residual.bias)
 
+    def _upsampled(self, image: torch.Tensor) -> tuple[torch.Tensor, int]:
+        f = upsample_factor(self.working_width, image.shape[-1])
+        if f == 1:
+            return image, 1
+        return F.interpolate(image, scale_factor=float(f), mode="bilinear", align_corners=False), f
+
     def coarse(self, image: torch.Tensor) -> torch.Tensor:
-        """The projected, unit pretrained descriptors at the backbone's stride ``(B, D, H/s, W/s)``."""
-        c = F.normalize(self.backbone(image), dim=1)
+        """The projected, unit pretrained descriptors at the backbone's stride ``(B, D, H/s, W/s)``
+        (of the upsampled image when ``working_width`` asks for it)."""
+        c = F.normalize(self.backbone(self._upsampled(image)[0]), dim=1)
         return self.proj(c) if self.head_kind == "refine" else c
 
     @torch.no_grad()
@@ -102,7 +125,7 @@ class BackboneDescriptorNet(nn.Module):
             return
         was = self.training
         self.eval()
-        c = F.normalize(self.backbone(images), dim=1)
+        c = F.normalize(self.backbone(self._upsampled(images)[0]), dim=1)
         x = c.permute(1, 0, 2, 3).reshape(c.shape[1], -1).double()   # (C, N)
         u, _, _ = torch.linalg.svd(x, full_matrices=False)             # columns: principal directions
         self.proj.weight.copy_(u[:, :self.descriptor_dim].T.float()[:, :, None, None])
@@ -110,9 +133,15 @@ class BackboneDescriptorNet(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         check_input_size(image, self.backbone.input_multiple)
+        big, f = self._upsampled(image)
+        out = self._dense(big)
+        return out if f == 1 else F.avg_pool2d(out, f)
+
+    def _dense(self, image: torch.Tensor) -> torch.Tensor:
         h, w = image.shape[-2:]
         if self.head_kind == "interp":
-            return F.interpolate(self.coarse(image), size=(h, w), mode="bilinear", align_corners=False)
+            c = F.normalize(self.backbone(image), dim=1)
+            return F.interpolate(c, size=(h, w), mode="bilinear", align_corners=False)
         coarse, feats = self.backbone.descriptors_and_pyramid(image)
         c = self.proj(F.normalize(coarse, dim=1))
         x = feats[-1]

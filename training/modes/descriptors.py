@@ -131,7 +131,7 @@ def model_config(args) -> dict[str, Any]:
     arch = {"encoder": args.encoder, "decoder_channels": list(args.decoder_channels)}
     if args.backbone != "mobile":
         arch = {"encoder": args.backbone, "backbone": args.backbone, "head": "refine",
-                "decoder_channels": list(args.head_channels)}
+                "decoder_channels": list(args.head_channels), "working_width": args.working_width}
     return {"kind": "descriptors", **arch, "descriptor_dim": int(args.descriptor_dim),
             "height": int(args.height), "width": int(args.width),
             "mode": "descriptors", "margin": float(args.margin), "pose_source": args.pose_source,
@@ -175,8 +175,8 @@ def run_descriptors(args: argparse.Namespace) -> int:
             prev = json.loads(run_file.read_text()).get("model", {})
         except ValueError:
             prev = {}
-        changed = [k for k in ("encoder", "backbone", "descriptor_dim", "decoder_channels", "height", "width")
-                   if k in prev and prev[k] != cfg[k]]
+        keys = ("encoder", "backbone", "descriptor_dim", "decoder_channels", "height", "width", "working_width")
+        changed = [k for k in keys if k in prev and prev[k] != cfg.get(k)]
         if changed:
             raise UserError(f"{out}: holds a run with other settings ({', '.join(changed)}); use another --out")
     ctx = init_distributed("cpu" if args.cpu else None)
