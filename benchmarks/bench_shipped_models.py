@@ -11,6 +11,8 @@ Rows (``ratio = value / baseline``):
   of 8 keypoints from the benchmark frame, every output subscribed): median time outside
   inference; baseline: the median frame total; ratio = the fraction outside inference. Target < 0.15.
   Also its latency and sustained rate (info), as in bench_nodes.
+  ``shipped_tracker_no_view_outside_inference_<W>x<H>``: the same with every output but the PCA colour
+  view (``descriptors/image``, built only when subscribed) subscribed.
 * ``shipped_mono_inference_{1,2}thr``: median ONNX Runtime time of the shipped relative-depth model at
   its input size (256x192: the node resizes a 640x480 camera frame to it); baseline: the training
   default depth network (ResNet-18 encoder, decoder 16 32 64 128 256; freshly initialised, exported
@@ -99,13 +101,13 @@ def _mono_rows(work: Path, repeats: int, frames: int, flood: float) -> list[dict
         raise RuntimeError("no shipped mono depth model in depth_nodes/models")
     size = json.loads(model.with_suffix(".json").read_text())["input"]
     h, w = (int(n) for n in size["shape"][2:])
+    bench_nodes.WIDTH, bench_nodes.HEIGHT = 640, 480
+    bench_nodes._frame_msgs.scene = None
     base = bench_nodes.export_default_models(work)["depth"]
     rows = []
     for threads in (1, 2):
         ours, ref = _ort_ms(model, threads, repeats, h, w), _ort_ms(base, threads, repeats, h, w)
         rows.append(_row(f"shipped_mono_inference_{threads}thr", ours, "ms", ref, ours / ref, "< 1"))
-    bench_nodes.WIDTH, bench_nodes.HEIGHT = 640, 480
-    bench_nodes._frame_msgs.scene = None
     rows += bench_nodes.bench_node("shipped_mono", "mono_depth_node", [],
                                    [(Image, "depth/relative_inverse"), (Image, "depth/colorized")],
                                    "depth/relative_inverse", frames, flood, work)
@@ -140,6 +142,12 @@ def run(quick: bool) -> list[dict]:
                 "shipped_tracker", "descriptor_tracker_node", ["-p", f"reference_path:={ref}"],
                 [(PointCloud2, "keypoints"), (MarkerArray, "keypoints/markers"), (Image, "keypoints/image"),
                  (Image, "descriptors/image")], "keypoints", frames, flood, work)
+            # the same without a subscriber to the PCA colour view (built only when subscribed)
+            lean = bench_nodes.bench_node(
+                "shipped_tracker_no_view", "descriptor_tracker_node", ["-p", f"reference_path:={ref}"],
+                [(PointCloud2, "keypoints"), (MarkerArray, "keypoints/markers"), (Image, "keypoints/image")],
+                "keypoints", frames, flood, work)
+            node_rows += [r for r in lean if "outside_inference" in r["name"]]
             for r in node_rows:
                 r["name"] = r["name"].replace("640x480", f"{width}x{height}")
             rows += node_rows

@@ -96,22 +96,39 @@ def test_pca_view_maps_principal_axis_to_colour_and_is_stable():
     np.testing.assert_array_equal(again[::-1], rgb)
 
 
-def test_large_descriptor_maps_are_previewed_on_every_second_pixel():
+def test_a_window_of_whole_rows_is_used_without_a_copy_and_gives_the_copys_results():
+    """The letterbox crop of a wide image (rows top..bottom of every channel) is matched and coloured
+    through a strided (D, h*W) view; other windows are copied. Both give what a contiguous copy gives."""
     import cv2
 
     from depth_nodes.pipelines.descriptor_tracking import DescriptorTrackingPipeline
-    from depth_nodes.pipelines.keypoint_tracking import DescriptorPCA
+    from depth_nodes.pipelines.keypoint_tracking import DescriptorPCA, flat_channels
 
-    pipe = object.__new__(DescriptorTrackingPipeline)   # only the preview is exercised
     rng = np.random.default_rng(0)
-    big = rng.normal(size=(32, 240, 600)).astype(np.float32)        # 4.6 M values: subsampled
-    pipe.pca = DescriptorPCA().fit(big[:, ::2, ::2].reshape(32, -1).T)
-    view = pipe.descriptor_image(big, 480, 1200)
-    expect = cv2.resize(pipe.pca.colorize(big[:, ::2, ::2]), (1200, 480), interpolation=cv2.INTER_NEAREST)
-    assert view.shape == (480, 1200, 3) and np.array_equal(view, expect)
-    small = big[:16, :120, :300]                                         # 0.6 M values: every pixel
-    pipe.pca = DescriptorPCA()
-    assert np.array_equal(pipe.descriptor_image(small, 120, 300), DescriptorPCA().colorize(small))
+    full = rng.normal(size=(16, 48, 64)).astype(np.float32)
+    rows = full[:, 6:42, :]                                    # whole rows: a view
+    flat = flat_channels(rows)
+    assert np.shares_memory(flat, full) and flat.shape == (16, 36 * 64)
+    np.testing.assert_array_equal(flat, np.ascontiguousarray(rows).reshape(16, -1))
+    cols = full[:, :, 5:60]                                    # part of each row: copied
+    assert not np.shares_memory(flat_channels(cols), full)
+    np.testing.assert_array_equal(flat_channels(cols), np.ascontiguousarray(cols).reshape(16, -1))
+    refs = rng.normal(size=(3, 16)).astype(np.float32)
+    np.testing.assert_allclose(squared_distance_maps(rows, refs), squared_distance_maps(rows.copy(), refs),
+                               rtol=1e-6, atol=1e-5)
+    pipe = object.__new__(DescriptorTrackingPipeline)         # only the preview is exercised
+    pipe.pca = DescriptorPCA().fit(flat.T)
+    view = pipe.descriptor_image(rows, 72, 128)
+    expect = cv2.resize(DescriptorPCA().fit(flat.T).colorize(rows.copy()), (128, 72), interpolation=cv2.INTER_NEAREST)
+    assert view.shape == (72, 128, 3) and np.array_equal(view, expect)
+    # every second row (the preview of large windows): per-row products on the strided rows
+    pca = DescriptorPCA().fit(flat.T)
+    np.testing.assert_array_equal(pca.colorize(full[:, ::2, :]), pca.colorize(np.ascontiguousarray(full[:, ::2, :])))
+    big = rng.normal(size=(4, 320, 400)).astype(np.float32)   # 128 000 pixels: previewed from rows 0, 2, ...
+    pipe.pca = DescriptorPCA().fit(big.reshape(4, -1).T)
+    expect = cv2.resize(pipe.pca.colorize(np.ascontiguousarray(big[:, ::2, :])), (400, 320),
+                        interpolation=cv2.INTER_NEAREST)
+    assert np.array_equal(pipe.descriptor_image(big, 320, 400), expect)
 
 
 def test_distances_and_scores_of_an_inexact_match():

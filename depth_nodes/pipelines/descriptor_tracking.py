@@ -34,7 +34,7 @@ class TrackerInputError(ValueError):
 class TrackedKeypoints:
     """``track`` in network pixels; ``pixels`` ``(K, 2)`` camera ``u, v`` (NaN lost); ``xyz`` ``(K, 3)``
     metres in the camera's optical frame (NaN without depth); ``features`` the ``(D, h_r, w_r)``
-    descriptor window (for the colour view)."""
+    descriptor window (for the colour view; a view into the network's output, not a copy)."""
 
     track: TrackResult
     pixels: np.ndarray
@@ -112,7 +112,7 @@ class DescriptorTrackingPipeline:
         if window.ndim != 3 or window.shape[0] != self.tracker.references.shape[1]:
             raise TrackerInputError(f"model output has {window.shape[0] if window.ndim == 3 else 1} channels, the "
                                     f"reference descriptors {self.tracker.references.shape[1]}")
-        features = np.ascontiguousarray(window, dtype=np.float32)
+        features = window if window.dtype == np.float32 else window.astype(np.float32)  # a view: no 60 MB copy
         track = self.tracker.update(features)
         pixels = np.empty_like(track.pixels)
         pixels[:, 0] = (track.pixels[:, 0] + 0.5) / lb.scale_x - 0.5
@@ -122,14 +122,17 @@ class DescriptorTrackingPipeline:
         return TrackedKeypoints(track, pixels, xyz, features,
                                 {"preprocess": t1 - t0, "inference": t2 - t1, "tracking": t3 - t2})
 
-    #: descriptor images with more values than this are coloured on every second row and column
-    #: (a preview; a 32 x 640 x 480 map costs ~4x less, the keypoints are unaffected)
-    PREVIEW_MAX_VALUES = 4_000_000
+    #: descriptor windows with more pixels than this are previewed from every second row (the
+    #: projection reads the whole map, ~80 MB for D = 64 at 640x480: half the rows, half the time;
+    #: the keypoints are unaffected)
+    PREVIEW_FULL_PIXELS = 100_000
 
     def descriptor_image(self, features: np.ndarray, height: int, width: int) -> np.ndarray:
-        """PCA colour view (RGB uint8) of ``features`` at camera resolution."""
-        if features.size > self.PREVIEW_MAX_VALUES:
-            features = features[:, ::2, ::2]
+        """PCA colour view (RGB uint8) of ``features`` ``(D, h, w)`` at camera resolution: the
+        projection of every pixel (of every second row for large windows), then a nearest-neighbour
+        resize to ``height x width``."""
+        if features.shape[1] * features.shape[2] > self.PREVIEW_FULL_PIXELS:
+            features = features[:, ::2, :]
         rgb = self.pca.colorize(features)
         if rgb.shape[:2] != (height, width):
             rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_NEAREST)

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 __all__ = ["TrackerConfig", "TrackResult", "KeypointTracker", "squared_distance_maps", "DescriptorPCA",
-           "descriptors_dhw"]
+           "descriptors_dhw", "flat_channels"]
 
 
 def descriptors_dhw(descriptors: np.ndarray) -> np.ndarray:
@@ -40,6 +40,18 @@ def descriptors_dhw(descriptors: np.ndarray) -> np.ndarray:
     if d.ndim != 3:
         raise ValueError(f"descriptors: expected (D, H, W), got shape {d.shape}")
     return np.ascontiguousarray(d, dtype=np.float32)
+
+
+def flat_channels(features: np.ndarray) -> np.ndarray:
+    """``(D, H, W)`` float32 -> ``(D, H*W)``, a view without copying when every channel's pixels are
+    one run of memory (a contiguous map, or a window of whole rows of one, as the letterbox crop of a
+    wide camera image is); otherwise a contiguous copy. BLAS takes the strided view as it is."""
+    f = np.asarray(features, dtype=np.float32)
+    dim, h, w = f.shape
+    item = f.itemsize
+    if f.strides[2] == item and f.strides[1] == w * item:
+        return np.lib.stride_tricks.as_strided(f, (dim, h * w), (f.strides[0], item), writeable=False)
+    return np.ascontiguousarray(f).reshape(dim, h * w)
 
 
 def squared_distance_maps(features: np.ndarray, references: np.ndarray) -> np.ndarray:
@@ -55,7 +67,7 @@ def squared_distance_maps(features: np.ndarray, references: np.ndarray) -> np.nd
     dim, h, w = features.shape
     if references.ndim != 2 or references.shape[1] != dim:
         raise ValueError(f"references must be (K, {dim}), got {references.shape}")
-    flat = np.ascontiguousarray(features, dtype=np.float32).reshape(dim, -1)
+    flat = flat_channels(features)
     refs = references.astype(np.float32, copy=False)
     dist = refs @ flat                       # (K, HW)
     dist *= np.float32(-2.0)
@@ -210,14 +222,20 @@ class DescriptorPCA:
         One ``(3, D) @ (D, HW)`` product: ``rgb = A F + b`` with ``A = 127.5 V_3^T / (k sigma)``,
         ``b = 127.5 - A mu``; non-finite descriptors give black.
         """
-        dim, h, w = features.shape
-        flat = np.ascontiguousarray(features, dtype=np.float32).reshape(dim, -1)
+        f = np.asarray(features, dtype=np.float32)
+        dim, h, w = f.shape
         if self.axes is None or self.axes.shape[0] != dim:
-            step = max(1, flat.shape[1] // self.max_samples)
-            self.fit(flat[:, ::step].T)
+            flat = np.ascontiguousarray(f).reshape(dim, -1)
+            self.fit(flat[:, ::max(1, flat.shape[1] // self.max_samples)].T)
         gain = (127.5 / (2.0 * self.std))[:, None] * self.axes.T            # (3, D)
         offset = 127.5 - gain @ self.mean                                   # (3,)
-        rgb = (gain.astype(np.float32) @ flat).reshape(3, h, w)
+        gain = np.ascontiguousarray(gain, dtype=np.float32)
+        if f.strides[2] == f.itemsize and f.strides[1] != w * f.itemsize:
+            # rows that are not adjacent (every second row of a map, for a cheaper preview): one
+            # (3, D) @ (D, W) product per row, each on strided memory, nothing copied
+            rgb = np.matmul(gain, f.transpose(1, 0, 2)).transpose(1, 0, 2)  # (3, h, w)
+        else:
+            rgb = (gain @ flat_channels(f)).reshape(3, h, w)
         # per channel: + offset, rounded and saturated to uint8 by OpenCV (NaN -> 0), then interleaved
         planes = [cv2.addWeighted(rgb[c], 1.0, rgb[c], 0.0, float(offset[c]), dtype=cv2.CV_8U) for c in range(3)]
         out = cv2.merge(planes)
