@@ -59,8 +59,16 @@ def test_cli_errors_exit_2_naming_the_problem(tmp_path, full, capsys):
     assert "nope.mcap: no such file" in capsys.readouterr().err
     assert main(["info", str(full), "--topics", "colour=/x"]) == 2
     assert "unknown topic role(s) colour" in capsys.readouterr().err
-    assert main(["info", str(full), "--topics", "color"]) == 2
-    assert "'color' is not ROLE=TOPIC" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:  # refused by the parser (usage line, status 2)
+        main(["info", str(full), "--topics", "color"])
+    assert exit_.value.code == 2 and "'color' is not ROLE=TOPIC" in capsys.readouterr().err
+    # a recording after the list is not silently taken for an item: the error says where to put it
+    with pytest.raises(SystemExit) as exit_:
+        main(["info", "--topics", "color=/camera/color/image_raw", str(full)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"{str(full)!r} is not ROLE=TOPIC" in err
+    assert "put it before --topics, or end the list with --" in err
+    assert main(["info", "--no-scan", "--topics", "color=/camera/color/image_raw", "--", str(full)]) == 0
 
 
 def test_missing_parts_are_reported_with_reasons(tmp_path):

@@ -11,7 +11,7 @@ import math
 from typing import Callable
 
 __all__ = ["positive_int", "nonnegative_int", "positive_float", "nonnegative_float", "fraction_open_right",
-           "fraction_open_left", "float_range"]
+           "fraction_open_left", "float_range", "role_topic"]
 
 
 def _number(text: str, kind: type) -> float | int:
@@ -75,3 +75,15 @@ def float_range(lo: float, hi: float, *, lo_open: bool, hi_open: bool) -> Callab
 fraction_open_right = float_range(0.0, 1.0, lo_open=False, hi_open=True)
 #: (0, 1]: e.g. ``--lr-drop-at``, ``--tail``
 fraction_open_left = float_range(0.0, 1.0, lo_open=True, hi_open=False)
+
+
+def role_topic(text: str) -> str:
+    """A ``ROLE=TOPIC`` item of ``--topics``. ``--topics`` takes every word after it, so a recording
+    written after the list (``info --topics color=/cam rec``) would be taken for one: it is refused
+    here, naming the word and the two ways to write it, instead of the bag going missing."""
+    role, sep, topic = text.partition("=")
+    if not sep or not role.strip() or not topic.strip():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not ROLE=TOPIC; a recording or other argument after the --topics list is taken "
+            f"for one of its items: put it before --topics, or end the list with --")
+    return text

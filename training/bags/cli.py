@@ -19,7 +19,7 @@ from depth_training.bags.errors import BagWarning
 from depth_training.bags.reader import open_bag
 from depth_training.bags.summary import TopicConfig, summarize_bag
 from depth_training.cli import UserError
-from depth_training.argtypes import positive_float
+from depth_training.argtypes import positive_float, role_topic
 
 __all__ = ["register", "run_info", "run_repair", "parse_topic_overrides"]
 
@@ -89,7 +89,7 @@ def register(subparsers) -> None:
                     "TF or from joint states + URDF) what it would use and what is missing.")
     p.add_argument("bag", nargs="+", help="rosbag2 directory, .mcap/.db3 file or ROS 1 .bag (several: one summary "
                                           "each; --json then prints a list)")
-    p.add_argument("--topics", nargs="*", default=[], metavar="ROLE=TOPIC",
+    p.add_argument("--topics", nargs="*", default=[], metavar="ROLE=TOPIC", type=role_topic,
                    help=f"topic names per role (roles: {', '.join(TopicConfig.roles())}); defaults are the "
                         f"RealSense-style names, e.g. color={TopicConfig.color}")
     p.add_argument("--urdf", default=None, metavar="FILE",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from depth_training.argtypes import nonnegative_int
+from depth_training.argtypes import nonnegative_int, role_topic
 from depth_training.cli import UserError
 from depth_training.engine.threads import THREADS_HELP, apply_threads
 
@@ -306,7 +306,7 @@ def register(subparsers) -> None:
         p.add_argument("--model", required=True, help="descriptor model file (depth-train descriptors), "
                        "backbone:NAME for a pretrained backbone used zero-shot (backbone:xfeat), or, for keypoints, "
                        "an exported .onnx with its sidecar (the shipped models/descriptors_xfeat.onnx)")
-        p.add_argument("--topics", nargs="*", default=[], metavar="ROLE=TOPIC", help="topic names per role")
+        p.add_argument("--topics", nargs="*", default=[], metavar="ROLE=TOPIC", type=role_topic, help="topic names per role")
         p.add_argument("--cache-dir", type=Path, default=None, help="decoded-frame cache (default: "
                        "eval-descriptors OUT/cache; keypoints a temporary folder, removed afterwards)")
         p.add_argument("--skip-bad-frames", action="store_true", help="skip undecodable frames with a warning")

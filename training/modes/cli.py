@@ -29,7 +29,7 @@ from depth_training.bags import TopicConfig
 from depth_training.bags.cli import parse_topic_overrides
 from depth_training.cli import UserError
 from depth_training.argtypes import (float_range, fraction_open_left, fraction_open_right, nonnegative_float,
-                                     nonnegative_int, positive_float, positive_int)
+                                     nonnegative_int, positive_float, positive_int, role_topic)
 from depth_training.data.mixing import add_mixing_arguments
 from depth_training.engine.threads import THREADS_HELP
 from depth_training.models import available_encoders
@@ -67,7 +67,7 @@ def _positive_int(text: str) -> int:
 def _common(p: argparse.ArgumentParser) -> None:
     add_mixing_arguments(p)
     p.add_argument("--out", required=True, type=Path, help="run directory: checkpoints, tb, cache, model.pt")
-    p.add_argument("--topics", nargs="*", default=[], metavar="ROLE=TOPIC",
+    p.add_argument("--topics", nargs="*", default=[], metavar="ROLE=TOPIC", type=role_topic,
                    help=f"topic names per role for every recording (roles: {', '.join(TopicConfig.roles())}); "
                         f"defaults as in `depth-train info`, e.g. color={TopicConfig.color}")
     p.add_argument("--bag-topics", nargs="+", action="append", default=[], metavar="PATH ROLE=TOPIC",
