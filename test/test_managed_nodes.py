@@ -131,17 +131,21 @@ def test_subscriptions_remade_while_active_follow_the_lifecycle(tmp_path):
 
 def test_mono_node_loads_its_model_in_configure_and_reports_a_missing_one(tmp_path):
     # the launch files' managed:=true: the environment instead of --managed
+    missing = tmp_path / "no_such_depth.onnx"
     node = NodeProcess("mono_depth_node", "--params-file", str(REPO / "config/mono_depth.yaml"),
+                       "-p", f"model_path:={missing}",
                        log_path=tmp_path / "mono.log", env=dict(os.environ, DEPTH_NODES_MANAGED="true"))
     io = RosIO("lifecycle_mono_io")
     try:
         assert node.wait_for_log("waiting for configure", 20), node.log()
+        assert "scale_mode" not in node.log(), "loaded a model before configure"
         assert not _transition(io, "mono_depth_node", Transition.TRANSITION_CONFIGURE)
-        assert "configure failed: invalid parameters:\n  model_path: required" in node.log(), node.log()
+        assert f"configure failed: invalid parameters:\n  model_path: {missing}: no such file" in node.log(), \
+            node.log()
         assert node.alive() and _state(io, "mono_depth_node") == State.PRIMARY_STATE_UNCONFIGURED
         # the failed configure left nothing declared behind: it can be tried again
         assert not _transition(io, "mono_depth_node", Transition.TRANSITION_CONFIGURE)
-        assert node.log().count("model_path: required") == 2, node.log()
+        assert node.log().count(f"model_path: {missing}: no such file") == 2, node.log()
     finally:
         io.close()
         assert node.stop() == 0, node.log()
