@@ -124,11 +124,12 @@ def test_a_window_of_whole_rows_is_used_without_a_copy_and_gives_the_copys_resul
     # every second row (the preview of large windows): per-row products on the strided rows
     pca = DescriptorPCA().fit(flat.T)
     np.testing.assert_array_equal(pca.colorize(full[:, ::2, :]), pca.colorize(np.ascontiguousarray(full[:, ::2, :])))
-    big = rng.normal(size=(4, 320, 400)).astype(np.float32)   # 128 000 pixels: previewed from rows 0, 2, ...
-    pipe.pca = DescriptorPCA().fit(big.reshape(4, -1).T)
-    expect = cv2.resize(pipe.pca.colorize(np.ascontiguousarray(big[:, ::2, :])), (400, 320),
-                        interpolation=cv2.INTER_NEAREST)
-    assert np.array_equal(pipe.descriptor_image(big, 320, 400), expect)
+    for h, step in ((320, 2), (600, 4)):   # 128 000 pixels: rows 1, 3, ...; 240 000: rows 2, 6, ...
+        big = rng.normal(size=(4, h, 400)).astype(np.float32)
+        pipe.pca = DescriptorPCA().fit(big.reshape(4, -1).T)
+        expect = cv2.resize(pipe.pca.colorize(np.ascontiguousarray(big[:, step // 2::step, :])), (400, h),
+                            interpolation=cv2.INTER_LINEAR)
+        assert np.array_equal(pipe.descriptor_image(big, h, 400), expect)
 
 
 def test_distances_and_scores_of_an_inexact_match():

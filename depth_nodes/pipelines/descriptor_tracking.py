@@ -122,20 +122,21 @@ class DescriptorTrackingPipeline:
         return TrackedKeypoints(track, pixels, xyz, features,
                                 {"preprocess": t1 - t0, "inference": t2 - t1, "tracking": t3 - t2})
 
-    #: descriptor windows with more pixels than this are previewed from every second row (the
-    #: projection reads the whole map, ~80 MB for D = 64 at 640x480: half the rows, half the time;
-    #: the keypoints are unaffected)
+    #: the colour view of a descriptor window with more pixels than this is projected from every
+    #: ``step``-th row (the row in the middle of each band of ``step``) and scaled back linearly: the
+    #: projection has to read the whole map otherwise (~80 MB for D = 64 at 640x480, memory bound),
+    #: and the maps of the shipped model are smooth over 8 pixels anyway. The keypoints are unaffected.
     PREVIEW_FULL_PIXELS = 100_000
 
     def descriptor_image(self, features: np.ndarray, height: int, width: int) -> np.ndarray:
-        """PCA colour view (RGB uint8) of ``features`` ``(D, h, w)`` at camera resolution: the
-        projection of every pixel (of every second row for large windows), then a nearest-neighbour
-        resize to ``height x width``."""
-        if features.shape[1] * features.shape[2] > self.PREVIEW_FULL_PIXELS:
-            features = features[:, ::2, :]
-        rgb = self.pca.colorize(features)
+        """PCA colour view (RGB uint8) of ``features`` ``(D, h, w)`` at camera resolution ``height x
+        width``: every pixel projected for small windows (nearest-neighbour scaling), every 2nd
+        (over 100 k pixels) or 4th row (over 200 k) for large ones (linear scaling)."""
+        pixels = features.shape[1] * features.shape[2]
+        step = 1 if pixels <= self.PREVIEW_FULL_PIXELS else 2 if pixels <= 2 * self.PREVIEW_FULL_PIXELS else 4
+        rgb = self.pca.colorize(features[:, step // 2::step, :] if step > 1 else features)
         if rgb.shape[:2] != (height, width):
-            rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_NEAREST)
+            rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_NEAREST if step == 1 else cv2.INTER_LINEAR)
         return rgb
 
     @staticmethod
