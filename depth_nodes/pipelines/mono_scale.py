@@ -32,8 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["SCALE_MODES", "DEPTH_KINDS", "INVERSE_KINDS", "ScaleModeError", "check_scale_mode", "resolve_scale_mode",
-           "inverse_depth_of",
-           "InverseDepthFit", "fit_inverse_depth", "to_metric_depth"]
+           "inverse_depth_of", "InverseDepthFit", "fit_inverse_depth", "to_metric_depth"]
 
 SCALE_MODES = ("auto", "metric", "fixed", "align", "relative")
 DEPTH_KINDS = ("metric_depth", "relative_depth")

@@ -11,13 +11,6 @@
               R: U-Net decoder over the backbone's five levels (strides 2..32) up to stride 2, then a
               1x1 conv to D that starts at 0
 
-``working_width`` (0 = off): an input narrower than it is first upsampled by the integer factor
-``f = max(1, round(working_width / W))`` and the descriptors are averaged back over each f x f block
-(``avg_pool(f)``: output pixel i is the mean of the f x f pixels that upsampled it, so the pixel
-centres stay put). A stride-8 backbone thus sees small images (128x96 renders) at the size it was
-trained on and at the size the node feeds it (camera images resized to 640x480); at that size
-``f = 1`` and the network is unchanged.
-
 so a fine-tuned network starts exactly at the (projected) pretrained descriptors and learns a
 correction at half resolution. Bilinear upsampling is linear, so the sum is formed at stride 2 and
 only D channels are interpolated to full resolution: the full-resolution work is one resize. A
@@ -26,7 +19,15 @@ backbone whose descriptors are already at full resolution (stride 1) keeps them:
 backbone's descriptors on training images (:meth:`init_projection`), which keeps most of the
 pretrained distances in ``D < C`` dimensions. In training mode the last correction ``R`` is kept as
 ``last_residual`` for :func:`residual_penalty`, a pull that holds the network near the pretrained
-descriptors, so what it learns on simulated scenes costs little on real ones.
+descriptors (it slows what fine-tuning on simulated scenes costs on real images; it does not stop
+it: docs/training.md).
+
+``working_width`` (0 = off): an input narrower than it is first upsampled by the integer factor
+``f = max(1, round(working_width / W))`` and the descriptors are averaged back over each f x f block
+(``avg_pool(f)``: output pixel i is the mean of the f x f pixels that upsampled it, so the pixel
+centres stay put). A stride-8 backbone thus sees small images (128x96 renders) at the size it was
+trained on and at the size the node feeds it (camera images resized to 640x480); at that size
+``f = 1`` and the network is unchanged.
 
     forward(image (B, 3, H, W) RGB in [0, 1], H, W multiples of 32) -> (B, D, H, W)
 
@@ -34,7 +35,8 @@ Descriptors are compared by L2 distance, as the tracker does; "interp" is the li
 descriptor interpolated (nearly unit length), "refine" is not normalised (Dense Object Nets).
 
 Configuration keys (model files, sidecars): ``backbone``, ``head``, ``descriptor_dim``,
-``decoder_channels``, ``height``, ``width``, ``working_width`` (absent = 0); ``encoder`` is set to the backbone's name.
+``decoder_channels``, ``height``, ``width``, ``working_width`` (absent = 0); ``encoder`` is set to
+the backbone's name.
 """
 from __future__ import annotations
 
