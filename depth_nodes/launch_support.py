@@ -8,6 +8,8 @@ an ``OpaqueFunction`` (:func:`rviz_action`, which imports ``launch``/``launch_ro
   when every file it needs is given and exists, an empty model path counting as the package's
   shipped model of that kind where there is one (:func:`launch_paths`). The tracker needs a
   keypoint reference file, which a new user does not have: the full launch still starts.
+* :func:`common_arguments`: the launch arguments every launch file declares (``managed``,
+  ``use_sim_time``, ``image_transport``, ``use_rviz``, ``rviz_config``, ``fixed_frame``, ``log_level``).
 * :func:`rviz_config_text`: the rviz2 config shipped for the default namespaces and topics,
   rewritten for the launched ones (each display's ``Topic: Value:``) and the ``fixed_frame``
   argument; :func:`write_rviz_config` writes it to a temporary file for ``rviz2 -d``.
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 __all__ = ["TRUE", "as_bool", "node_switch", "namespace_prefix", "rviz_config_text", "write_rviz_config",
-           "launch_paths", "switch_condition", "rviz_action", "switch_report_action"]
+           "launch_paths", "switch_condition", "rviz_action", "switch_report_action", "common_arguments"]
 
 TRUE = ("true", "1", "yes", "on")
 SWITCH_CHOICES = ("true", "false", "auto")
@@ -170,3 +172,38 @@ def switch_report_action(switches: tuple[tuple[str, str, tuple[str, ...], Mappin
         return [LogInfo(msg=line) for line in lines]
 
     return OpaqueFunction(function=report)
+
+
+def common_arguments(rviz_file: str, *, fixed_frame: str = "camera_optical_frame",
+                     frame_text: str = "the camera's optical frame, or one TF connects it to",
+                     several: bool = False) -> list:
+    """The ``DeclareLaunchArgument`` actions every launch file has: ``managed``, ``use_sim_time``,
+    ``image_transport``, ``use_rviz``, ``rviz_config`` (default: ``rviz/<rviz_file>`` of the installed
+    package), ``fixed_frame`` (default ``fixed_frame``, described as ``rviz2's fixed frame
+    (<frame_text>)``) and ``log_level``; ``several``: the launch file starts several nodes (import
+    needs ``launch``/``launch_ros``)."""
+    from launch.actions import DeclareLaunchArgument
+    from launch.substitutions import PathJoinSubstitution
+    from launch_ros.substitutions import FindPackageShare
+
+    return [
+        DeclareLaunchArgument("managed", default_value="false",
+                              description="Start the nodes as lifecycle nodes (--managed): unconfigured until a "
+                                          "lifecycle manager (nav2's lifecycle_manager, ros2 lifecycle set) "
+                                          "configures and activates them."),
+        DeclareLaunchArgument("use_sim_time", default_value="false",
+                              description="Use /clock (a recording played with depth-nodes play --clock)."),
+        DeclareLaunchArgument("image_transport", default_value="raw",
+                              description="raw, or compressed: " + ("the nodes subscribe" if several else "subscribe")
+                                          + " to <image>/compressed."),
+        DeclareLaunchArgument("use_rviz", default_value="false",
+                              description="Start rviz2 with " + ("every output." if several else "the outputs.")),
+        DeclareLaunchArgument("rviz_config",
+                              default_value=PathJoinSubstitution([FindPackageShare("depth_nodes"), "rviz", rviz_file]),
+                              description="rviz2 configuration (its topics and fixed frame are set from the "
+                                          "arguments)."),
+        DeclareLaunchArgument("fixed_frame", default_value=fixed_frame,
+                              description=f"rviz2's fixed frame ({frame_text})."),
+        DeclareLaunchArgument("log_level", default_value="info",
+                              description="Log level of the nodes." if several else "Node log level."),
+    ]

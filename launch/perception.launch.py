@@ -33,7 +33,8 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
-from depth_nodes.launch_support import namespace_prefix, rviz_action, switch_condition, switch_report_action
+from depth_nodes.launch_support import (common_arguments, namespace_prefix, rviz_action, switch_condition,
+                                        switch_report_action)
 
 # (launch argument, default, description)
 # (launch argument, default under the camera namespace argument "camera", description)
@@ -121,22 +122,9 @@ def generate_launch_description():
         DeclareLaunchArgument("stereo_camera", default_value="/stereo",
                               description="Namespace of the stereo camera's topics (the default of left_image, "
                                           "left_camera_info, right_image, right_camera_info)."),
-        DeclareLaunchArgument("managed", default_value="false",
-                              description="Start the nodes as lifecycle nodes (--managed): unconfigured until a "
-                                          "lifecycle manager (nav2's lifecycle_manager, ros2 lifecycle set) "
-                                          "configures and activates them."),
-        DeclareLaunchArgument("use_sim_time", default_value="false",
-                              description="Use /clock (a recording played with depth-nodes play --clock)."),
-        DeclareLaunchArgument("image_transport", default_value="raw",
-                              description="raw, or compressed: the nodes subscribe to <image>/compressed."),
-        DeclareLaunchArgument("use_rviz", default_value="false", description="Start rviz2 with every output."),
-        DeclareLaunchArgument("rviz_config", default_value=PathJoinSubstitution([share, "rviz", "perception.rviz"]),
-                              description="rviz2 configuration (its topics and fixed frame are set from the "
-                                          "arguments)."),
-        DeclareLaunchArgument("fixed_frame", default_value="camera_optical_frame",
-                              description="rviz2's fixed frame (a frame TF connects to every camera)."),
-        DeclareLaunchArgument("log_level", default_value="info", description="Log level of the nodes."),
     ]
+    arguments += common_arguments("perception.rviz", frame_text="a frame TF connects to every camera",
+                                  several=True)
     arguments += [DeclareLaunchArgument(a, default_value=[cfg("camera"), d], description=t) for a, d, t in CAMERA_ARGS]
     arguments += [DeclareLaunchArgument(a, default_value=[cfg("stereo_camera"), d], description=t)
                   for _, a, d, t in STEREO_REMAPS]

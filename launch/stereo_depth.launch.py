@@ -20,7 +20,7 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
-from depth_nodes.launch_support import namespace_prefix, rviz_action
+from depth_nodes.launch_support import common_arguments, namespace_prefix, rviz_action
 
 # (node's own topic name, launch argument that remaps it, description)
 INPUT_REMAPS = (
@@ -46,24 +46,9 @@ def generate_launch_description():
         DeclareLaunchArgument("config_file",
                               default_value=PathJoinSubstitution([share, "config", "stereo_depth.yaml"]),
                               description="Parameter file (/**: ros__parameters:)."),
-        DeclareLaunchArgument("managed", default_value="false",
-                              description="Start the nodes as lifecycle nodes (--managed): unconfigured until a "
-                                          "lifecycle manager (nav2's lifecycle_manager, ros2 lifecycle set) "
-                                          "configures and activates them."),
-        DeclareLaunchArgument("use_sim_time", default_value="false",
-                              description="Use /clock (a recording played with depth-nodes play --clock)."),
-        DeclareLaunchArgument("image_transport", default_value="raw",
-                              description="raw, or compressed: subscribe to <image>/compressed."),
-        DeclareLaunchArgument("use_rviz", default_value="false", description="Start rviz2 with the outputs."),
-        DeclareLaunchArgument("rviz_config",
-                              default_value=PathJoinSubstitution([share, "rviz", "stereo_depth.rviz"]),
-                              description="rviz2 configuration (its topics and fixed frame are set from the "
-                                          "arguments)."),
-        DeclareLaunchArgument("fixed_frame", default_value="left_optical_frame",
-                              description="rviz2's fixed frame (the left camera's optical frame, or one TF "
-                                          "connects it to)."),
-        DeclareLaunchArgument("log_level", default_value="info", description="Node log level."),
     ]
+    arguments += common_arguments("stereo_depth.rviz", fixed_frame="left_optical_frame",
+                                  frame_text="the left camera's optical frame, or one TF connects it to")
     arguments += [DeclareLaunchArgument(arg, default_value=[cfg("camera"), "/" + topic], description=text)
                   for topic, arg, text in INPUT_REMAPS]
 
