@@ -39,7 +39,6 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
 
-from depth_nodes.backends.inference import BACKENDS, DEVICES
 from depth_nodes.geometry.camera import CameraModelCache, CameraModelError
 from depth_nodes.geometry.rectify import DISTORTION_MODES
 from depth_nodes.image_encodings import byte_array, depth_to_metres
@@ -57,18 +56,16 @@ from depth_nodes.ros.image_transport import DEPTH_TRANSPORTS, IMAGE_TRANSPORTS, 
 from depth_nodes.image_encodings import COLOR_ENCODINGS
 from depth_nodes.ros.node_cli import NodeUsage
 from depth_nodes.ros.node_main import run_node
+from depth_nodes.nodes.common_params import MODEL_RUNTIME_PARAMS, QOS_PARAMS, SILENT_INPUT_PARAM, TIME_JUMP_PARAM
 from depth_nodes.ros.params import ParamSpec, ParameterError, declare_parameters, make_on_set_callback
 from depth_nodes.nodes.plain_inputs import Input, InputSubscriptions
-from depth_nodes.ros.qos import QOS_CHOICES, make_qos
-from depth_nodes.ros.qos_auto import INPUT_QOS_CHOICES
+from depth_nodes.ros.qos import make_qos
 from depth_nodes.ros.throttle import ThrottledReporter
 
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("model_path", "", "Descriptor network file: .onnx, .engine/.plan (TensorRT) or .pt2 (empty: the "
               "shipped depth_nodes/models/descriptors_xfeat.onnx)."),
-    ParamSpec("description_path", "", "Model description (.json sidecar or .yaml); empty = X.json next to the model."),
-    ParamSpec("backend", "auto", "Inference backend (auto = by file suffix).", choices=BACKENDS),
-    ParamSpec("device", "cpu", "Device to run the network on.", choices=DEVICES),
+    *MODEL_RUNTIME_PARAMS,
     ParamSpec("reference_path", "", "Keypoint reference file (.npz) made with the same model (required)."),
     ParamSpec("lost_threshold", 0.5, "Largest descriptor distance (L2) of a tracked keypoint.", 1e-6, 1e6,
               dynamic=True),
@@ -86,18 +83,12 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("distortion", "rectify", "use_depth: a camera_info with non-zero distortion (plumb_bob, "
               "rational_polynomial, equidistant): rectify image and depth (keypoints then in the rectified image) "
               "or refuse the frame with a warning.", choices=DISTORTION_MODES),
-    ParamSpec("time_jump_s", 1.0, "A frame stamped this much (s) before the last one processed means time went back "
-              "(looping recording, simulator reset): start over; smaller reorderings are skipped.", 1e-3, 3600.0),
+    TIME_JUMP_PARAM,
     ParamSpec("marker_scale", 0.02, "Sphere diameter of keypoints/markers (metres).", 1e-4, 10.0, dynamic=True),
-    ParamSpec("input_qos", "auto", "QoS of the camera subscriptions (auto: the reliability of each topic's "
-              "publishers).", choices=INPUT_QOS_CHOICES),
-    ParamSpec("input_qos_depth", 2, "History depth of the camera subscriptions.", 1, 100),
-    ParamSpec("output_qos", "reliable", "QoS of the published topics.", choices=QOS_CHOICES),
-    ParamSpec("output_qos_depth", 2, "History depth of the published topics.", 1, 100),
+    *QOS_PARAMS,
     ParamSpec("report_period_s", 2.0, "At most one log line per kind of problem per this period (seconds).",
               0.0, 3600.0, dynamic=True),
-    ParamSpec("silent_input_s", 2.0, "Report an input on which nothing arrived for this long (seconds; at least 1): "
-              "its publishers, or the image_transport/depth_transport that would fix a type mismatch.", 1.0, 3600.0),
+    SILENT_INPUT_PARAM,
 )
 
 KEYPOINT_FIELDS = (("x", PointField.FLOAT32), ("y", PointField.FLOAT32), ("z", PointField.FLOAT32),

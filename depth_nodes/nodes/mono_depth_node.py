@@ -33,7 +33,6 @@ from rclpy.logging import LoggingSeverity
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
-from depth_nodes.backends.inference import BACKENDS, DEVICES
 from depth_nodes.geometry.camera import CameraModelCache, CameraModelError
 from depth_nodes.image_encodings import depth_to_metres
 from depth_nodes.pipelines.mono_depth import MonoDepthPipeline, MonoFrame, MonoInputError
@@ -49,19 +48,17 @@ from depth_nodes.ros.node_cli import NodeUsage
 from depth_nodes.ros.node_main import run_node
 from depth_nodes.nodes.model_loading import load_model
 from depth_nodes.nodes.frame_errors import report_frame_error
+from depth_nodes.nodes.common_params import MODEL_RUNTIME_PARAMS, QOS_PARAMS, SILENT_INPUT_PARAM, TIME_JUMP_PARAM
 from depth_nodes.ros.params import ParamSpec, ParameterError, declare_parameters, make_on_set_callback
 from depth_nodes.nodes.plain_inputs import Input, InputSubscriptions
-from depth_nodes.ros.qos import QOS_CHOICES, make_qos
-from depth_nodes.ros.qos_auto import INPUT_QOS_CHOICES
+from depth_nodes.ros.qos import make_qos
 from depth_nodes.ros.throttle import ThrottledReporter
 
 PARAMS: tuple[ParamSpec, ...] = (
     # --- model
     ParamSpec("model_path", "", "Depth network file: .onnx, .engine/.plan (TensorRT) or .pt2 (empty: the shipped "
               "relative-depth model depth_nodes/models/mono_depth_xfeat.onnx)."),
-    ParamSpec("description_path", "", "Model description (.json sidecar or .yaml); empty = X.json next to the model."),
-    ParamSpec("backend", "auto", "Inference backend (auto = by file suffix).", choices=BACKENDS),
-    ParamSpec("device", "cpu", "Device to run the network on.", choices=DEVICES),
+    *MODEL_RUNTIME_PARAMS,
     # --- scale
     ParamSpec("scale_mode", "auto",
               "auto: metric for a metric-depth model, relative for a relative one (the shipped model); "
@@ -92,20 +89,14 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("distortion", "rectify", "A camera_info with non-zero distortion (plumb_bob, rational_polynomial, "
               "equidistant): rectify the image (outputs then have D = 0 and the rectified K/P) or refuse the frame "
               "with a warning.", choices=DISTORTION_MODES),
-    ParamSpec("time_jump_s", 1.0, "A frame stamped this much (s) before the last one processed means time went back "
-              "(looping recording, simulator reset): start over; smaller reorderings are skipped.", 1e-3, 3600.0),
+    TIME_JUMP_PARAM,
     # --- QoS
-    ParamSpec("input_qos", "auto", "QoS of the camera subscriptions (auto: the reliability of each topic's "
-              "publishers).", choices=INPUT_QOS_CHOICES),
-    ParamSpec("input_qos_depth", 2, "History depth of the camera subscriptions.", 1, 100),
-    ParamSpec("output_qos", "reliable", "QoS of the published topics.", choices=QOS_CHOICES),
-    ParamSpec("output_qos_depth", 2, "History depth of the published topics.", 1, 100),
+    *QOS_PARAMS,
     ParamSpec("report_period_s", 2.0, "At most one log line per kind of problem per this period (seconds).",
               0.0, 3600.0, dynamic=True),
     ParamSpec("camera_info_timeout_s", 3.0,
               "Warn when images arrive but no camera_info has been received for this long (seconds).", 0.1, 3600.0),
-    ParamSpec("silent_input_s", 2.0, "Report an input on which nothing arrived for this long (seconds; at least 1): "
-              "its publishers, or the image_transport/depth_transport that would fix a type mismatch.", 1.0, 3600.0),
+    SILENT_INPUT_PARAM,
 )
 
 

@@ -48,9 +48,10 @@ from depth_nodes.ros.input_watchdog import InputWatchdog, silent_input_message
 from depth_nodes.ros.node_cli import NodeUsage
 from depth_nodes.ros.node_main import run_node
 from depth_nodes.ros.messages import MessageBuffer, camera_info_for, cloud_to_msg, disparity_to_msg
+from depth_nodes.nodes.common_params import QOS_PARAMS
 from depth_nodes.ros.params import ParamSpec, declare_parameters, make_on_set_callback
-from depth_nodes.ros.qos import QOS_CHOICES, make_qos
-from depth_nodes.ros.qos_auto import (AUTO, INPUT_QOS_CHOICES, PublisherQosFollower, publisher_qos_events,
+from depth_nodes.ros.qos import make_qos
+from depth_nodes.ros.qos_auto import (AUTO, PublisherQosFollower, publisher_qos_events,
                                       subscription_qos_events)
 from depth_nodes.ros.sync import stamp_ns, subscribe_synchronized
 from depth_nodes.ros.sync_accounting import attach_unmatched_counter
@@ -105,11 +106,7 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("point_decimation", 1, "Keep every n-th row and column in points2.", 1, 16, dynamic=True),
     ParamSpec("colorize_points", True, "Add the left image's colour to points2 (rgb field).", dynamic=True),
     # --- QoS
-    ParamSpec("input_qos", AUTO, "QoS of the camera subscriptions (auto: the reliability of each topic's publishers).",
-              choices=INPUT_QOS_CHOICES),
-    ParamSpec("input_qos_depth", 2, "History depth of the camera subscriptions.", 1, 100),
-    ParamSpec("output_qos", "reliable", "QoS of the published topics.", choices=QOS_CHOICES),
-    ParamSpec("output_qos_depth", 2, "History depth of the published topics.", 1, 100),
+    *QOS_PARAMS,
     ParamSpec("report_period_s", 2.0, "At most one log line per kind of problem per this period (seconds); "
               "an input silent this long (at least 1 s) is reported.", 0.0, 3600.0, dynamic=True),
     ParamSpec("late_input_s", 0.5, "Report an input message that arrives more than this long after its stamp "
