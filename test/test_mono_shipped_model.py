@@ -32,21 +32,16 @@ GRID = 16
 @pytest.fixture(scope="module")
 def room(tmp_path_factory):
     """(rgb (480, 640, 3) uint8, exact depth (480, 640) metres, PinholeCamera) of a held-out room."""
-    from rosbags.highlevel import AnyReader
-    from rosbags.typesys import Stores, get_typestore
-
     from depth_training.cli import main as depth_train
+    from depth_training.evaluation.selection import FrameSelection
+    from depth_training.evaluation.sources import load_sim_groundtruth_frames
 
     bag = tmp_path_factory.mktemp("shipped_mono") / "room1901"
     assert depth_train(["sim", "--out", str(bag), "--frames", "2", "--rate", "2", "--width", "640", "--height", "480",
                         "--seed", "1901", "--variety", "room", "--no-stereo", "--quiet"]) == 0
-    gt = np.load(bag.with_suffix(".groundtruth.npz"), allow_pickle=False)
-    with AnyReader([bag], default_typestore=get_typestore(Stores.ROS2_KILTED)) as reader:
-        conn = [c for c in reader.connections if c.topic == "/camera/color/image_raw"]
-        _, _, raw = next(iter(reader.messages(connections=conn)))
-        msg = reader.deserialize(raw, conn[0].msgtype)
-    rgb = np.asarray(msg.data, np.uint8).reshape(msg.height, msg.width, 3).copy()
-    return rgb, gt["depth_m"][0].astype(np.float32), PinholeCamera(640, 480, gt["K_color"])
+    frames = load_sim_groundtruth_frames(bag.with_suffix(".groundtruth.npz"), FrameSelection(stop=1))
+    k = np.load(bag.with_suffix(".groundtruth.npz"), allow_pickle=False)["K_color"]
+    return frames.rgb[0], frames.depth[0].astype(np.float32), PinholeCamera(640, 480, k)
 
 
 def _sparse(depth: np.ndarray) -> np.ndarray:
