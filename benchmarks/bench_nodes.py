@@ -47,20 +47,27 @@ def _row(name, value, unit, baseline, ratio, target):
             "ratio": round(ratio, 3), "target": target}
 
 
-def export_default_models(out: Path) -> dict[str, Path]:
-    """The training defaults exported to ONNX (untrained weights), plus a reference file for the tracker."""
+def export_default_depth_model(out: Path) -> Path:
+    """The training default depth network (ResNet-18, 192x256, untrained weights, seed 0) as ONNX."""
     import torch
 
-    from depth_nodes.keypoints.reference import KeypointReference, save_reference
-    from depth_training.evaluation.export import export_descriptor_onnx, export_onnx
-    from depth_training.models import artifact, descriptor
+    from depth_training.evaluation.export import export_onnx
+    from depth_training.models import artifact
 
     torch.manual_seed(0)
     cfg = artifact.check_model_config({"encoder": "resnet18", "num_scales": 4,
                                        "decoder_channels": [16, 32, 64, 128, 256], "height": 192, "width": 256,
                                        "min_depth": 0.1, "max_depth": 10.0, "output": "metric_depth"})
-    net = artifact.build_from_config(cfg)
-    depth = export_onnx(net, cfg, out / "depth.onnx").onnx_path
+    return export_onnx(artifact.build_from_config(cfg), cfg, out / "depth.onnx").onnx_path
+
+
+def export_default_models(out: Path) -> dict[str, Path]:
+    """The training defaults exported to ONNX (untrained weights), plus a reference file for the tracker."""
+    from depth_nodes.keypoints.reference import KeypointReference, save_reference
+    from depth_training.evaluation.export import export_descriptor_onnx
+    from depth_training.models import descriptor
+
+    depth = export_default_depth_model(out)
     dcfg = descriptor.check_descriptor_config({"encoder": "resnet18", "descriptor_dim": 16,
                                                "decoder_channels": [16, 32, 64, 128, 256], "height": 192,
                                                "width": 256})

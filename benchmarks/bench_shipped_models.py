@@ -101,9 +101,9 @@ def _mono_rows(work: Path, repeats: int, frames: int, flood: float) -> list[dict
         raise RuntimeError("no shipped mono depth model in depth_nodes/models")
     size = json.loads(model.with_suffix(".json").read_text())["input"]
     h, w = (int(n) for n in size["shape"][2:])
+    base = bench_nodes.export_default_depth_model(work)
     bench_nodes.WIDTH, bench_nodes.HEIGHT = 640, 480
     bench_nodes._frame_msgs.scene = None
-    base = bench_nodes.export_default_models(work)["depth"]
     rows = []
     for threads in (1, 2):
         ours, ref = _ort_ms(model, threads, repeats, h, w), _ort_ms(base, threads, repeats, h, w)
