@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from depth_training.bags import StreamSpec, TopicConfig
+from depth_training.bags import TopicConfig
 from depth_training.cli import UserError
 
 __all__ = ["plan_descriptor_recording", "rules_from_args", "load_scenes_for", "add_scene_arguments"]
@@ -15,17 +15,9 @@ __all__ = ["plan_descriptor_recording", "rules_from_args", "load_scenes_for", "a
 
 def plan_descriptor_recording(path: Path, topics: TopicConfig, pose: str, urdf: Path | None):
     """Check a bag for descriptor training: colour + camera_info, registered depth, poses (tf/fk)."""
-    from .recordings import plan_recording, registered_depth
+    from .recordings import plan_rgbd_recording
 
-    def check_depth(bag) -> None:
-        depth, why = registered_depth(bag, topics.depth, topics.color)
-        if depth is None:
-            raise UserError(f"{why}; descriptor training needs depth registered to the colour image "
-                            f"(--topics depth=TOPIC)")
-
-    return plan_recording(path, [StreamSpec("image", topics.color, "color", topics.color_info),
-                                 StreamSpec("depth", topics.depth, "depth")],
-                          camera_role="image", pose=pose, topics=topics, urdf=urdf, check=check_depth)
+    return plan_rgbd_recording(path, topics, "descriptor", pose=pose, urdf=urdf)
 
 
 def rules_from_args(args):

@@ -35,7 +35,7 @@ from depth_training.kinematics.urdf_fk import UrdfError
 from .bag_frames import FrameLayout, frames_from_bag
 
 __all__ = ["POSE_SOURCES", "Recording", "DecodeOptions", "first_frame_id", "registered_depth", "plan_recording",
-           "make_pose_source"]
+           "plan_rgbd_recording", "make_pose_source"]
 
 LOG = logging.getLogger("depth_training.modes")
 POSE_SOURCES = ("net", "tf", "fk")
@@ -261,6 +261,23 @@ def plan_recording(path: Path, streams: list[StreamSpec], *, camera_role: str, b
     layout = FrameLayout(tuple(streams), camera_role, baseline_role)
     return Recording(Path(path), layout, pose, topics, Path(urdf) if urdf is not None else None, tuple(notes),
                      fixed_frame)
+
+
+
+def plan_rgbd_recording(path: Path, topics: TopicConfig, mode: str, *, pose: str = "net",
+                        urdf: Path | None = None) -> Recording:
+    """:func:`plan_recording` for a colour image (with camera_info) and a depth image registered to it,
+    the reference being the image (``supervised`` and ``descriptors``); a bag without registered
+    depth is refused naming ``mode`` and the ``--topics depth=TOPIC`` that would fix it."""
+    def check_depth(bag) -> None:
+        depth, why = registered_depth(bag, topics.depth, topics.color)
+        if depth is None:
+            raise UserError(f"{why}; {mode} training needs depth registered to the colour image "
+                            f"(--topics depth=TOPIC)")
+
+    return plan_recording(path, [StreamSpec("image", topics.color, "color", topics.color_info),
+                                 StreamSpec("depth", topics.depth, "depth")],
+                          camera_role="image", pose=pose, topics=topics, urdf=urdf, check=check_depth)
 
 
 def sample_stamps(bag: Bag, topic: str, count: int = 64) -> list[int]:

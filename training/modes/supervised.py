@@ -40,8 +40,6 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from depth_training.bags import StreamSpec
-from depth_training.cli import UserError
 from depth_training.data.augment import Augment
 from depth_training.engine.loop import SkipBatch
 from depth_training.geometry_torch import disp_to_depth
@@ -49,7 +47,7 @@ from depth_training.losses import silog_loss, ssi_loss
 from depth_training.models import build_depth_net
 
 from .cli import topics_for
-from .recordings import plan_recording, registered_depth
+from .recordings import plan_rgbd_recording
 from .setup import DepthOnly, ModeSetup, depth_preview
 from .tensors import images_to_float, network_input, prediction_for_metrics, valid_depth
 
@@ -112,17 +110,7 @@ def supervised_setup(args) -> ModeSetup:
     output = OUTPUT_OF_LOSS[kind]
 
     def plan(path):
-        topics = topics_for(args, path)
-
-        def check_depth(bag) -> None:
-            depth, why = registered_depth(bag, topics.depth, topics.color)
-            if depth is None:
-                raise UserError(f"{why}; supervised training needs depth registered to the colour image "
-                                f"(--topics depth=TOPIC)")
-
-        return plan_recording(path, [StreamSpec("image", topics.color, "color", topics.color_info),
-                                     StreamSpec("depth", topics.depth, "depth")],
-                              camera_role="image", topics=topics, check=check_depth)
+        return plan_rgbd_recording(path, topics_for(args, path), "supervised")
 
     def build_model() -> nn.Module:
         return DepthOnly(build_depth_net(args.encoder, 1, tuple(args.decoder_channels)))
