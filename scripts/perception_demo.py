@@ -26,7 +26,6 @@ outputs are rewritten every run.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -192,8 +191,8 @@ def main(argv=None) -> int:
     for d in (work, logs):
         d.mkdir(parents=True, exist_ok=True)
     commands: list[str] = []
-    train_bag, test_bag = work / "sim_train", work / "sim_test"
-    record(train_bag, 1, 40, logs, commands)
+    baseline_bag, test_bag = work / "sim_baseline", work / "sim_test"  # baseline: its median depth is the constant
+    record(baseline_bag, 1, 40, logs, commands)
     record(test_bag, 2, args.frames, logs, commands)
     models = prepare_models(work, test_bag, logs, commands)
     if commands or not (out / "commands.txt").is_file():  # a re-run keeps the commands that made work/
@@ -237,7 +236,7 @@ def main(argv=None) -> int:
     gt = np.load(test_bag.with_suffix(".groundtruth.npz"), allow_pickle=False)
     frame_of = {int(s): i for i, s in enumerate(gt["stamps_ns"])}
     played = len(gt["stamps_ns"])
-    rows, report_extra = [], []
+    rows = []
     # ---- depth accuracy
     for node, topic, gt_key in (("mono_depth_node", "/mono/depth/image", "depth_m"),
                                 ("stereo_depth_node", "/stereo/depth/image", "stereo_left_depth_m")):
@@ -300,8 +299,8 @@ def main(argv=None) -> int:
             5 * args.rate),
         "|---|---|---|---|---|",
     ]
-    train_gt = np.load(train_bag.with_suffix(".groundtruth.npz"), allow_pickle=False)["depth_m"]
-    const = float(np.nanmedian(np.where(train_gt > 0, train_gt, np.nan)))
+    other_gt = np.load(baseline_bag.with_suffix(".groundtruth.npz"), allow_pickle=False)["depth_m"]
+    const = float(np.nanmedian(np.where(other_gt > 0, other_gt, np.nan)))
     const_err = [absrel(np.full_like(d, const), d)[0] for d in gt["depth_m"]]
     for node, n, errs in rows:
         t = node_timings(nodes[node.split("_")[0]].log())
