@@ -124,12 +124,20 @@ def test_a_window_of_whole_rows_is_used_without_a_copy_and_gives_the_copys_resul
     # every second row (the preview of large windows): per-row products on the strided rows
     pca = DescriptorPCA().fit(flat.T)
     np.testing.assert_array_equal(pca.colorize(full[:, ::2, :]), pca.colorize(np.ascontiguousarray(full[:, ::2, :])))
-    for h, step in ((320, 2), (600, 4)):   # 128 000 pixels: rows 1, 3, ...; 240 000: rows 2, 6, ...
-        big = rng.normal(size=(4, h, 400)).astype(np.float32)
+    # large windows: a grid of every step-th row and column (step = ceil(sqrt(pixels / 5000))), the
+    # pixel in the middle of each block, scaled back linearly
+    for h, w, step in ((320, 400, 6), (600, 400, 7), (480, 640, 8)):
+        assert DescriptorTrackingPipeline.preview_step(h, w) == step
+        big = rng.normal(size=(4, h, w)).astype(np.float32)
         pipe.pca = DescriptorPCA().fit(big.reshape(4, -1).T)
-        expect = cv2.resize(pipe.pca.colorize(np.ascontiguousarray(big[:, step // 2::step, :])), (400, h),
-                            interpolation=cv2.INTER_LINEAR)
-        assert np.array_equal(pipe.descriptor_image(big, h, 400), expect)
+        grid = big[:, step // 2::step, step // 2::step]
+        expect = cv2.resize(pipe.pca.colorize(np.ascontiguousarray(grid)), (w, h), interpolation=cv2.INTER_LINEAR)
+        assert np.array_equal(pipe.descriptor_image(big, h, w), expect)
+        # the grid's pixels are those of the full view's projection (linear scaling keeps grid points
+        # only approximately, so compare the grid's projection itself)
+        full_view = pipe.pca.colorize(big)
+        assert np.array_equal(pipe.pca.colorize(np.ascontiguousarray(grid)), full_view[step // 2::step, step // 2::step])
+    assert DescriptorTrackingPipeline.preview_step(96, 128) == 1 and DescriptorTrackingPipeline.preview_step(250, 400) == 1
 
 
 def test_distances_and_scores_of_an_inexact_match():
