@@ -141,6 +141,19 @@ def test_supervised_needs_registered_depth(tmp_path, capsys):
     assert not (tmp_path / "run").exists()  # refused before anything was written
 
 
+@pytest.mark.parametrize("mode", ["supervised", "descriptors"])
+def test_depth_topic_that_is_the_colour_topic_is_one_line(tmp_path, capsys, mode):
+    """--topics depth=<the colour topic>: one line naming the topic and both roles, exit 2 (was the
+    bag reader's ValueError with a traceback)."""
+    bag = write_tiny_bag(tmp_path / "rgbd", frames=4)
+    rc = depth_train([mode, "--dataset", str(bag), "--topics", "depth=/camera/color/image_raw",
+                      "--out", str(tmp_path / "run"), *FAST])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1, err
+    assert str(bag) in err and "/camera/color/image_raw is given as both the image and the depth topic" in err
+    assert not (tmp_path / "run" / "checkpoints").exists()  # refused before training (descriptors: run.json only)
+
+
 def test_cached_depth_keeps_no_reading_as_nan(bags, tmp_path):
     """The supervision the loss sees: 16UC1 zeros from the sensor arrive as NaN at training size."""
     a, _ = bags

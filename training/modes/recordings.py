@@ -238,6 +238,12 @@ def plan_recording(path: Path, streams: list[StreamSpec], *, camera_role: str, b
 
     if pose not in POSE_SOURCES:
         raise ValueError(f"pose: expected one of {POSE_SOURCES}, got {pose!r}")
+    seen: dict[str, str] = {}
+    for spec in streams:  # e.g. --topics depth=<the colour topic>: one line, not the reader's ValueError
+        if spec.topic in seen:
+            raise UserError(f"{path}: {spec.topic} is given as both the {seen[spec.topic]} and the {spec.role} "
+                            f"topic (--topics): each needs its own topic")
+        seen[spec.topic] = spec.role
     notes: list[str] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", BagWarning)  # reported when the bag is decoded
