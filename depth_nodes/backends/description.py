@@ -51,7 +51,6 @@ the references resize ``image / 255.0``.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field, replace
@@ -59,6 +58,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from depth_nodes.backends.base import BackendError
+from depth_nodes.structured_files import read_yaml_or_json
 
 __all__ = ["OUTPUT_KINDS", "SIDECAR_FORMAT", "DESCRIPTION_FORMAT", "IMAGENET_MEAN", "IMAGENET_STD",
            "DescriptionError", "ModelDescription", "description_from_mapping", "load_description",
@@ -285,20 +285,5 @@ def load_description(model_path: str | os.PathLike, description_path: str | os.P
     if not path.is_file():
         hint = "" if description_path is not None else " (pass a model description YAML for public models)"
         raise DescriptionError(f"{path}: no model description for {model_path}{hint}")
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DescriptionError(f"{path}: cannot read ({exc})") from exc
-    if path.suffix.lower() in (".yaml", ".yml"):
-        import yaml
-
-        try:
-            doc = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise DescriptionError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
-    else:
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DescriptionError(f"{path}: not valid JSON ({exc})") from exc
+    doc = read_yaml_or_json(path, DescriptionError, default="json")
     return description_from_mapping(doc, str(path))

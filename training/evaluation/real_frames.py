@@ -34,7 +34,6 @@ Public API:
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +42,7 @@ from typing import Any, Mapping
 import cv2
 import numpy as np
 
+from depth_nodes.structured_files import read_yaml_or_json
 from depth_training.evaluation.sources import EvalSourceError
 
 __all__ = ["MANIFEST_FORMAT", "MANIFEST_NAMES", "GT_KINDS", "RealFrame", "RealSet", "find_manifest", "read_manifest",
@@ -105,22 +105,7 @@ def find_manifest(folder: str | Path) -> Path:
 def read_manifest(path: str | Path) -> dict:
     """Parse a manifest file (YAML or JSON by suffix) into a mapping; errors name the file."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EvalSourceError(f"{path}: cannot read the manifest ({exc})") from None
-    if path.suffix.lower() == ".json":
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise EvalSourceError(f"{path}: not valid JSON ({exc})") from None
-    else:
-        import yaml
-
-        try:
-            doc = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise EvalSourceError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    doc = read_yaml_or_json(path, EvalSourceError, default="yaml", what="manifest")
     if not isinstance(doc, Mapping):
         raise EvalSourceError(f"{path}: a manifest is a mapping, found {type(doc).__name__}")
     return dict(doc)
