@@ -17,6 +17,11 @@ Rows (``ratio = value / baseline``):
   heartbeat (3 s by default; the profile sets 100 ms and large shared-memory segments), and the
   node logs ``arrived .. s after its stamp``. Only the publisher's set-up can change that; this
   row shows what it gives.
+* ``stereo_e2e_transport_only_741x500_median`` / ``..._p95`` (info): the same client against
+  :mod:`benchmarks.dds_echo` instead of the node: a plain rclpy process with default QoS and no
+  depth_nodes code that answers each complete pair with an empty ``depth/image``. It shows what the
+  transport alone costs between two processes with Fast DDS's defaults: the seconds-long p95 is
+  there with no node at all (baseline: the same bare ``MODE_SGBM`` call, for the same ratio).
 * ``sgbm_fill_left_band_bad2_cones`` / ``..._bad2_nonocc_cones`` / ``..._density_cones``: the node's
   matcher (``3way``, 128 disparities) on the real Middlebury Cones pair with ``fill_left_band``
   (value) and without (baseline): bad-2 (%, |d - gt| > 2 px or missing, over pixels with ground
@@ -47,8 +52,9 @@ def _row(name, value, unit, baseline, target):
             "ratio": round(value / baseline, 3) if baseline else float("nan"), "target": target}
 
 
-def _end_to_end(width: int, height: int, frames: int, real: bool, shm_client: bool) -> dict:
-    """Start the node, run the client process against it; the client's JSON result."""
+def _end_to_end(width: int, height: int, frames: int, real: bool, shm_client: bool, echo: bool = False) -> dict:
+    """Start the node (or, with ``echo``, :mod:`benchmarks.dds_echo`), run the client process against
+    it; the client's JSON result."""
     env = {k: v for k, v in os.environ.items() if k not in ("FASTDDS_DEFAULT_PROFILES_FILE",
                                                            "RMW_FASTRTPS_PUBLICATION_MODE")}
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
@@ -57,9 +63,10 @@ def _end_to_end(width: int, height: int, frames: int, real: bool, shm_client: bo
                               if shm_client else {}))
     log = Path(tempfile.mkdtemp(prefix="bench_e2e_")) / "stereo_depth_node.log"
     exe = Path(sys.executable).parent / "stereo_depth_node"
+    server = ([sys.executable, "-m", "benchmarks.dds_echo"] if echo
+              else [str(exe), "--ros-args", "--params-file", str(CONFIG)])
     with open(log, "w") as out:
-        node = subprocess.Popen([str(exe), "--ros-args", "--params-file", str(CONFIG)], stdout=out,
-                                stderr=subprocess.STDOUT, env=env)
+        node = subprocess.Popen(server, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO)
     try:
         cmd = [sys.executable, "-m", "benchmarks.stereo_client", "--config", str(CONFIG), "--width", str(width),
                "--height", str(height), "--frames", str(frames)]
@@ -82,12 +89,13 @@ def _end_to_end(width: int, height: int, frames: int, real: bool, shm_client: bo
 def bench_end_to_end(frames: int) -> list[dict]:
     rows = []
     real = (CONES / "left.png").exists()
-    cases = [(741, 500, real, False), (640, 480, False, False), (1280, 720, False, False), (741, 500, real, True)]
-    for width, height, use_real, shm in cases:
-        r = _end_to_end(width, height, frames, use_real, shm)
+    cases = [(741, 500, real, False, False), (640, 480, False, False, False), (1280, 720, False, False, False),
+             (741, 500, real, True, False), (741, 500, real, False, True)]
+    for width, height, use_real, shm, echo in cases:
+        r = _end_to_end(width, height, frames, use_real, shm, echo)
         e2e, bare = np.array(r["e2e_s"]) * 1e3, np.array(r["bare_s"]) * 1e3
-        name = f"stereo_e2e_{'shm' if shm else 'plain'}_{width}x{height}"
-        med_target, p95_target = ("info", "info") if shm else ("< 1", "< 2")
+        name = f"stereo_e2e_{'transport_only' if echo else 'shm' if shm else 'plain'}_{width}x{height}"
+        med_target, p95_target = ("info", "info") if shm or echo else ("< 1", "< 2")
         rows += [_row(f"{name}_median", float(np.median(e2e)), "ms", float(np.median(bare)), med_target),
                  _row(f"{name}_p95", float(np.percentile(e2e, 95)), "ms", float(np.percentile(bare, 95)), p95_target)]
         print(f"   ({name}: {len(e2e)} pairs{' of the real Cones pair' if use_real else ''}, {r['lost']} lost, "

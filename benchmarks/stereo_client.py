@@ -21,8 +21,6 @@ import sys
 import threading
 import time
 
-import numpy as np
-
 
 def _pair(args):
     from depth_nodes.synthetic import default_scene

@@ -9,8 +9,9 @@ with Fast DDS's defaults reach the node up to 3 s late (p95 2.4-3.5 s end to end
 messages late too), whatever the node's own transport set-up: a lost fragment is only sent again
 after the writer's next heartbeat, every 3 s by default. With the publisher on
 ``config/fastdds_shm.xml`` (large shared-memory segments, 100 ms heartbeats) or only a 100 ms
-heartbeat, no input arrives late and p95 is ~0.35 s. Only the publisher's middleware set-up fixes
-that (README: Large images and DDS); the node says so with :func:`late_input_message`.
+heartbeat, no input arrives late and p95 is ~0.35 s; a plain rclpy receiver with no depth_nodes
+code (``benchmarks/dds_echo.py``) sees the same delays. Only the publisher's middleware set-up
+fixes that (docs/dds.md, "Late inputs"); the node says so with :func:`late_input_message`.
 
 Plain Python (no rclpy): the node computes the age with :func:`input_age_s` in its subscription
 callback and reports through its :class:`~depth_nodes.ros.throttle.ThrottledReporter`.
