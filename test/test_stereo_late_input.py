@@ -23,6 +23,13 @@ def test_age_and_message():
     assert big.startswith("input /cam/left (1.1 MB) arrived 2.900 s after its stamp (late_input_s 0.5)")
     assert "config/fastdds_shm.xml" in big
     assert "clocks that differ" in late_input_message("/cam/left/camera_info", 0.7, 0.5)
+    # beyond a minute it is no transport delay: a recording's clock (the README's quick start plays without --clock)
+    old = late_input_message("/stereo/left/image_rect", 96_662_391.6, 0.5, 230_400)
+    assert old.startswith("input /stereo/left/image_rect (0.2 MB) is stamped 96662392 s (1118.8 days) before this "
+                          "node's clock"), old
+    assert "--clock" in old and "use_sim_time:=true" in old and "heartbeat" not in old and "slow publisher" not in old
+    assert "days" not in late_input_message("/cam/left", 61.0, 0.5) and "another clock" in late_input_message("/cam/left", 61.0, 0.5)
+    assert "another clock" not in late_input_message("/cam/left", 59.0, 0.5, 2_000_000)
 
 
 def test_late_inputs_are_reported_with_their_age(tmp_path):

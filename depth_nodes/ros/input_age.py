@@ -18,7 +18,7 @@ callback and reports through its :class:`~depth_nodes.ros.throttle.ThrottledRepo
 """
 from __future__ import annotations
 
-__all__ = ["input_age_s", "late_input_message"]
+__all__ = ["CLOCK_MISMATCH_S", "input_age_s", "late_input_message"]
 
 
 def input_age_s(now_ns: int, stamp_ns: int) -> float:
@@ -26,11 +26,25 @@ def input_age_s(now_ns: int, stamp_ns: int) -> float:
     return (int(now_ns) - int(stamp_ns)) * 1e-9
 
 
+#: an age beyond this is no transport delay but stamps from another clock
+CLOCK_MISMATCH_S = 60.0
+
+
 def late_input_message(topic: str, age_s: float, threshold_s: float, size_bytes: int = 0) -> str:
-    """One log line for an input that arrived ``age_s`` after its stamp (``age_s > threshold_s``)."""
+    """One log line for an input that arrived ``age_s`` after its stamp (``age_s > threshold_s``).
+
+    Over :data:`CLOCK_MISMATCH_S` the line says the stamps come from another clock (a recording
+    played without ``--clock``, hosts whose clocks differ) instead of naming transport causes.
+    """
     size = f" ({size_bytes / 2**20:.1f} MB)" if size_bytes else ""
+    if age_s > CLOCK_MISMATCH_S:
+        days = f" ({age_s / 86400:.1f} days)" if age_s >= 86400 else ""
+        return (f"input {topic}{size} is stamped {age_s:.0f} s{days} before this node's clock (late_input_s "
+                f"{threshold_s:g}): the stamps come from another clock. A recording: play it with --clock "
+                "(depth-nodes play --clock, ros2 bag play --clock) and start the node with use_sim_time:=true; "
+                "a camera on another host: synchronise the clocks (chrony/PTP)")
     hint = ("a large message lost in part and sent again after the publisher's next DDS heartbeat (Fast DDS: "
-            "every 3 s): give the publisher config/fastdds_shm.xml (README: Large images and DDS)"
+            "every 3 s): give the publisher config/fastdds_shm.xml (docs/dds.md, Late inputs)"
             if size_bytes >= 512 * 1024 else
             "a loaded or slow publisher, a recording played without --clock, or clocks that differ between hosts")
     return (f"input {topic}{size} arrived {age_s:.3f} s after its stamp (late_input_s {threshold_s:g}): the output "
