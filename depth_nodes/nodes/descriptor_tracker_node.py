@@ -305,7 +305,7 @@ class DescriptorTrackerNode(Node):
             rgb = DescriptorTrackingPipeline.rgb_of(image, encoding)
             self.pub_overlay.publish(numpy_to_image(draw_keypoints(rgb, result.pixels, tr.ids, None), "rgb8", header))
         if self.pub_descriptors.get_subscription_count() > 0:
-            view = self.pipeline.descriptor_image(result.features, image.shape[0], image.shape[1])
+            view = self.pipeline.descriptor_view(result, image.shape[0], image.shape[1])
             self.pub_descriptors.publish(numpy_to_image(view, "rgb8", header))
         if self.get_logger().is_enabled_for(LoggingSeverity.DEBUG):
             t = result.timings

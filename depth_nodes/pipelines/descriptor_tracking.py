@@ -20,8 +20,9 @@ import numpy as np
 
 from depth_nodes.backends.description import ModelDescription
 from depth_nodes.geometry.camera import PinholeCamera
-from depth_nodes.pipelines.depth_io import crop_output, preprocess, to_channels
-from depth_nodes.pipelines.keypoint_tracking import DescriptorPCA, KeypointTracker, TrackerConfig, TrackResult
+from depth_nodes.pipelines.depth_io import Letterbox, crop_output, preprocess, to_channels
+from depth_nodes.pipelines.keypoint_tracking import (DescriptorPCA, KeypointTracker, TrackerConfig, TrackResult,
+                                                     descriptors_dhw)
 
 __all__ = ["TrackerInputError", "TrackedKeypoints", "DescriptorTrackingPipeline", "keypoints_3d", "draw_keypoints"]
 
@@ -34,13 +35,17 @@ class TrackerInputError(ValueError):
 class TrackedKeypoints:
     """``track`` in network pixels; ``pixels`` ``(K, 2)`` camera ``u, v`` (NaN lost); ``xyz`` ``(K, 3)``
     metres in the camera's optical frame (NaN without depth); ``features`` the ``(D, h_r, w_r)``
-    descriptor window (for the colour view; a view into the network's output, not a copy)."""
+    descriptor window (for the colour view; a view into the network's output, not a copy); ``grid``
+    the network's stride-``s`` map ``(D, H/s, W/s)`` that ``features`` interpolates, when the model
+    has one (``ModelDescription.grid_output``), and ``letterbox`` where the image sits in the input."""
 
     track: TrackResult
     pixels: np.ndarray
     xyz: np.ndarray
     features: np.ndarray
     timings: dict = field(default_factory=dict)
+    grid: np.ndarray | None = None
+    letterbox: Letterbox | None = None
 
 
 def keypoints_3d(pixels: np.ndarray, depth: np.ndarray | None, camera: PinholeCamera | None) -> np.ndarray:
@@ -119,8 +124,10 @@ class DescriptorTrackingPipeline:
         pixels[:, 1] = (track.pixels[:, 1] + 0.5) / lb.scale_y - 0.5
         xyz = keypoints_3d(pixels, depth, camera)
         t3 = time.perf_counter()
+        grid = outputs.get(self.desc.grid_output) if self.desc.grid_output else None
         return TrackedKeypoints(track, pixels, xyz, features,
-                                {"preprocess": t1 - t0, "inference": t2 - t1, "tracking": t3 - t2})
+                                {"preprocess": t1 - t0, "inference": t2 - t1, "tracking": t3 - t2},
+                                None if grid is None else descriptors_dhw(grid), lb)
 
     #: the colour view of a descriptor window with more pixels than this is projected on a grid of
     #: every ``step``-th row and column (the pixel in the middle of each ``step x step`` block), with
@@ -150,6 +157,29 @@ class DescriptorTrackingPipeline:
         if rgb.shape[:2] != (height, width):
             rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_NEAREST if step == 1 else cv2.INTER_LINEAR)
         return rgb
+
+    def descriptor_view(self, result: TrackedKeypoints, height: int, width: int) -> np.ndarray:
+        """PCA colour view (RGB uint8, ``height x width``, the camera image's size) of a frame's
+        descriptors: from the network's stride-``s`` grid when it has one, else
+        :meth:`descriptor_image` of the full map.
+
+        The full map is the grid interpolated bilinearly (``align_corners=False``) to the network's
+        input size, and the view is affine in the descriptors, so projecting the grid (``D x 3`` per
+        cell) and interpolating the colours the same way (``cv2.resize`` of the grid to the input
+        size: network pixel ``x`` samples the grid at ``(x + 0.5) / s - 0.5``, as the network does)
+        gives the view of the full map up to uint8 rounding and saturation; the image's window is
+        then cut out and scaled to the camera size as :meth:`descriptor_image` does. It reads
+        ``1/s^2`` of what the full map holds.
+        """
+        lb = result.letterbox
+        if result.grid is None or lb is None or self.desc.grid_stride <= 1:
+            return self.descriptor_image(result.features, height, width)
+        rgb = self.pca.colorize(result.grid)
+        rgb = cv2.resize(rgb, (lb.net_width, lb.net_height), interpolation=cv2.INTER_LINEAR)
+        rgb = rgb[lb.top:lb.top + lb.resized_height, lb.left:lb.left + lb.resized_width]
+        if rgb.shape[:2] != (height, width):
+            rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR)
+        return np.ascontiguousarray(rgb)
 
     @staticmethod
     def rgb_of(image: np.ndarray, encoding: str) -> np.ndarray:

@@ -26,7 +26,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -40,6 +40,7 @@ __all__ = ["SIDECAR_FORMAT", "MIN_OPSET", "ExportResult", "ExportVerificationErr
 SIDECAR_FORMAT = "depth_nodes.onnx_depth/1"
 MIN_OPSET = 17
 INPUT_NAME = "image"
+GRID_OUTPUT = "descriptors_grid"
 
 
 class ExportVerificationError(RuntimeError):
@@ -69,20 +70,29 @@ def verify_onnx(onnx_path: str | Path, module: torch.nn.Module, height: int, wid
                 seed: int = 0) -> tuple[float, float]:
     """Run ``onnx_path`` (onnxruntime, CPU) and ``module`` on one random input.
 
+    Every output is compared (``module`` returns a tensor or a tuple of them, in the graph's order).
+
     Returns:
-        ``(max|onnx - torch|, max|onnx - torch| / max|torch|)``.
+        ``(max|onnx - torch|, max|onnx - torch| / max|torch|)``, the largest over the outputs.
     """
     import onnxruntime as ort
 
     x = torch.rand(batch, 3, height, width, generator=torch.Generator().manual_seed(seed))
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    (out,) = session.run(None, {INPUT_NAME: x.numpy()})
+    outs = session.run(None, {INPUT_NAME: x.numpy()})
     with torch.inference_mode():
-        ref = module(x).numpy()
-    if out.shape != ref.shape:
-        raise ExportVerificationError(f"{onnx_path}: onnxruntime output {out.shape} != torch output {ref.shape}")
-    max_abs = float(np.abs(out.astype(np.float64) - ref).max())
-    return max_abs, max_abs / max(float(np.abs(ref).max()), 1e-12)
+        refs = module(x)
+    refs = [r.numpy() for r in (refs if isinstance(refs, (tuple, list)) else (refs,))]
+    if len(outs) != len(refs):
+        raise ExportVerificationError(f"{onnx_path}: onnxruntime gives {len(outs)} outputs, torch {len(refs)}")
+    max_abs = max_rel = 0.0
+    for out, ref in zip(outs, refs):
+        if out.shape != ref.shape:
+            raise ExportVerificationError(f"{onnx_path}: onnxruntime output {out.shape} != torch output {ref.shape}")
+        diff = float(np.abs(out.astype(np.float64) - ref).max())
+        max_abs = max(max_abs, diff)
+        max_rel = max(max_rel, diff / max(float(np.abs(ref).max()), 1e-12))
+    return max_abs, max_rel
 
 
 def _sha256(path: Path) -> str:
@@ -104,8 +114,8 @@ def _export_size(config: Mapping[str, Any], height: int | None, width: int | Non
     return height, width
 
 
-def _export_verified(module: torch.nn.Module, out: Path, output_name: str, height: int, width: int, opset: int,
-                     rtol: float, source: str | None,
+def _export_verified(module: torch.nn.Module, out: Path, output_name: str | Sequence[str], height: int, width: int,
+                     opset: int, rtol: float, source: str | None,
                      describe: Callable[[], dict[str, Any]]) -> ExportResult:
     """Trace ``module`` to ONNX at ``out``, check it, verify it against torch and write its sidecar.
 
@@ -116,14 +126,15 @@ def _export_verified(module: torch.nn.Module, out: Path, output_name: str, heigh
     import onnx
     import onnxruntime as ort
 
+    names = [output_name] if isinstance(output_name, str) else list(output_name)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # TorchScript-exporter deprecation and tracer notices
             torch.onnx.export(module, (torch.rand(1, 3, height, width),), str(tmp), opset_version=opset,
-                              dynamo=False, input_names=[INPUT_NAME], output_names=[output_name],
-                              dynamic_axes={INPUT_NAME: {0: "batch"}, output_name: {0: "batch"}})
+                              dynamo=False, input_names=[INPUT_NAME], output_names=names,
+                              dynamic_axes={INPUT_NAME: {0: "batch"}, **{n: {0: "batch"} for n in names}})
         onnx.checker.check_model(onnx.load(str(tmp)))
         max_abs, max_rel = verify_onnx(tmp, module, height, width)
         if not max_rel <= rtol:
@@ -184,18 +195,33 @@ def export_onnx(net: torch.nn.Module, config: Mapping[str, Any], out: str | Path
 
 def export_descriptor_onnx(net: torch.nn.Module, config: Mapping[str, Any], out: str | Path, *,
                            height: int | None = None, width: int | None = None, opset: int = MIN_OPSET,
-                           rtol: float = 1e-4, source: str | None = None) -> ExportResult:
+                           rtol: float = 1e-4, source: str | None = None, grid: bool = True) -> ExportResult:
     """Export a :class:`~depth_training.models.descriptor.DescriptorNet` to ``out`` (same checks as
     :func:`export_onnx`): input ``image`` ``(B, 3, H, W)`` float32 RGB in ``[0, 1]``, output
     ``descriptors`` ``(B, D, H, W)`` float32; the sidecar has ``output.kind = "descriptors"``,
     ``descriptor_dim`` and ``source_model_sha256`` (SHA-256 of the exported model file, what keypoint
-    reference files are checked against)."""
+    reference files are checked against).
+
+    With ``grid`` (default) and a network whose output is its stride-``s`` map interpolated
+    (:func:`~depth_training.models.backbone_descriptor.grid_stride`: a zero-shot backbone), the graph
+    has a second output ``descriptors_grid`` ``(B, D, H/s, W/s)``, that map (one backbone pass for
+    both), and the sidecar's ``output.grid`` gives its name and stride: the tracker node computes its
+    colour view on it instead of reading the full map.
+    """
+    from depth_training.models.backbone_descriptor import DescriptorsWithGrid, grid_stride
+
     out = Path(out)
     height, width = _export_size(config, height, width, opset)
     dim = int(config["descriptor_dim"])
-    return _export_verified(net.cpu().eval(), out, "descriptors", height, width, opset, rtol, source, lambda: {
-        "output": {"name": "descriptors", "kind": "descriptors", "shape": ["batch", dim, height, width],
-                   "dtype": "float32"},
+    net = net.cpu().eval()
+    stride = grid_stride(net, height, width) if grid else 0
+    output = {"name": "descriptors", "kind": "descriptors", "shape": ["batch", dim, height, width], "dtype": "float32"}
+    module, names = net, "descriptors"
+    if stride:
+        module, names = DescriptorsWithGrid(net).eval(), ["descriptors", GRID_OUTPUT]
+        output["grid"] = {"name": GRID_OUTPUT, "stride": stride, "shape": ["batch", dim, height // stride, width // stride]}
+    return _export_verified(module, out, names, height, width, opset, rtol, source, lambda: {
+        "output": output,
         "height": height, "width": width,
         "descriptor_dim": dim,
         "model_output": "descriptors",

@@ -49,7 +49,8 @@ from torch import nn
 from .depth_decoder import ConvBlock, check_input_size
 from .pretrained import BackboneError, build_backbone
 
-__all__ = ["BackboneDescriptorNet", "HEADS", "check_backbone_dim", "residual_penalty", "upsample_factor"]
+__all__ = ["BackboneDescriptorNet", "DescriptorsWithGrid", "HEADS", "check_backbone_dim", "grid_stride",
+           "residual_penalty", "upsample_factor"]
 
 HEADS = ("interp", "refine")
 
@@ -156,3 +157,43 @@ class BackboneDescriptorNet(nn.Module):
             return c + F.interpolate(r, size=(h, w), mode="bilinear", align_corners=False)
         half = F.interpolate(c, size=feats[0].shape[-2:], mode="bilinear", align_corners=False) + r
         return F.interpolate(half, size=(h, w), mode="bilinear", align_corners=False)
+
+
+def grid_stride(net: nn.Module, height: int, width: int) -> int:
+    """``s > 1`` when ``net``'s output at ``height x width`` is its unit stride-``s`` map interpolated
+    (a :class:`BackboneDescriptorNet` with the "interp" head that does not upsample at this width),
+    else 0 (a learned head, a full-resolution backbone, any other network)."""
+    if not isinstance(net, BackboneDescriptorNet) or net.head_kind != "interp":
+        return 0
+    if upsample_factor(net.working_width, width) != 1:
+        return 0
+    with torch.no_grad():
+        was = net.training
+        net.eval()
+        gh, gw = net.coarse(torch.zeros(1, 3, height, width)).shape[-2:]
+        net.train(was)
+    s = height // gh
+    return s if s > 1 and gh * s == height and gw * s == width else 0
+
+
+class DescriptorsWithGrid(nn.Module):
+    """Export wrapper of a network for which :func:`grid_stride` is ``s > 1``: one backbone pass,
+    two outputs::
+
+        grid = normalize(backbone(image))            (B, D, H/s, W/s)
+        out  = bilinear(grid, (H, W))                (B, D, H, W)    = net(image), align_corners=False
+
+    The grid is what the full map interpolates: anything linear in the descriptors (the tracker's
+    colour view) can be computed on it at 1/s^2 of the cost and interpolated afterwards.
+    """
+
+    def __init__(self, net: BackboneDescriptorNet):
+        super().__init__()
+        if net.head_kind != "interp":
+            raise ValueError(f"DescriptorsWithGrid: needs the 'interp' head, got {net.head_kind!r}")
+        self.net = net
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        check_input_size(image, self.net.backbone.input_multiple)
+        grid = F.normalize(self.net.backbone(image), dim=1)
+        return F.interpolate(grid, size=image.shape[-2:], mode="bilinear", align_corners=False), grid
