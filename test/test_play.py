@@ -146,10 +146,11 @@ def test_help_is_whole_sentences_and_sigterm_stops_without_a_traceback(tmp_path)
     proc = subprocess.Popen([str(VENV_BIN / "depth-nodes"), "play", str(bag), "--topics", "/cam/image", "--loop"],
                             stderr=subprocess.PIPE, text=True)
     try:
+        note = proc.stderr.readline()  # the transport set-up line, then
         first = proc.stderr.readline()  # the first progress line: rclpy is up and publishing
         proc.send_signal(15)
         _, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
-    assert "[playing]" in first, first
+    assert note.startswith("depth-nodes play: Fast DDS") and "[playing]" in first, (note, first)
     assert proc.returncode == 143 and "Traceback" not in err and "(interrupted)" in err, err

@@ -151,12 +151,19 @@ def _play(reader, conns, classes, remaps, args, path: Path) -> int:
     from rclpy.executors import ExternalShutdownException
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
+    from depth_nodes.ros.transport import setup_shared_memory
+
     start_ns = reader.start_time + int(args.start_offset * 1e9)
     end_ns = reader.end_time
     if start_ns > end_ns:
         raise UserError(f"{path}: --start-offset {args.start_offset} s is past the end "
                         f"({(end_ns - reader.start_time) / 1e9:.3f} s)")
     is_ros1 = not getattr(reader, "is2", True)
+    # as a camera driver should (docs/dds.md): large messages over shared memory and 100 ms heartbeats,
+    # so a reliable sample that does not get through is sent again within 0.1 s, not Fast DDS's 3 s
+    note = setup_shared_memory()
+    if not args.quiet:
+        print(f"depth-nodes play: {note}", file=sys.stderr)
     rclpy.init(args=None)
     signal.signal(signal.SIGTERM, _raise_terminated)  # rclpy's own handler would invalidate the publishers mid-publish
     node = rclpy.create_node("depth_nodes_player")
@@ -197,8 +204,9 @@ def _play(reader, conns, classes, remaps, args, path: Path) -> int:
         except _Terminated:
             progress.done(stats, interrupted=True)
             return 143
-        for pub in pubs.values():  # reliable subscribers get the last messages before we exit
-            pub.wait_for_all_acked(Duration(seconds=1.0))
+        deadline = time.monotonic() + 3.0  # reliable subscribers get the last messages before we exit
+        for pub in pubs.values():
+            pub.wait_for_all_acked(Duration(seconds=max(0.0, deadline - time.monotonic())))
         progress.done(stats)
         return 0
     except _Terminated:  # before playback started (waiting for subscribers, --delay)
