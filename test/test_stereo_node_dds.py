@@ -128,7 +128,7 @@ def _start_node(tmp_path, name: str, *params: str) -> NodeProcess:
 @pytest.mark.parametrize("reliability", ["reliable", "best_effort"])
 def test_large_pairs_reach_reliable_and_best_effort_subscribers(tmp_path, clouds, reliability):
     node = _start_node(tmp_path, f"node_{reliability}")
-    assert f"FASTDDS_DEFAULT_PROFILES_FILE={PROFILE}" in node.log() or "fastdds_shm.xml" in node.log(), node.log()
+    assert node.wait_for_log("fastdds_shm.xml", 10), node.log()  # logged just after start-up: wait for it
     # a best-effort driver with large images runs as README says; a reliable one needs nothing
     env = clean_env(FASTDDS_DEFAULT_PROFILES_FILE=str(PROFILE)) if reliability == "best_effort" else clean_env()
     try:
