@@ -101,3 +101,33 @@ def test_description_checks_and_a_network_without_the_grid(exported, tmp_path):
     result = pipe.process(np.full((H, W, 3), 128, np.uint8), "rgb8")
     assert result.grid is None and pipe.descriptor_view(result, H, W).shape == (H, W, 3)
     backend.close()
+
+
+def test_coarse_to_fine_search_finds_the_whole_image_best(exported):
+    """Lost keypoints searched over the whole image: through the grid (5 cells, then windows of the
+    full map) the match is the whole-image best pixel, or a tie, on a letterboxed camera."""
+    from depth_nodes.pipelines.keypoint_tracking import CoarseGrid, KeypointTracker, TrackerConfig
+
+    _, path = exported
+    backend = OnnxRuntimeBackend(path, device="cpu")
+    desc = resolve_description(backend, load_description(path))
+    rng = np.random.default_rng(5)
+    base = cv2.GaussianBlur(rng.integers(0, 255, (150, 300, 3), dtype=np.uint8), (0, 0), 1.5)
+    first = DescriptorTrackingPipeline(backend, desc, np.zeros((1, 64), np.float32)).process(base, "rgb8")
+    ys, xs = rng.integers(0, first.features.shape[1], 60), rng.integers(0, first.features.shape[2], 60)
+    refs = np.ascontiguousarray(first.features[:, ys, xs].T)
+    moved = np.roll(base, (5, 9), axis=(0, 1))  # a second frame: the scene shifted
+    result = DescriptorTrackingPipeline(backend, desc, refs, TrackerConfig(lost_threshold=10.0)).process(moved, "rgb8")
+    lb = result.letterbox
+    assert lb.top > 0 and result.track.tracked.all()  # letterboxed; every keypoint from the whole-image search
+    features = np.ascontiguousarray(result.features)
+    plain = KeypointTracker(refs, TrackerConfig(lost_threshold=10.0)).update(features)  # every pixel searched
+    found = result.track
+    same = (np.abs(found.pixels - plain.pixels) <= 1).all(axis=1)
+    assert same.mean() >= 0.95, same.mean()
+    assert np.all(found.distances[~same] <= plain.distances[~same] + 0.02)  # the others: ties
+    # a grid that does not cover the window: the search falls back to every pixel
+    far = CoarseGrid(result.grid, 8, left=10_000, top=0)
+    np.testing.assert_array_equal(KeypointTracker(refs, TrackerConfig(lost_threshold=10.0)).update(features, far).pixels,
+                                  plain.pixels)
+    backend.close()

@@ -183,3 +183,29 @@ def test_pca_axes_are_the_principal_directions_of_a_subsample_around_the_mean():
     np.testing.assert_allclose(pca.axes[:, 0], direction, atol=0.02)  # sign: largest loading positive
     np.testing.assert_allclose(pca.mean, samples.mean(axis=0), atol=0.2)
     assert pca.std[0] == pytest.approx(1.0, abs=0.2)
+
+
+def test_coarse_to_fine_search_maps_grid_cells_to_window_pixels():
+    """A stride-8 grid, the map it interpolates (bilinear, align_corners=False, as the network does) and
+    a window cut from it 16 rows down and 8 columns in (a letterbox): references taken from the map
+    at known window pixels are found there exactly by the coarse-to-fine search (distance 0), and a
+    grid whose offset is not applied would look two cells away (beyond the refinement window)."""
+    import torch
+
+    from depth_nodes.pipelines.keypoint_tracking import CoarseGrid
+
+    rng = np.random.default_rng(7)
+    grid = rng.normal(size=(6, 9, 13)).astype(np.float32)                     # (D, gh, gw), stride 8
+    full = torch.nn.functional.interpolate(torch.from_numpy(grid)[None], size=(72, 104), mode="bilinear",
+                                           align_corners=False)[0].numpy()
+    top, left = 16, 8
+    window = np.ascontiguousarray(full[:, top:top + 40, left:left + 88])     # (D, 40, 88)
+    # pixels next to cell centres (network pixel 8 j + 4), where the map is 15/16 of that cell's
+    # descriptor (a random grid has no smoothness: between cells the nearest cells need not be its own)
+    us, vs = 8 * rng.integers(0, 11, 12) + 4, 8 * rng.integers(0, 5, 12) + 4
+    refs = np.ascontiguousarray(window[:, vs, us].T)
+    result = KeypointTracker(refs, TrackerConfig(lost_threshold=100.0)).update(window, CoarseGrid(grid, 8, left, top))
+    np.testing.assert_array_equal(result.pixels, np.stack([us, vs], 1).astype(np.float32))
+    assert np.all(result.distances < 1e-3)
+    wrong = KeypointTracker(refs, TrackerConfig(lost_threshold=100.0)).update(window, CoarseGrid(grid, 8, 0, 0))
+    assert not np.array_equal(wrong.pixels, result.pixels)

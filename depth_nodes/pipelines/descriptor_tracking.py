@@ -4,7 +4,8 @@ Per frame::
 
     x, lb = preprocess(image, encoding, desc)               # depth_io (the network's input conventions)
     F     = crop_output(backend.infer(x)[desc.output_name]) # (D, h_r, w_r): the image's window
-    track = KeypointTracker.update(F)                       # keypoint_tracking, network pixels
+    track = KeypointTracker.update(F, grid)                 # keypoint_tracking, network pixels (grid: the
+                                                            # model's stride-s map when it has one)
     u_cam = (u_net + 0.5) / s_x - 0.5,  v_cam = (v_net + 0.5) / s_y - 0.5   (pixel-centre convention)
     X     = z(u_cam, v_cam) * K^-1 [u_cam, v_cam, 1]^T     # with a registered depth image, else NaN
 
@@ -21,8 +22,8 @@ import numpy as np
 from depth_nodes.backends.description import ModelDescription
 from depth_nodes.geometry.camera import PinholeCamera
 from depth_nodes.pipelines.depth_io import Letterbox, crop_output, preprocess, to_channels
-from depth_nodes.pipelines.keypoint_tracking import (DescriptorPCA, KeypointTracker, TrackerConfig, TrackResult,
-                                                     descriptors_dhw)
+from depth_nodes.pipelines.keypoint_tracking import (CoarseGrid, DescriptorPCA, KeypointTracker, TrackerConfig,
+                                                     TrackResult, descriptors_dhw)
 
 __all__ = ["TrackerInputError", "TrackedKeypoints", "DescriptorTrackingPipeline", "keypoints_3d", "draw_keypoints"]
 
@@ -118,16 +119,17 @@ class DescriptorTrackingPipeline:
             raise TrackerInputError(f"model output has {window.shape[0] if window.ndim == 3 else 1} channels, the "
                                     f"reference descriptors {self.tracker.references.shape[1]}")
         features = window if window.dtype == np.float32 else window.astype(np.float32)  # a view: no 60 MB copy
-        track = self.tracker.update(features)
+        grid = outputs.get(self.desc.grid_output) if self.desc.grid_output else None
+        grid = None if grid is None else descriptors_dhw(grid)
+        coarse = None if grid is None else CoarseGrid(grid, self.desc.grid_stride, lb.left, lb.top)
+        track = self.tracker.update(features, coarse)  # coarse to fine where it searches the whole image
         pixels = np.empty_like(track.pixels)
         pixels[:, 0] = (track.pixels[:, 0] + 0.5) / lb.scale_x - 0.5
         pixels[:, 1] = (track.pixels[:, 1] + 0.5) / lb.scale_y - 0.5
         xyz = keypoints_3d(pixels, depth, camera)
         t3 = time.perf_counter()
-        grid = outputs.get(self.desc.grid_output) if self.desc.grid_output else None
         return TrackedKeypoints(track, pixels, xyz, features,
-                                {"preprocess": t1 - t0, "inference": t2 - t1, "tracking": t3 - t2},
-                                None if grid is None else descriptors_dhw(grid), lb)
+                                {"preprocess": t1 - t0, "inference": t2 - t1, "tracking": t3 - t2}, grid, lb)
 
     #: the colour view of a descriptor window with more pixels than this is projected on a grid of
     #: every ``step``-th row and column (the pixel in the middle of each ``step x step`` block), with
