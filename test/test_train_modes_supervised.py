@@ -151,7 +151,7 @@ def test_depth_topic_that_is_the_colour_topic_is_one_line(tmp_path, capsys, mode
     err = capsys.readouterr().err
     assert rc == 2 and len(err.strip().splitlines()) == 1, err
     assert str(bag) in err and "/camera/color/image_raw is given as both the image and the depth topic" in err
-    assert not (tmp_path / "run" / "checkpoints").exists()  # refused before training (descriptors: run.json only)
+    assert not (tmp_path / "run").exists()  # refused before anything was written
 
 
 def test_cached_depth_keeps_no_reading_as_nan(bags, tmp_path):

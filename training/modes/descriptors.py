@@ -184,13 +184,13 @@ def run_descriptors(args: argparse.Namespace) -> int:
         apply_threads(args.threads)
         seed_everything(args.seed, ctx.rank)
         cache_root = Path(args.cache_dir) if args.cache_dir else out / "cache"
+        with main_process_first(ctx):  # the recordings are checked (and cached) before anything is written
+            scenes = load_scenes_for([s.path for s in specs], args, cache_root)
+            val_scenes = load_scenes_for(args.val_bag or [], args, cache_root)
         if ctx.is_main:
             out.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(run_file, json.dumps({"model": cfg, "args": {k: str(v) for k, v in vars(args).items()
                                                                             if k not in ("func", "bag_topic_configs")}}, indent=1).encode())
-        with main_process_first(ctx):
-            scenes = load_scenes_for([s.path for s in specs], args, cache_root)
-            val_scenes = load_scenes_for(args.val_bag or [], args, cache_root)
         sample_cfg = SampleConfig(matches=args.matches, nonmatch_object=args.nonmatches_object,
                                   nonmatch_background=args.nonmatches_background,
                                   min_nonmatch_distance=args.min_nonmatch_distance,
