@@ -219,8 +219,10 @@ def main(argv=None) -> int:
         for name, node in nodes.items():
             if not node.wait_for_log("[INFO]", 60) or not node.alive():
                 raise DemoError(f"{name} node did not start:\n{node.log()[-2000:]}")
+        # the mono node and the tracker both take the wrist camera: wait for both (one may start seconds later)
+        shared = [f"{TOPICS[k]}=2" for k in ("color", "color_info", "depth")]
         play = [BIN / "depth-nodes", "play", test_bag, "--rate", args.rate, "--wait-for-subscribers", 30,
-                "--delay", 1.0, "--topics", *TOPICS.values()]
+                "--min-subscribers", *shared, "--delay", 1.0, "--topics", *TOPICS.values()]
         run(play, logs / "play.log", [])
         time.sleep(2.0)  # last frames through the nodes
         received = {t: io.messages(t) for t in io.received}

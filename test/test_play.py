@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import subprocess
-import sys
+import time
 
 import numpy as np
 import pytest
@@ -13,7 +13,7 @@ from std_msgs.msg import String
 
 from depth_nodes.cli import UserError
 from depth_nodes.ros.harness import RosIO, VENV_BIN
-from depth_nodes.tools.play import parse_remaps
+from depth_nodes.tools.play import parse_min_subscribers, parse_remaps
 
 TS = get_typestore(Stores.ROS2_KILTED)
 T0 = 1_700_000_000_000_000_000
@@ -134,6 +134,41 @@ def test_bad_arguments_give_one_line_errors(tmp_path):
     with pytest.raises(UserError, match="expected FROM:=TO"):
         parse_remaps(["/a=/b"])
     assert parse_remaps(["/a:=/b"]) == {"/a": "/b"}
+    assert parse_min_subscribers(["/cam/image=2", "/x=1"]) == {"/cam/image": 2, "/x": 1}
+    for bad in ("/cam/image", "/cam/image=0", "=2", "/cam/image=two"):
+        with pytest.raises(UserError, match="expected TOPIC=N"):
+            parse_min_subscribers([bad])
+    r = _play(str(bag), "--min-subscribers", "/cam/image=2")
+    assert r.returncode == 2 and "needs --wait-for-subscribers" in r.stderr
+    r = _play(str(bag), "--wait-for-subscribers", "1", "--min-subscribers", "/nope=2")
+    assert r.returncode == 2 and "/nope is not a topic being played" in r.stderr
+
+
+def test_min_subscribers_waits_for_a_second_subscriber(tmp_path):
+    """Two nodes take the same camera, one starts later: with --min-subscribers TOPIC=2 playback
+    starts only once both are matched, and both get every message; with one of two, it says so."""
+    bag = tmp_path / "rec"
+    _write_rosbag2(bag, "mcap")
+    first, second = RosIO("play_min_first"), RosIO("play_min_second")
+    try:
+        first.collect(Image, "/min/image", depth=50)
+        proc = subprocess.Popen([str(VENV_BIN / "depth-nodes"), "play", str(bag), "--topics", "/cam/image", "--remap",
+                                 "/cam/image:=/min/image", "--wait-for-subscribers", "20", "--min-subscribers",
+                                 "/cam/image=2"], stderr=subprocess.PIPE, text=True)
+        time.sleep(3.0)  # the first subscriber is matched by now: playback must still be waiting
+        assert len(first.received["/min/image"]) == 0 and proc.poll() is None
+        second.collect(Image, "/min/image", depth=50)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        for io in (first, second):
+            assert io.wait_for(lambda io=io: len(io.received["/min/image"]) == N, 5), len(io.received["/min/image"])
+        r = _play(str(bag), "--topics", "/cam/image", "--remap", "/cam/image:=/min/image", "--wait-for-subscribers",
+                  "4", "--min-subscribers", "/cam/image=3", "-q")
+        assert r.returncode == 0 and "after 4 s /cam/image has 2 of 3 subscribers; playing anyway" in r.stderr, r.stderr
+        assert "[rcl]" not in r.stderr  # our --remap is not handed to rcl as its own (deprecated) remap rule
+    finally:
+        first.close()
+        second.close()
 
 
 def test_help_is_whole_sentences_and_sigterm_stops_without_a_traceback(tmp_path):

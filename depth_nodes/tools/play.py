@@ -54,6 +54,9 @@ def register(subparsers) -> None:
                    help="wait S seconds after creating the publishers (lets subscribers discover them)")
     p.add_argument("--wait-for-subscribers", type=float, default=0.0, metavar="S",
                    help="wait up to S seconds until every played topic has a subscriber before starting")
+    p.add_argument("--min-subscribers", nargs="+", default=[], metavar="TOPIC=N",
+                   help="with --wait-for-subscribers: wait for N subscribers on TOPIC (a recorded name) instead "
+                        "of one, e.g. when two nodes take the same camera and one starts slower")
     p.add_argument("--qos-depth", type=int, default=10, help="history depth of the publishers (default 10)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     p.set_defaults(func=run)
@@ -67,6 +70,21 @@ def parse_remaps(items: list[str]) -> dict[str, str]:
         if not sep or not src.strip() or not dst.strip():
             raise UserError(f"--remap {item!r}: expected FROM:=TO")
         out[src.strip()] = dst.strip()
+    return out
+
+
+def parse_min_subscribers(items: list[str]) -> dict[str, int]:
+    """``["/a=2", ...]`` -> ``{"/a": 2}``; raises :class:`UserError` for a malformed item."""
+    out = {}
+    for item in items:
+        topic, sep, count = item.rpartition("=")
+        try:
+            n = int(count)
+        except ValueError:
+            n = 0
+        if not sep or not topic.strip() or n < 1:
+            raise UserError(f"--min-subscribers {item!r}: expected TOPIC=N with N >= 1")
+        out[topic.strip()] = n
     return out
 
 
@@ -129,6 +147,9 @@ def run(args) -> int:
         raise UserError("--start-offset, --delay, --clock and --wait-for-subscribers must be >= 0 "
                         "and --qos-depth >= 1")
     remaps = parse_remaps(args.remap)
+    wanted = parse_min_subscribers(args.min_subscribers)
+    if wanted and not args.wait_for_subscribers:
+        raise UserError("--min-subscribers needs --wait-for-subscribers S (how long to wait)")
     reader = _open(path)
     try:
         conns = [c for c in reader.connections if args.topics is None or c.topic in args.topics]
@@ -139,6 +160,9 @@ def run(args) -> int:
                                 f"{', '.join(sorted({c.topic for c in reader.connections}))})")
         if not conns:
             raise UserError(f"{path}: no messages to play")
+        unplayed = sorted(set(wanted) - {c.topic for c in conns})
+        if unplayed:
+            raise UserError(f"--min-subscribers: {', '.join(unplayed)} is not a topic being played")
         classes = {c.topic: _message_class(c.msgtype, path, c.topic) for c in conns}
         return _play(reader, conns, classes, remaps, args, path)
     finally:
@@ -164,7 +188,7 @@ def _play(reader, conns, classes, remaps, args, path: Path) -> int:
     note = setup_shared_memory()
     if not args.quiet:
         print(f"depth-nodes play: {note}", file=sys.stderr)
-    rclpy.init(args=None)
+    rclpy.init(args=[])  # not sys.argv: rcl would take "--remap A:=B" for its own (deprecated) remap syntax
     signal.signal(signal.SIGTERM, _raise_terminated)  # rclpy's own handler would invalidate the publishers mid-publish
     node = rclpy.create_node("depth_nodes_player")
     try:
@@ -186,8 +210,16 @@ def _play(reader, conns, classes, remaps, args, path: Path) -> int:
                   file=sys.stderr)
         if args.wait_for_subscribers > 0:
             deadline = time.monotonic() + args.wait_for_subscribers
-            while time.monotonic() < deadline and any(p.get_subscription_count() == 0 for p in pubs.values()):
+            wanted = parse_min_subscribers(args.min_subscribers)
+            while time.monotonic() < deadline and any(p.get_subscription_count() < wanted.get(t, 1)
+                                                      for t, p in pubs.items()):
                 time.sleep(0.05)
+            short = {t: p.get_subscription_count() for t, p in pubs.items()
+                     if p.get_subscription_count() < wanted.get(t, 1)}
+            if short:
+                print(f"depth-nodes play: warning: after {args.wait_for_subscribers:g} s "
+                      + ", ".join(f"{t} has {n} of {wanted.get(t, 1)} subscribers" for t, n in sorted(short.items()))
+                      + "; playing anyway", file=sys.stderr)
         if args.delay:
             time.sleep(args.delay)
         stats = PlaybackStats()
