@@ -164,6 +164,10 @@ def test_when_camera_info_stops_depth_is_still_served_and_the_gap_reported(mono)
     assert np.isfinite(decode_image(depth)).any()
 
 
+def _stamp_of(msg) -> int:
+    return msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+
+
 def test_align_recovers_scale_and_shift_from_sparse_metric_depth(models, tmp_path):
     node = NodeProcess("mono_depth_node", "-p", f"model_path:={models['inverse']}", "-p", "scale_mode:=align",
                        "-p", "report_period_s:=0.0", "-p", "max_depth:=1000.0",
@@ -208,13 +212,29 @@ def test_align_recovers_scale_and_shift_from_sparse_metric_depth(models, tmp_pat
         for _ in range(5):
             pub_img.publish(image_msg(img, "rgb8", fresh))
             io.wait_for(lambda: False, 0.1)
-        assert node.wait_for_log("align: the latest sparse_depth is 2.000 s from the image", 5), node.log()[-2000:]
+        assert node.wait_for_log("align: no /align/sparse_depth for this frame: the nearest sparse_depth is 2.000 s "
+                                 "from the image (max_age 0.5 s", 5), node.log()[-2000:]
         assert not any(m.header.stamp.sec * 10**9 + m.header.stamp.nanosec == fresh
                        for m in io.messages("/align/depth/image"))
         # ... and the next frame with a current one is served again
         stamp = new_stamp() + 3_000_000_000
         depth = decode_image(publish_until(io, publish, "/align/depth/image", stamp))
         np.testing.assert_allclose(depth, truth, rtol=1e-4)
+        # a sparse depth that arrives after its image (same stamp, 30 ms later, another scale) is the one used,
+        # not the previous frame's (0.1 s older, within align_max_age_s)
+        truth2 = (1.0 / (1.5 * x + 0.2)).astype(np.float32)
+        sparse2 = np.full((H, W), np.nan, np.float32)
+        sparse2.flat[idx[35:]] = truth2.flat[idx[35:]]
+        for k in range(3):
+            pub_sparse.publish(image_msg(sparse, "32FC1", stamp + k * 100_000_000))  # the old scene, frames before
+        later = stamp + 300_000_000
+        io.wait_for(lambda: False, 0.3)
+        pub_img.publish(image_msg(img, "rgb8", later))
+        io.wait_for(lambda: False, 0.03)
+        pub_sparse.publish(image_msg(sparse2, "32FC1", later))
+        assert io.wait_for(lambda: any(_stamp_of(m) == later for m in io.received["/align/depth/image"]), 10)
+        depth = decode_image([m for m in io.messages("/align/depth/image") if _stamp_of(m) == later][0])
+        np.testing.assert_allclose(depth, truth2, rtol=1e-4)
     finally:
         io.close()
         assert node.stop() == 0, node.log()

@@ -7,7 +7,10 @@ Subscribes (QoS of each topic's publishers by default, ``input_qos: auto``):
                         non-zero distortion: the image is rectified (``distortion``)
     sparse_depth        sensor_msgs/Image 32FC1 metres or 16UC1 mm registered to the image
                         (scale_mode ``align`` only: depth camera, projected lidar); with
-                        ``depth_transport: compressedDepth`` sparse_depth/compressedDepth
+                        ``depth_transport: compressedDepth`` sparse_depth/compressedDepth;
+                        paired by stamp: an image waits up to ``align_wait_s`` for a sparse
+                        depth stamped at or after it, then takes the nearest within
+                        ``align_max_age_s`` (:mod:`depth_nodes.pipelines.depth_pairing`)
 Publishes (reliable by default; input stamp and frame_id kept; built only when subscribed):
     depth/image         32FC1 metres, NaN = no reading (REP 118)           [not in relative mode]
     depth/camera_info   the camera_info with the depth image's header      [not in relative mode]
@@ -29,12 +32,14 @@ from __future__ import annotations
 import sys
 import time
 
+from rclpy.clock import Clock, ClockType
 from rclpy.logging import LoggingSeverity
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from depth_nodes.geometry.camera import CameraModelCache, CameraModelError
 from depth_nodes.image_encodings import depth_to_metres
+from depth_nodes.pipelines.depth_pairing import DepthPairing
 from depth_nodes.pipelines.mono_depth import MonoDepthPipeline, MonoFrame, MonoInputError
 from depth_nodes.pipelines.mono_scale import SCALE_MODES, ScaleModeError
 from depth_nodes.pipelines.worker import LatestFrameWorker
@@ -73,6 +78,8 @@ PARAMS: tuple[ParamSpec, ...] = (
               3, 1000000, dynamic=True),
     ParamSpec("align_max_age_s", 0.5, "align mode: largest stamp difference between image and sparse_depth (s).",
               0.0, 3600.0, dynamic=True),
+    ParamSpec("align_wait_s", 0.1, "align mode: how long an image waits for a sparse_depth stamped at or after it "
+              "(s); then the nearest one within align_max_age_s received so far is used (0: no wait).", 0.0, 10.0),
     # --- outputs
     ParamSpec("min_depth", 0.0, "Depth below this is published as NaN (metres).", 0.0, 1e4, dynamic=True),
     ParamSpec("max_depth", 100.0, "Depth above this is published as NaN (metres).", 0.0, 1e6, dynamic=True),
@@ -158,7 +165,9 @@ class MonoDepthNode(Node):
         self._info: CameraInfo | None = None
         self._info_time: float | None = None
         self._image_time: float | None = None
-        self._sparse: Image | None = None
+        # align: image and sparse depth paired by stamp (a late same-stamp depth is waited for, briefly)
+        self.pairing = DepthPairing(v["align_wait_s"], v["align_max_age_s"], v["time_jump_s"]) \
+            if self.scale_mode == "align" else None
         self.time = FrameTime(self, v["time_jump_s"], MonoInputError, lambda text: self.get_logger().info(text))
         self.undistorter = Undistorter(v["distortion"], MonoInputError)
         self._dropped_seen = 0
@@ -166,9 +175,11 @@ class MonoDepthNode(Node):
         inputs = [Input("image", self._on_image, transport=v["image_transport"], param="image_transport",
                         choices=IMAGE_TRANSPORTS),
                   Input("camera_info", self._on_info, CameraInfo)]
-        if self.scale_mode == "align":
+        if self.pairing is not None:
             inputs.append(Input("sparse_depth", self._on_sparse, transport=v["depth_transport"],
                                 param="depth_transport", choices=DEPTH_TRANSPORTS))
+            self.create_timer(max(0.005, v["align_wait_s"] / 4), lambda: self._submit(self.pairing.expire()),
+                              clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.inputs = InputSubscriptions(self, inputs, v["input_qos"], v["input_qos_depth"], self.reporter.report,
                                          silent_s=v["silent_input_s"])
         self.create_timer(1.0, self._check_inputs)
@@ -203,18 +214,28 @@ class MonoDepthNode(Node):
             return str(exc).replace("invalid parameters:\n  ", "")
         self._configure(proposed)
         self.reporter.period_s = self.fit_reporter.period_s = proposed["report_period_s"]
+        if self.pairing is not None:
+            self.pairing.max_age_s = proposed["align_max_age_s"]
         return None
 
     # ---------------------------------------------------------------- inputs
     def _on_image(self, msg) -> None:
         self._image_time = time.monotonic()
-        self.worker.submit((msg, self._info, self._sparse, time.perf_counter()))
+        if self.pairing is None:
+            self.worker.submit((msg, self._info, None, "", time.perf_counter()))
+        else:
+            self._submit(self.pairing.add_image(_stamp_ns(msg), (msg, self._info, time.perf_counter())))
 
     def _on_info(self, msg: CameraInfo) -> None:
         self._info, self._info_time = msg, time.monotonic()
 
     def _on_sparse(self, msg) -> None:
-        self._sparse = msg
+        self._submit(self.pairing.add_depth(_stamp_ns(msg), msg))
+
+    def _submit(self, releases) -> None:
+        for r in releases:
+            msg, info, t_arrival = r.item
+            self.worker.submit((msg, info, r.depth, r.why, t_arrival))
 
     def _check_inputs(self) -> None:
         now = time.monotonic()
@@ -228,7 +249,7 @@ class MonoDepthNode(Node):
                 self.reporter.report("missing:camera_info",
                                      f"images arrive but no {self.resolve_topic_name('camera_info')} for "
                                      f"{timeout:.1f} s: using the last one, received {now - self._info_time:.1f} s ago")
-        dropped = self.worker.dropped
+        dropped = self.worker.dropped + (self.pairing.dropped if self.pairing is not None else 0)
         if dropped > self._dropped_seen:
             self.reporter.report("dropped", f"{dropped - self._dropped_seen} frames dropped (the model is slower than "
                                  "the camera; only the newest frame is processed)")
@@ -236,7 +257,7 @@ class MonoDepthNode(Node):
 
     # ---------------------------------------------------------------- processing
     def _process(self, item) -> None:
-        msg, info, sparse, t_arrival = item
+        msg, info, sparse, why, t_arrival = item
         t_start = time.perf_counter()
         stamp = _stamp_ns(msg)
         self.time.check(stamp)
@@ -255,12 +276,9 @@ class MonoDepthNode(Node):
                 camera, info = None, None
         ref = None
         if self.scale_mode == "align":
-            if sparse is None:
-                raise MonoInputError(f"align: no {self.resolve_topic_name('sparse_depth')} received yet")
-            age = abs(_stamp_ns(sparse) - stamp) / 1e9
-            if age > self.values["align_max_age_s"]:
-                raise MonoInputError(f"align: the latest sparse_depth is {age:.3f} s from the image "
-                                     f"(align_max_age_s {self.values['align_max_age_s']})")
+            if sparse is None:  # paired by stamp (DepthPairing): none within align_max_age_s
+                raise MonoInputError(f"align: no {self.resolve_topic_name('sparse_depth')} for this frame: "
+                                     + why.replace("depth image", "sparse_depth"))
             ref = depth_to_metres(*decode_input(sparse))
             if ref.shape != image.shape[:2]:
                 raise MonoInputError(f"align: sparse_depth is {ref.shape[1]}x{ref.shape[0]}, the image "
