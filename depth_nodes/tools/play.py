@@ -164,12 +164,12 @@ def run(args) -> int:
         if unplayed:
             raise UserError(f"--min-subscribers: {', '.join(unplayed)} is not a topic being played")
         classes = {c.topic: _message_class(c.msgtype, path, c.topic) for c in conns}
-        return _play(reader, conns, classes, remaps, args, path)
+        return _play(reader, conns, classes, remaps, wanted, args, path)
     finally:
         reader.close()
 
 
-def _play(reader, conns, classes, remaps, args, path: Path) -> int:
+def _play(reader, conns, classes, remaps, wanted: dict[str, int], args, path: Path) -> int:
     import rclpy
     from rclpy.duration import Duration
     from rclpy.executors import ExternalShutdownException
@@ -209,16 +209,15 @@ def _play(reader, conns, classes, remaps, args, path: Path) -> int:
             print(f"depth-nodes play: warning: --remap of {', '.join(unknown)}: not a topic being played",
                   file=sys.stderr)
         if args.wait_for_subscribers > 0:
+            def short() -> dict[str, int]:  # topics with fewer subscribers than wanted (default 1): their counts
+                return {t: n for t, p in pubs.items() if (n := p.get_subscription_count()) < wanted.get(t, 1)}
+
             deadline = time.monotonic() + args.wait_for_subscribers
-            wanted = parse_min_subscribers(args.min_subscribers)
-            while time.monotonic() < deadline and any(p.get_subscription_count() < wanted.get(t, 1)
-                                                      for t, p in pubs.items()):
+            while time.monotonic() < deadline and short():
                 time.sleep(0.05)
-            short = {t: p.get_subscription_count() for t, p in pubs.items()
-                     if p.get_subscription_count() < wanted.get(t, 1)}
-            if short:
+            if missing := short():
                 print(f"depth-nodes play: warning: after {args.wait_for_subscribers:g} s "
-                      + ", ".join(f"{t} has {n} of {wanted.get(t, 1)} subscribers" for t, n in sorted(short.items()))
+                      + ", ".join(f"{t} has {n} of {wanted.get(t, 1)} subscribers" for t, n in sorted(missing.items()))
                       + "; playing anyway", file=sys.stderr)
         if args.delay:
             time.sleep(args.delay)
