@@ -50,7 +50,7 @@ from depth_nodes.pipelines.descriptor_tracking import DescriptorTrackingPipeline
 from depth_nodes.pipelines.keypoint_tracking import TrackerConfig
 from depth_nodes.pipelines.depth_pairing import DepthPairing
 from depth_nodes.pipelines.worker import LatestFrameWorker
-from depth_nodes.nodes.frame_prep import FrameTime, Undistorter
+from depth_nodes.nodes.frame_prep import FrameTime, Undistorter, submit_paired
 from depth_nodes.ros.image_conversion import numpy_to_image
 from depth_nodes.ros.image_transport import DEPTH_TRANSPORTS, IMAGE_TRANSPORTS, decode_input
 from depth_nodes.image_encodings import COLOR_ENCODINGS
@@ -218,7 +218,8 @@ class DescriptorTrackerNode(Node):
             inputs += [Input("depth/image", self._on_depth, transport=v["depth_transport"], param="depth_transport",
                              choices=DEPTH_TRANSPORTS),
                        Input("camera_info", self._on_info, CameraInfo)]
-            self.create_timer(max(0.005, v["depth_wait_s"] / 4), lambda: self._submit(self.pairing.expire()),
+            self.create_timer(max(0.005, v["depth_wait_s"] / 4),
+                              lambda: submit_paired(self.worker, self.pairing.expire()),
                               clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.inputs = InputSubscriptions(self, inputs, v["input_qos"], v["input_qos_depth"], self.reporter.report,
                                          silent_s=v["silent_input_s"])
@@ -239,15 +240,10 @@ class DescriptorTrackerNode(Node):
         if not self.values["use_depth"]:
             self.worker.submit((msg, None, "", None, time.perf_counter()))
             return
-        self._submit(self.pairing.add_image(_stamp_ns(msg), (msg, self._info, time.perf_counter())))
+        submit_paired(self.worker, self.pairing.add_image(_stamp_ns(msg), (msg, self._info, time.perf_counter())))
 
     def _on_depth(self, msg) -> None:
-        self._submit(self.pairing.add_depth(_stamp_ns(msg), msg))
-
-    def _submit(self, releases) -> None:
-        for r in releases:
-            msg, info, t_arrival = r.item
-            self.worker.submit((msg, r.depth, r.why, info, t_arrival))
+        submit_paired(self.worker, self.pairing.add_depth(_stamp_ns(msg), msg))
 
     def _on_info(self, msg: CameraInfo) -> None:
         self._info = msg

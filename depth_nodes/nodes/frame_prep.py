@@ -10,6 +10,10 @@ non-zero ``D``: ``rectify`` (maps cached per calibration, :mod:`depth_nodes.geom
 the returned camera_info has ``D = 0`` and the new ``K``/``P``) or ``refuse`` (the frame is
 skipped with a line that says why). Registered depth images are rectified with the same maps
 (nearest neighbour).
+
+:func:`submit_paired` queues the images that a
+:class:`~depth_nodes.pipelines.depth_pairing.DepthPairing` released, with their depth, on the
+node's worker.
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from typing import Callable
 from depth_nodes.geometry.rectify import RectifyCache, RectifyError, rectified_info, rectify
 from depth_nodes.ros.stamp_order import StampOrder, Verdict, jump_message
 
-__all__ = ["FrameTime", "Undistorter"]
+__all__ = ["FrameTime", "Undistorter", "submit_paired"]
 
 
 class FrameTime:
@@ -81,3 +85,11 @@ class Undistorter:
         except RectifyError as exc:
             raise self.error(str(exc)) from exc
         return out, rectified_info(info, rect), rect_depths
+
+
+def submit_paired(worker, releases) -> None:
+    """Queue each released image on ``worker`` as ``(msg, depth or None, why, info, t_arrival)``; the
+    pairing's items are ``(msg, info, t_arrival)`` (the image, its camera_info, its arrival time)."""
+    for r in releases:
+        msg, info, t_arrival = r.item
+        worker.submit((msg, r.depth, r.why, info, t_arrival))

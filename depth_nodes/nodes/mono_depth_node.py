@@ -44,7 +44,7 @@ from depth_nodes.pipelines.mono_depth import MonoDepthPipeline, MonoFrame, MonoI
 from depth_nodes.pipelines.mono_scale import SCALE_MODES, ScaleModeError
 from depth_nodes.pipelines.worker import LatestFrameWorker
 from depth_nodes.geometry.rectify import DISTORTION_MODES
-from depth_nodes.nodes.frame_prep import FrameTime, Undistorter
+from depth_nodes.nodes.frame_prep import FrameTime, Undistorter, submit_paired
 from depth_nodes.ros.image_conversion import numpy_to_image
 from depth_nodes.ros.image_transport import DEPTH_TRANSPORTS, IMAGE_TRANSPORTS, decode_input
 from depth_nodes.image_encodings import COLOR_ENCODINGS
@@ -178,7 +178,8 @@ class MonoDepthNode(Node):
         if self.pairing is not None:
             inputs.append(Input("sparse_depth", self._on_sparse, transport=v["depth_transport"],
                                 param="depth_transport", choices=DEPTH_TRANSPORTS))
-            self.create_timer(max(0.005, v["align_wait_s"] / 4), lambda: self._submit(self.pairing.expire()),
+            self.create_timer(max(0.005, v["align_wait_s"] / 4),
+                              lambda: submit_paired(self.worker, self.pairing.expire()),
                               clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.inputs = InputSubscriptions(self, inputs, v["input_qos"], v["input_qos_depth"], self.reporter.report,
                                          silent_s=v["silent_input_s"])
@@ -222,20 +223,15 @@ class MonoDepthNode(Node):
     def _on_image(self, msg) -> None:
         self._image_time = time.monotonic()
         if self.pairing is None:
-            self.worker.submit((msg, self._info, None, "", time.perf_counter()))
+            self.worker.submit((msg, None, "", self._info, time.perf_counter()))
         else:
-            self._submit(self.pairing.add_image(_stamp_ns(msg), (msg, self._info, time.perf_counter())))
+            submit_paired(self.worker, self.pairing.add_image(_stamp_ns(msg), (msg, self._info, time.perf_counter())))
 
     def _on_info(self, msg: CameraInfo) -> None:
         self._info, self._info_time = msg, time.monotonic()
 
     def _on_sparse(self, msg) -> None:
-        self._submit(self.pairing.add_depth(_stamp_ns(msg), msg))
-
-    def _submit(self, releases) -> None:
-        for r in releases:
-            msg, info, t_arrival = r.item
-            self.worker.submit((msg, info, r.depth, r.why, t_arrival))
+        submit_paired(self.worker, self.pairing.add_depth(_stamp_ns(msg), msg))
 
     def _check_inputs(self) -> None:
         now = time.monotonic()
@@ -257,7 +253,7 @@ class MonoDepthNode(Node):
 
     # ---------------------------------------------------------------- processing
     def _process(self, item) -> None:
-        msg, info, sparse, why, t_arrival = item
+        msg, sparse, why, info, t_arrival = item
         t_start = time.perf_counter()
         stamp = _stamp_ns(msg)
         self.time.check(stamp)
