@@ -170,14 +170,10 @@ class KeypointTracker:
         for i in range(k):
             u0, v0 = self.last[i]
             if radius > 0 and u0 >= 0 and u0 < w and v0 < h:
-                x0, x1 = max(0, u0 - radius), min(w, u0 + radius + 1)
-                y0, y1 = max(0, v0 - radius), min(h, v0 + radius + 1)
-                win = squared_distance_maps(features[:, y0:y1, x0:x1], self.references[i:i + 1])[0]
-                j = int(np.argmin(win))
-                wv, wu = divmod(j, win.shape[1])
-                if win.flat[j] <= thr2:
-                    best[i], tracked[i], in_window[i] = win.flat[j], True, True
-                    pixels[i] = (x0 + wu, y0 + wv)
+                d2, u, v = self._window_best(features, i, u0, v0, radius)
+                if d2 <= thr2:
+                    best[i], tracked[i], in_window[i] = d2, True, True
+                    pixels[i] = (u, v)
                     continue
             full.append(i)
         if full:  # the keypoints not found near their last position: the whole image
@@ -207,6 +203,20 @@ class KeypointTracker:
         return TrackResult(self.ids.copy(), pixels, distances.astype(np.float32), tracked, in_window, scores)
 
 
+    def _window_best(self, features: np.ndarray, k: int, uc: int, vc: int, radius: int) -> tuple[float, int, int]:
+        """``(squared distance, u, v)`` of the pixel nearest to reference ``k`` in the window of
+        half-size ``radius`` around ``(uc, vc)``, clipped to the image; ``(inf, -1, -1)`` when the
+        clipped window is empty."""
+        h, w = features.shape[1:]
+        x0, x1 = max(0, uc - radius), min(w, uc + radius + 1)
+        y0, y1 = max(0, vc - radius), min(h, vc + radius + 1)
+        if x0 >= x1 or y0 >= y1:
+            return np.inf, -1, -1
+        win = squared_distance_maps(features[:, y0:y1, x0:x1], self.references[k:k + 1])[0]
+        j = int(np.argmin(win))
+        wv, wu = divmod(j, win.shape[1])
+        return float(win.flat[j]), x0 + wu, y0 + wv
+
     def _coarse_to_fine(self, features: np.ndarray, keys: list[int], coarse: CoarseGrid) -> list | None:
         """``(squared distance, u, v)`` of the best window pixel for each reference in ``keys``, by
         the coarse-to-fine search of the module docstring; ``None`` when the grid does not cover the
@@ -230,16 +240,10 @@ class KeypointTracker:
             best = (np.inf, -1, -1)
             for cell in np.argsort(d)[:COARSE_CANDIDATES]:
                 gy, gx = divmod(int(cell), block.shape[2])
-                uc, vc = int(round(cx[cols[0] + gx])), int(round(cy[rows[0] + gy]))
-                x0, x1 = max(0, uc - radius), min(w, uc + radius + 1)
-                y0, y1 = max(0, vc - radius), min(h, vc + radius + 1)
-                if x0 >= x1 or y0 >= y1:
-                    continue
-                win = squared_distance_maps(features[:, y0:y1, x0:x1], self.references[k:k + 1])[0]
-                j = int(np.argmin(win))
-                if win.flat[j] < best[0]:
-                    wv, wu = divmod(j, win.shape[1])
-                    best = (float(win.flat[j]), x0 + wu, y0 + wv)
+                found = self._window_best(features, k, int(round(cx[cols[0] + gx])), int(round(cy[rows[0] + gy])),
+                                          radius)
+                if found[0] < best[0]:
+                    best = found
             if best[1] < 0:
                 return None
             out.append(best)
