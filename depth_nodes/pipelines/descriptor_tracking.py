@@ -3,9 +3,10 @@
 Per frame::
 
     x, lb = preprocess(image, encoding, desc)               # depth_io (the network's input conventions)
-    F     = crop_output(backend.infer(x)[desc.output_name]) # (D, h_r, w_r): the image's window
-    track = KeypointTracker.update(F, grid)                 # keypoint_tracking, network pixels (grid: the
-                                                            # model's stride-s map when it has one)
+    F     = descriptor_window(backend.infer(x)[desc.output_name], lb, desc.output_stride)
+                                                            # (D, h_r, w_r): the image's window (a model with
+                                                            # output.stride s: its grid, interpolated on demand)
+    track = KeypointTracker.update(F)                       # keypoint_tracking, network pixels
     u_cam = (u_net + 0.5) / s_x - 0.5,  v_cam = (v_net + 0.5) / s_y - 0.5   (pixel-centre convention)
     X     = z(u_cam, v_cam) * K^-1 [u_cam, v_cam, 1]^T     # with a registered depth image, else NaN
 
@@ -22,10 +23,11 @@ import numpy as np
 from depth_nodes.backends.description import ModelDescription
 from depth_nodes.geometry.camera import PinholeCamera
 from depth_nodes.pipelines.depth_io import Letterbox, crop_output, preprocess, to_channels
-from depth_nodes.pipelines.keypoint_tracking import (CoarseGrid, DescriptorPCA, KeypointTracker, TrackerConfig,
+from depth_nodes.pipelines.keypoint_tracking import (DescriptorPCA, GridDescriptors, KeypointTracker, TrackerConfig,
                                                      TrackResult, descriptors_dhw)
 
-__all__ = ["TrackerInputError", "TrackedKeypoints", "DescriptorTrackingPipeline", "keypoints_3d", "draw_keypoints"]
+__all__ = ["TrackerInputError", "TrackedKeypoints", "DescriptorTrackingPipeline", "keypoints_3d", "draw_keypoints",
+           "descriptor_window"]
 
 
 class TrackerInputError(ValueError):
@@ -36,17 +38,32 @@ class TrackerInputError(ValueError):
 class TrackedKeypoints:
     """``track`` in network pixels; ``pixels`` ``(K, 2)`` camera ``u, v`` (NaN lost); ``xyz`` ``(K, 3)``
     metres in the camera's optical frame (NaN without depth); ``features`` the ``(D, h_r, w_r)``
-    descriptor window (for the colour view; a view into the network's output, not a copy); ``grid``
-    the network's stride-``s`` map ``(D, H/s, W/s)`` that ``features`` interpolates, when the model
-    has one (``ModelDescription.grid_output``), and ``letterbox`` where the image sits in the input."""
+    descriptor window (for the colour view): a view into the network's output, not a copy, or the
+    :class:`GridDescriptors` of a model with ``output_stride`` > 1; ``letterbox`` where the image
+    sits in the input."""
 
     track: TrackResult
     pixels: np.ndarray
     xyz: np.ndarray
-    features: np.ndarray
+    features: np.ndarray | GridDescriptors
     timings: dict = field(default_factory=dict)
-    grid: np.ndarray | None = None
     letterbox: Letterbox | None = None
+
+
+def descriptor_window(output: np.ndarray, letterbox: Letterbox, stride: int = 1) -> np.ndarray | GridDescriptors:
+    """The image's window of a descriptor network's output: ``crop_output`` of a full-resolution
+    ``(1, D, H, W)`` map (a view), or, with ``stride`` ``s > 1``, :class:`GridDescriptors` over the
+    ``(1, D, H/s, W/s)`` grid (nothing interpolated yet). Raises :class:`TrackerInputError` when
+    the output's size is not the input's divided by ``s``."""
+    if stride <= 1:
+        return crop_output(output, letterbox)
+    grid = descriptors_dhw(output)
+    expect = (letterbox.net_height // stride, letterbox.net_width // stride)
+    if grid.shape[1:] != expect or expect[0] * stride != letterbox.net_height or expect[1] * stride != letterbox.net_width:
+        raise TrackerInputError(f"model output of shape {np.shape(output)} is not the {letterbox.net_height}x"
+                                f"{letterbox.net_width} input at stride {stride} (output.stride)")
+    return GridDescriptors(grid, stride, letterbox.left, letterbox.top, letterbox.resized_height,
+                           letterbox.resized_width)
 
 
 def keypoints_3d(pixels: np.ndarray, depth: np.ndarray | None, camera: PinholeCamera | None) -> np.ndarray:
@@ -114,30 +131,27 @@ class DescriptorTrackingPipeline:
         if self.desc.output_name not in outputs:
             raise TrackerInputError(f"model has no output {self.desc.output_name!r} (outputs: {sorted(outputs)})")
         t2 = time.perf_counter()
-        window = crop_output(outputs[self.desc.output_name], lb)
-        if window.ndim != 3 or window.shape[0] != self.tracker.references.shape[1]:
-            raise TrackerInputError(f"model output has {window.shape[0] if window.ndim == 3 else 1} channels, the "
-                                    f"reference descriptors {self.tracker.references.shape[1]}")
+        window = descriptor_window(outputs[self.desc.output_name], lb, self.desc.output_stride)
+        if len(window.shape) != 3 or window.shape[0] != self.tracker.references.shape[1]:
+            raise TrackerInputError(f"model output has {window.shape[0] if len(window.shape) == 3 else 1} channels, "
+                                    f"the reference descriptors {self.tracker.references.shape[1]}")
         features = window if window.dtype == np.float32 else window.astype(np.float32)  # a view: no 60 MB copy
-        grid = outputs.get(self.desc.grid_output) if self.desc.grid_output else None
-        grid = None if grid is None else descriptors_dhw(grid)
-        coarse = None if grid is None else CoarseGrid(grid, self.desc.grid_stride, lb.left, lb.top)
-        track = self.tracker.update(features, coarse)  # coarse to fine where it searches the whole image
+        track = self.tracker.update(features)  # a grid: coarse to fine where it searches the whole image
         pixels = np.empty_like(track.pixels)
         pixels[:, 0] = (track.pixels[:, 0] + 0.5) / lb.scale_x - 0.5
         pixels[:, 1] = (track.pixels[:, 1] + 0.5) / lb.scale_y - 0.5
         xyz = keypoints_3d(pixels, depth, camera)
         t3 = time.perf_counter()
         return TrackedKeypoints(track, pixels, xyz, features,
-                                {"preprocess": t1 - t0, "inference": t2 - t1, "tracking": t3 - t2}, grid, lb)
+                                {"preprocess": t1 - t0, "inference": t2 - t1, "tracking": t3 - t2}, lb)
 
     #: the colour view of a descriptor window with more pixels than this is projected on a grid of
     #: every ``step``-th row and column (the pixel in the middle of each ``step x step`` block), with
     #: ``step`` chosen so that the grid has at most ``PREVIEW_GRID_PIXELS`` pixels, and scaled back
     #: linearly: projecting every pixel reads the whole map (~80 MB for D = 64 at 640x480, memory
-    #: bound, 2.5 ms); the grid reads 1/step of its rows (0.5 ms). The shipped model's maps are
-    #: XFeat's stride-8 map interpolated, so an 8-pixel grid (what 640x480 gets) loses nothing of
-    #: them. The keypoints are unaffected.
+    #: bound, 2.5 ms); the grid reads 1/step of its rows (0.5 ms). For a zero-shot backbone
+    #: exported at full resolution (``strided=False``) the map is its stride-8 grid interpolated,
+    #: so an 8-pixel grid (what 640x480 gets) loses nothing of it. The keypoints are unaffected.
     PREVIEW_FULL_PIXELS = 100_000
     PREVIEW_GRID_PIXELS = 5_000
 
@@ -162,8 +176,8 @@ class DescriptorTrackingPipeline:
 
     def descriptor_view(self, result: TrackedKeypoints, height: int, width: int) -> np.ndarray:
         """PCA colour view (RGB uint8, ``height x width``, the camera image's size) of a frame's
-        descriptors: from the network's stride-``s`` grid when it has one, else
-        :meth:`descriptor_image` of the full map.
+        descriptors: from the network's stride-``s`` grid when it outputs one (``features`` is
+        :class:`GridDescriptors`), else :meth:`descriptor_image` of the full map.
 
         The full map is the grid interpolated bilinearly (``align_corners=False``) to the network's
         input size, and the view is affine in the descriptors, so projecting the grid (``D x 3`` per
@@ -174,9 +188,10 @@ class DescriptorTrackingPipeline:
         ``1/s^2`` of what the full map holds.
         """
         lb = result.letterbox
-        if result.grid is None or lb is None or self.desc.grid_stride <= 1:
+        grid = result.features
+        if not isinstance(grid, GridDescriptors) or lb is None:
             return self.descriptor_image(result.features, height, width)
-        rgb = self.pca.colorize(result.grid)
+        rgb = self.pca.colorize(grid.grid)
         rgb = cv2.resize(rgb, (lb.net_width, lb.net_height), interpolation=cv2.INTER_LINEAR)
         rgb = rgb[lb.top:lb.top + lb.resized_height, lb.left:lb.left + lb.resized_width]
         if rgb.shape[:2] != (height, width):

@@ -8,11 +8,18 @@ frame the keypoint is where the descriptor image is closest to ``r_k``:
 
 ``S_k`` is a square search window of half-size ``search_radius`` around the keypoint's last
 position while it is tracked; when the best distance there exceeds ``lost_threshold`` (or the
-keypoint was lost), the whole image is searched. With a :class:`CoarseGrid` (a network whose map is
-its stride-``s`` grid interpolated, such as the shipped model) the whole-image search is coarse to
+keypoint was lost), the whole image is searched.
+
+A network may output its descriptors at stride ``s`` (the shipped model: XFeat's 1/8 map, sidecar
+``output.stride``); the dense map is then that grid interpolated bilinearly (half-pixel centres,
+``align_corners=False``), and :class:`GridDescriptors` computes it only where the tracker looks:
+the search windows and the matched pixels (:func:`interpolation_matrix`), never the whole
+``D x H x W`` map (80 MB at 640x480, D = 64; producing it took half of the shipped model's time in
+ONNX Runtime, and reading it back after the network ran cost the tracker about 1 ms of cache
+misses). Its whole-image search is coarse to
 fine: the ``COARSE_CANDIDATES`` grid cells nearest to ``r_k`` (among those whose centres lie in the
-image, ``1/s^2`` of the pixels), then the full map in a window of half-size ``1.5 s`` around each;
-the best of those windows is the match. On real photographs (churchill 1 -> 2, 3, 4, 6 with the
+image, ``1/s^2`` of the pixels), then the interpolated map in a window of half-size ``1.5 s`` around
+each; the best of those windows is the match. On real photographs (churchill 1 -> 2, 3, 4, 6 with the
 shipped model, 800 reference descriptors at random pixels) it found the whole-image best pixel
 (within 1 px) for 796, and the other 4 were ties (squared distances 0.0002 apart). A keypoint whose best distance over the whole
 image still exceeds ``lost_threshold`` is *lost* for this frame; it keeps its id (the index in
@@ -27,13 +34,14 @@ components, fitted once (on the first frame) so that colours stay stable over ti
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-__all__ = ["TrackerConfig", "TrackResult", "KeypointTracker", "CoarseGrid", "squared_distance_maps", "DescriptorPCA",
-           "descriptors_dhw", "flat_channels"]
+__all__ = ["TrackerConfig", "TrackResult", "KeypointTracker", "GridDescriptors", "interpolation_matrix",
+           "squared_distance_maps", "DescriptorPCA", "descriptors_dhw", "flat_channels", "dense_descriptors"]
 
 
 def descriptors_dhw(descriptors: np.ndarray) -> np.ndarray:
@@ -83,16 +91,106 @@ def squared_distance_maps(features: np.ndarray, references: np.ndarray) -> np.nd
     return dist.reshape(len(refs), h, w)
 
 
-@dataclass(frozen=True)
-class CoarseGrid:
-    """The stride-``s`` map ``grid`` ``(D, gh, gw)`` that a descriptor window interpolates: window
-    pixel ``(u, v)`` is network pixel ``(u + left, v + top)``, and grid cell ``(i, j)`` is centred on
-    network pixel ``(s j + (s - 1) / 2, s i + (s - 1) / 2)`` (bilinear, ``align_corners=False``)."""
+def interpolation_matrix(stride: int, cells: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bilinear weights with which the pixels ``p = 0 .. cells * s - 1`` of one axis sample a
+    stride-``s`` grid of ``cells`` cells, as ``F.interpolate(mode="bilinear", align_corners=False)``
+    and ONNX ``Resize`` (``half_pixel``) do::
 
-    grid: np.ndarray
-    stride: int
-    left: int = 0
-    top: int = 0
+        c = max((p + 0.5) / s - 0.5, 0),   i0 = floor(c),   i1 = min(i0 + 1, cells - 1),
+        value(p) = (1 - (c - i0)) g[i0] + (c - i0) g[i1]
+
+    Returns ``(W, i0, i1)``: ``W`` ``(cells * s, cells)`` float32 (``values = W @ g``; two non-zeros
+    a row, one at the last cell) and the cells of each pixel. Cached: a camera's grid keeps its size.
+    """
+    return _interpolation_matrix(int(stride), int(cells))
+
+
+@functools.lru_cache(maxsize=16)
+def _interpolation_matrix(stride: int, cells: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    c = np.maximum((np.arange(cells * stride, dtype=np.float64) + 0.5) / stride - 0.5, 0.0)
+    i0 = np.minimum(np.floor(c).astype(np.int64), cells - 1)
+    i1 = np.minimum(i0 + 1, cells - 1)
+    frac = c - i0
+    weights = np.zeros((len(c), cells), np.float64)
+    rows = np.arange(len(c))
+    weights[rows, i0] = 1.0 - frac
+    weights[rows, i1] += frac  # i1 == i0 at the last cell: both weights on it
+    for a in (weights, i0, i1):
+        a.setflags(write=False)
+    return weights.astype(np.float32), i0, i1
+
+
+class GridDescriptors:
+    """The dense descriptors of an image window, given by the stride-``s`` grid ``(D, gh, gw)`` they
+    interpolate (module docstring): window pixel ``(u, v)`` is network pixel ``(u + left, v + top)``,
+    and grid cell ``(i, j)`` is centred on network pixel ``(s j + (s - 1) / 2, s i + (s - 1) / 2)``.
+    ``shape`` is the window's ``(D, height, width)``, as an array's would be."""
+
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, grid: np.ndarray, stride: int, left: int = 0, top: int = 0, height: int | None = None,
+                 width: int | None = None):
+        self.grid = descriptors_dhw(grid)
+        self.stride, self.left, self.top = int(stride), int(left), int(top)
+        dim, gh, gw = self.grid.shape
+        height = gh * self.stride - self.top if height is None else int(height)
+        width = gw * self.stride - self.left if width is None else int(width)
+        if self.stride < 1 or min(self.left, self.top) < 0 or height < 1 or width < 1 \
+                or self.top + height > gh * self.stride or self.left + width > gw * self.stride:
+            raise ValueError(f"a {width}x{height} window at ({self.left}, {self.top}) is not inside a stride-"
+                             f"{self.stride} grid of {gw}x{gh} cells")
+        self.shape = (dim, height, width)
+
+    def window(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        """``(D, y1 - y0, x1 - x0)`` float32: the interpolated descriptors of window rows ``y0..y1-1``
+        and columns ``x0..x1-1`` (two small matrix products over the cells they touch)."""
+        y0, y1, x0, x1 = y0 + self.top, y1 + self.top, x0 + self.left, x1 + self.left  # network pixels
+        wy_all, iy0, iy1 = interpolation_matrix(self.stride, self.grid.shape[1])
+        wx_all, ix0, ix1 = interpolation_matrix(self.stride, self.grid.shape[2])
+        ry, ry1, rx, rx1 = iy0[y0], iy1[y1 - 1] + 1, ix0[x0], ix1[x1 - 1] + 1  # the cells the window touches
+        wy, wx = wy_all[y0:y1, ry:ry1], wx_all[x0:x1, rx:rx1]
+        cells = np.ascontiguousarray(self.grid[:, ry:ry1, rx:rx1])
+        dim, rows, cols = cells.shape
+        along_x = (cells.reshape(dim * rows, cols) @ wx.T).reshape(dim, rows, -1)   # two plain GEMMs
+        both = wy @ along_x.transpose(1, 0, 2).reshape(rows, -1)                    # (ny, D * nx)
+        return np.ascontiguousarray(both.reshape(len(wy), dim, -1).transpose(1, 0, 2))
+
+    def at(self, us: np.ndarray, vs: np.ndarray) -> np.ndarray:
+        """``(K, D)`` descriptors at window pixels ``(us[k], vs[k])`` (the same four-cell sum)."""
+        s, (_, gh, gw) = self.stride, self.grid.shape
+        out = np.zeros((self.shape[0], len(us)), np.float32)
+        cy = np.maximum((np.asarray(vs, np.float64) + self.top + 0.5) / s - 0.5, 0.0)
+        cx = np.maximum((np.asarray(us, np.float64) + self.left + 0.5) / s - 0.5, 0.0)
+        y0, x0 = np.minimum(np.floor(cy).astype(np.int64), gh - 1), np.minimum(np.floor(cx).astype(np.int64), gw - 1)
+        fy, fx = (cy - y0).astype(np.float32), (cx - x0).astype(np.float32)
+        y1, x1 = np.minimum(y0 + 1, gh - 1), np.minimum(x0 + 1, gw - 1)
+        for yy, wy in ((y0, 1 - fy), (y1, fy)):
+            for xx, wx in ((x0, 1 - fx), (x1, fx)):
+                out += self.grid[:, yy, xx] * (wy * wx)
+        return out.T
+
+    def dense(self) -> np.ndarray:
+        """The whole window ``(D, height, width)`` (for offline use: 80 MB at 640x480, D = 64)."""
+        return self.window(0, self.shape[1], 0, self.shape[2])
+
+
+def dense_descriptors(features) -> np.ndarray:
+    """``(D, H, W)`` float32 array of a descriptor image (:class:`GridDescriptors` interpolated in full)."""
+    return features.dense() if isinstance(features, GridDescriptors) else np.asarray(features, np.float32)
+
+
+def _window(features, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+    """Rows ``y0..y1-1``, columns ``x0..x1-1`` of a descriptor image (array or :class:`GridDescriptors`)."""
+    if isinstance(features, GridDescriptors):
+        return features.window(y0, y1, x0, x1)
+    return features[:, y0:y1, x0:x1]
+
+
+def _sample(features, us: np.ndarray, vs: np.ndarray) -> np.ndarray:
+    """``(K, D)`` descriptors at pixels ``(us, vs)`` of a descriptor image (array or :class:`GridDescriptors`)."""
+    if isinstance(features, GridDescriptors):
+        return features.at(us, vs)
+    return features[:, vs, us].T
 
 
 #: grid cells refined per keypoint by the coarse-to-fine whole-image search
@@ -153,10 +251,11 @@ class KeypointTracker:
         self.last[:] = -1
         self.seen[:] = False
 
-    def update(self, features: np.ndarray, coarse: CoarseGrid | None = None) -> TrackResult:
-        """Match every reference in the ``(D, H, W)`` descriptor image; updates the track state.
-        ``coarse``: the grid ``features`` interpolates, for a coarse-to-fine whole-image search."""
-        if features.ndim != 3 or features.shape[0] != self.references.shape[1]:
+    def update(self, features) -> TrackResult:
+        """Match every reference in the ``(D, H, W)`` descriptor image (an array, or
+        :class:`GridDescriptors`: then coarse to fine where it searches the whole image); updates the
+        track state."""
+        if len(features.shape) != 3 or features.shape[0] != self.references.shape[1]:
             raise ValueError(f"descriptor image must be ({self.references.shape[1]}, H, W), got {features.shape}")
         k = len(self.references)
         h, w = features.shape[1:]
@@ -177,8 +276,9 @@ class KeypointTracker:
                     continue
             full.append(i)
         if full:  # the keypoints not found near their last position: the whole image
-            found = self._coarse_to_fine(features, full, coarse) if coarse is not None else None
-            if found is None:
+            if isinstance(features, GridDescriptors):
+                found = self._coarse_to_fine(features, full)
+            else:
                 dist2 = squared_distance_maps(features, self.references[full])
                 found = []
                 for d in dist2:
@@ -192,7 +292,7 @@ class KeypointTracker:
                     pixels[i] = (u, v)
         # exact distances at the chosen pixels (the expansion above loses precision near 0)
         at = np.where(np.isfinite(pixels), pixels, 0).astype(np.int64)
-        exact = ((features[:, at[:, 1], at[:, 0]].T - self.references) ** 2).sum(axis=1)
+        exact = ((_sample(features, at[:, 0], at[:, 1]) - self.references) ** 2).sum(axis=1)
         best = np.where(tracked, exact, best)
         was_lost = self.last[:, 0] < 0
         self.reacquired += int(np.count_nonzero(was_lost & tracked & self.seen))
@@ -203,7 +303,7 @@ class KeypointTracker:
         return TrackResult(self.ids.copy(), pixels, distances.astype(np.float32), tracked, in_window, scores)
 
 
-    def _window_best(self, features: np.ndarray, k: int, uc: int, vc: int, radius: int) -> tuple[float, int, int]:
+    def _window_best(self, features, k: int, uc: int, vc: int, radius: int) -> tuple[float, int, int]:
         """``(squared distance, u, v)`` of the pixel nearest to reference ``k`` in the window of
         half-size ``radius`` around ``(uc, vc)``, clipped to the image; ``(inf, -1, -1)`` when the
         clipped window is empty."""
@@ -212,26 +312,22 @@ class KeypointTracker:
         y0, y1 = max(0, vc - radius), min(h, vc + radius + 1)
         if x0 >= x1 or y0 >= y1:
             return np.inf, -1, -1
-        win = squared_distance_maps(features[:, y0:y1, x0:x1], self.references[k:k + 1])[0]
+        win = squared_distance_maps(_window(features, y0, y1, x0, x1), self.references[k:k + 1])[0]
         j = int(np.argmin(win))
         wv, wu = divmod(j, win.shape[1])
         return float(win.flat[j]), x0 + wu, y0 + wv
 
-    def _coarse_to_fine(self, features: np.ndarray, keys: list[int], coarse: CoarseGrid) -> list | None:
+    def _coarse_to_fine(self, features: GridDescriptors, keys: list[int]) -> list[tuple[float, int, int]]:
         """``(squared distance, u, v)`` of the best window pixel for each reference in ``keys``, by
-        the coarse-to-fine search of the module docstring; ``None`` when the grid does not cover the
-        window (the caller searches every pixel)."""
-        dim, h, w = features.shape
-        grid, s = coarse.grid, int(coarse.stride)
-        if grid.ndim != 3 or grid.shape[0] != dim or s < 1:
-            return None
+        the coarse-to-fine search of the module docstring (the cells whose centres lie within half a
+        cell of the window; a window inside the grid always has some)."""
+        _, h, w = features.shape
+        grid, s = features.grid, features.stride
         centre = (s - 1) / 2
-        cx = np.arange(grid.shape[2]) * s + centre - coarse.left  # cell centres in window pixels
-        cy = np.arange(grid.shape[1]) * s + centre - coarse.top
+        cx = np.arange(grid.shape[2]) * s + centre - features.left  # cell centres in window pixels
+        cy = np.arange(grid.shape[1]) * s + centre - features.top
         cols = np.flatnonzero((cx >= -s / 2) & (cx < w + s / 2))
         rows = np.flatnonzero((cy >= -s / 2) & (cy < h + s / 2))
-        if not len(cols) or not len(rows):
-            return None
         block = np.ascontiguousarray(grid[:, rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
         cells = squared_distance_maps(block, self.references[keys]).reshape(len(keys), -1)
         radius = s + s // 2
@@ -244,8 +340,6 @@ class KeypointTracker:
                                           radius)
                 if found[0] < best[0]:
                     best = found
-            if best[1] < 0:
-                return None
             out.append(best)
         return out
 

@@ -229,10 +229,11 @@ def _export_descriptors(args: argparse.Namespace, out: Path) -> int:
         print(f"depth-train export: error: {exc}", file=sys.stderr)
         return 1
     side = result.sidecar
+    out_spec = side["output"]
     print(f"wrote ONNX     {result.onnx_path} (opset {side['opset']}; input image Bx3x{side['height']}x{side['width']} "
-          f"float32 RGB in [0, 1], output descriptors Bx{side['descriptor_dim']}x{side['height']}x{side['width']}"
-          + (f"; and {grid['name']} Bx{side['descriptor_dim']}x{grid['shape'][2]}x{grid['shape'][3]}, the stride-"
-             f"{grid['stride']} map it interpolates" if (grid := side["output"].get("grid")) else "") + ")")
+          f"float32 RGB in [0, 1], output descriptors Bx{side['descriptor_dim']}x{out_spec['shape'][2]}x"
+          f"{out_spec['shape'][3]}" + (f" at stride {stride}: dense descriptors are its bilinear interpolation"
+                                       if (stride := out_spec.get("stride", 1)) > 1 else "") + ")")
     print(f"wrote sidecar  {result.sidecar_path} (source_model_sha256 {side['source_model_sha256']})")
     print(f"verified       onnxruntime vs torch: max |diff| {result.max_abs_diff:.3g} "
           f"(relative {result.max_rel_diff:.3g})")

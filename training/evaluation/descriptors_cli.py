@@ -179,7 +179,9 @@ def onnx_descriptors(model: Path, image_rgb: np.ndarray):
     from depth_nodes.backends.base import BackendError
     from depth_nodes.backends.description import load_description
     from depth_nodes.backends.inference import load_backend
-    from depth_nodes.pipelines.depth_io import crop_output, preprocess
+    from depth_nodes.pipelines.depth_io import preprocess
+    from depth_nodes.pipelines.descriptor_tracking import TrackerInputError, descriptor_window
+    from depth_nodes.pipelines.keypoint_tracking import dense_descriptors
 
     try:
         desc = load_description(model)
@@ -189,8 +191,13 @@ def onnx_descriptors(model: Path, image_rgb: np.ndarray):
     if desc.output_kind != "descriptors":
         raise UserError(f"{model}: output kind is {desc.output_kind}, not descriptors")
     x, lb = preprocess(image_rgb, "RGB", desc)
-    window = np.ascontiguousarray(crop_output(backend.infer({desc.input_name: x})[desc.output_name], lb))
-    backend.close()
+    try:  # a model with output.stride: its grid interpolated in full (as the tracker does where it looks)
+        window = np.ascontiguousarray(dense_descriptors(descriptor_window(
+            backend.infer({desc.input_name: x})[desc.output_name], lb, desc.output_stride)))
+    except TrackerInputError as exc:
+        raise UserError(f"{model}: {exc}") from None
+    finally:
+        backend.close()
     return (window, (lb.scale_x, lb.scale_y), (lb.net_height, lb.net_width), desc.source_model_sha256 or "",
             int(desc.descriptor_dim or window.shape[0]))
 

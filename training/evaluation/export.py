@@ -40,7 +40,6 @@ __all__ = ["SIDECAR_FORMAT", "MIN_OPSET", "ExportResult", "ExportVerificationErr
 SIDECAR_FORMAT = "depth_nodes.onnx_depth/1"
 MIN_OPSET = 17
 INPUT_NAME = "image"
-GRID_OUTPUT = "descriptors_grid"
 
 
 class ExportVerificationError(RuntimeError):
@@ -195,32 +194,33 @@ def export_onnx(net: torch.nn.Module, config: Mapping[str, Any], out: str | Path
 
 def export_descriptor_onnx(net: torch.nn.Module, config: Mapping[str, Any], out: str | Path, *,
                            height: int | None = None, width: int | None = None, opset: int = MIN_OPSET,
-                           rtol: float = 1e-4, source: str | None = None, grid: bool = True) -> ExportResult:
+                           rtol: float = 1e-4, source: str | None = None, strided: bool = True) -> ExportResult:
     """Export a :class:`~depth_training.models.descriptor.DescriptorNet` to ``out`` (same checks as
     :func:`export_onnx`): input ``image`` ``(B, 3, H, W)`` float32 RGB in ``[0, 1]``, output
     ``descriptors`` ``(B, D, H, W)`` float32; the sidecar has ``output.kind = "descriptors"``,
     ``descriptor_dim`` and ``source_model_sha256`` (SHA-256 of the exported model file, what keypoint
     reference files are checked against).
 
-    With ``grid`` (default) and a network whose output is its stride-``s`` map interpolated
-    (:func:`~depth_training.models.backbone_descriptor.grid_stride`: a zero-shot backbone), the graph
-    has a second output ``descriptors_grid`` ``(B, D, H/s, W/s)``, that map (one backbone pass for
-    both), and the sidecar's ``output.grid`` gives its name and stride: the tracker node computes its
-    colour view on it instead of reading the full map.
+    With ``strided`` (default) and a network whose output is its stride-``s`` map interpolated
+    (:func:`~depth_training.models.backbone_descriptor.grid_stride`: a zero-shot backbone), the
+    output is that map, ``descriptors`` ``(B, D, H/s, W/s)``, and the sidecar's ``output.stride`` is
+    ``s``: the dense descriptors are its bilinear interpolation (``align_corners=False``), which the
+    tracker node computes only where it searches (the graph is half as dear on the CPU without the
+    full-resolution map). ``strided=False`` exports the full-resolution map.
     """
-    from depth_training.models.backbone_descriptor import DescriptorsWithGrid, grid_stride
+    from depth_training.models.backbone_descriptor import StrideDescriptors, grid_stride
 
     out = Path(out)
     height, width = _export_size(config, height, width, opset)
     dim = int(config["descriptor_dim"])
     net = net.cpu().eval()
-    stride = grid_stride(net, height, width) if grid else 0
+    stride = grid_stride(net, height, width) if strided else 0
     output = {"name": "descriptors", "kind": "descriptors", "shape": ["batch", dim, height, width], "dtype": "float32"}
-    module, names = net, "descriptors"
+    module = net
     if stride:
-        module, names = DescriptorsWithGrid(net).eval(), ["descriptors", GRID_OUTPUT]
-        output["grid"] = {"name": GRID_OUTPUT, "stride": stride, "shape": ["batch", dim, height // stride, width // stride]}
-    return _export_verified(module, out, names, height, width, opset, rtol, source, lambda: {
+        module = StrideDescriptors(net).eval()
+        output.update(shape=["batch", dim, height // stride, width // stride], stride=stride)
+    return _export_verified(module, out, "descriptors", height, width, opset, rtol, source, lambda: {
         "output": output,
         "height": height, "width": width,
         "descriptor_dim": dim,

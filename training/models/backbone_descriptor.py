@@ -49,7 +49,7 @@ from torch import nn
 from .depth_decoder import ConvBlock, check_input_size
 from .pretrained import BackboneError, build_backbone
 
-__all__ = ["BackboneDescriptorNet", "DescriptorsWithGrid", "HEADS", "check_backbone_dim", "grid_stride",
+__all__ = ["BackboneDescriptorNet", "StrideDescriptors", "HEADS", "check_backbone_dim", "grid_stride",
            "residual_penalty", "upsample_factor"]
 
 HEADS = ("interp", "refine")
@@ -176,24 +176,24 @@ def grid_stride(net: nn.Module, height: int, width: int) -> int:
     return s if s > 1 and gh * s == height and gw * s == width else 0
 
 
-class DescriptorsWithGrid(nn.Module):
-    """Export wrapper of a network for which :func:`grid_stride` is ``s > 1``: one backbone pass,
-    two outputs::
+class StrideDescriptors(nn.Module):
+    """Export wrapper of a network for which :func:`grid_stride` is ``s > 1``: its stride-``s`` map
+    alone::
 
         grid = normalize(backbone(image))            (B, D, H/s, W/s)
-        out  = bilinear(grid, (H, W))                (B, D, H, W)    = net(image), align_corners=False
 
-    The grid is what the full map interpolates: anything linear in the descriptors (the tracker's
-    colour view) can be computed on it at 1/s^2 of the cost and interpolated afterwards.
+    ``net(image)`` is ``bilinear(grid, (H, W))`` (``align_corners=False``); the exported model leaves
+    that to its user (sidecar ``output.stride``): the tracker interpolates only the pixels it
+    searches, and the graph skips the full-resolution map (half of XFeat's time on the CPU at
+    640x480).
     """
 
     def __init__(self, net: BackboneDescriptorNet):
         super().__init__()
         if net.head_kind != "interp":
-            raise ValueError(f"DescriptorsWithGrid: needs the 'interp' head, got {net.head_kind!r}")
+            raise ValueError(f"StrideDescriptors: needs the 'interp' head, got {net.head_kind!r}")
         self.net = net
 
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
         check_input_size(image, self.net.backbone.input_multiple)
-        grid = F.normalize(self.net.backbone(image), dim=1)
-        return F.interpolate(grid, size=image.shape[-2:], mode="bilinear", align_corners=False), grid
+        return F.normalize(self.net.backbone(image), dim=1)
