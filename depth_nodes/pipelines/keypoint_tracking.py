@@ -115,9 +115,10 @@ def _interpolation_matrix(stride: int, cells: int) -> tuple[np.ndarray, np.ndarr
     rows = np.arange(len(c))
     weights[rows, i0] = 1.0 - frac
     weights[rows, i1] += frac  # i1 == i0 at the last cell: both weights on it
-    for a in (weights, i0, i1):
+    weights = weights.astype(np.float32)
+    for a in (weights, i0, i1):  # shared by every caller (cached)
         a.setflags(write=False)
-    return weights.astype(np.float32), i0, i1
+    return weights, i0, i1
 
 
 class GridDescriptors:
