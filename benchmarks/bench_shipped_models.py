@@ -5,7 +5,9 @@ Rows (``ratio = value / baseline``):
 * ``shipped_descriptor_inference_640x480_{1,2}thr``: median ONNX Runtime time of one 640x480 frame
   through the shipped model; baseline: the from-scratch network of the reference run (mobile
   encoder, decoder 16 32 64 96 128, D = 16; freshly initialised, exported at the same size) in the
-  same process and run. Target: ratio < 1 (the pretrained backbone is cheaper, not dearer).
+  same process and run. Target: ratio < 1 (the pretrained backbone is cheaper, not dearer). The
+  shipped model outputs XFeat's stride-8 map (``output.stride``); the tracker's interpolation of it
+  in its search windows counts as tracking, outside inference, in the rows below.
 * ``shipped_tracker_outside_inference_<W>x<H>``: descriptor_tracker_node with the shipped model
   (``model_path`` empty), fed over DDS at 640x480 and 1280x720 (bench_nodes' harness: a reference
   of 8 keypoints from the benchmark frame, every output subscribed): median time outside
