@@ -15,7 +15,8 @@
 #           `backbone:xfeat@640`: the 128x96 frames upsampled to 640x480 as the tracker node resizes
 #           any camera image to the model's input, descriptors averaged back; and at the recorded size
 #           (`backbone:xfeat`). Real pairs (../shared/real/pairs/churchill, 1->2..6): XFeat next to
-#           the other pretrained backbones (DISK, ALIKED), SIFT and ORB.
+#           the other pretrained backbones (DISK, ALIKED), SIFT, ORB and the shipped ONNX file as the
+#           node runs it (these pairs are portrait: letterboxed into its 640x480 input).
 # SHIP_OUT=DIR the work folder (default out/descriptor_shipped); REAL=DIR the real pairs (default
 # ../shared/real/pairs/churchill).
 set -euo pipefail
@@ -50,6 +51,7 @@ for m in node native; do
 done
 if [ -d "$REAL" ]; then
   [ -f "$OUT/real/eval_pairs.json" ] || run "$DT" eval-descriptors --model backbone:xfeat --pairs "$REAL" \
-    --compare backbone:disk --compare backbone:aliked --threads 1 --points 300 --out "$OUT/real" | tee "$OUT/real.txt"
+    --compare backbone:disk --compare backbone:aliked --compare depth_nodes/models/descriptors_xfeat.onnx \
+    --threads 1 --points 300 --out "$OUT/real" | tee "$OUT/real.txt"
 fi
 for t in "$OUT"/*.txt; do echo "== $t"; tail -n 12 "$t"; done

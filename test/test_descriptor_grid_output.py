@@ -145,3 +145,44 @@ def test_coarse_to_fine_search_finds_the_whole_image_best(exported):
     same = (np.abs(found.pixels - plain.pixels) <= 1).all(axis=1)
     assert same.mean() >= 0.95, same.mean()
     assert np.all(found.distances[~same] <= plain.distances[~same] + 0.02)  # the others: ties
+
+
+def test_eval_descriptors_measures_an_exported_model_as_the_node_runs_it(exported, tmp_path, capsys):
+    """``onnx_describer``: at the network's size the strided export gives the network's own dense
+    descriptors; on a smaller image, the block means of the upsampled image's descriptors (what
+    ``backbone:NAME@W`` computes). ``eval-descriptors --compare X.onnx`` reports it next to the rest."""
+    from depth_training.cli import main
+    from depth_training.evaluation.descriptors import network_describer, onnx_describer
+
+    net, path, _ = exported
+    rng = np.random.default_rng(9)
+    image = cv2.GaussianBlur(rng.integers(0, 255, (H, W, 3), dtype=np.uint8), (0, 0), 1.5)
+    got, hamming = onnx_describer(path)(image)
+    assert not hamming and got.shape == (64, H, W)
+    np.testing.assert_allclose(got.numpy(), network_describer(net)(image)[0].numpy(), atol=1e-4)
+    half = cv2.resize(image, (W // 2, H // 2), interpolation=cv2.INTER_AREA)
+    small = onnx_describer(path)(half)[0].numpy()
+    # what the node computes: the 8-bit image grown to the input (bilinear), then each 2x2 block's mean
+    grown = onnx_describer(path)(cv2.resize(half, (W, H), interpolation=cv2.INTER_LINEAR))[0].numpy()
+    expect = grown.reshape(64, H // 2, 2, W // 2, 2).mean(axis=(2, 4))
+    assert small.shape == (64, H // 2, W // 2)
+    np.testing.assert_allclose(small, expect, atol=1e-5)
+
+    seq = tmp_path / "pairs"
+    seq.mkdir()
+    Hm = np.array([[1.0, 0.02, 3.0], [-0.01, 1.0, 2.0], [0, 0, 1.0]])
+    cv2.imwrite(str(seq / "1.png"), image)
+    cv2.imwrite(str(seq / "2.png"), cv2.warpPerspective(image, Hm, (W, H)))
+    np.savetxt(seq / "H_1_2", Hm)
+    out = tmp_path / "eval"
+    assert main(["eval-descriptors", "--model", "backbone:xfeat", "--pairs", str(seq), "--pairs-size", str(W),
+                 "--compare", str(path), "--baselines", "--points", "40", "--threads", "1", "--out", str(out)]) == 0
+    report = json.loads((out / "eval_pairs.json").read_text())
+    rows = json.dumps(report)
+    assert path.name in rows and "trained" in rows
+    assert path.name in capsys.readouterr().out
+    missing = tmp_path / "none.onnx"
+    assert main(["eval-descriptors", "--model", "backbone:xfeat", "--pairs", str(seq), "--compare", str(missing),
+                 "--baselines", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "none.onnx" in err and len(err.strip().splitlines()) == 1

@@ -29,8 +29,8 @@ import cv2
 import numpy as np
 import torch
 
-__all__ = ["best_match", "pck_summary", "PCK_THRESHOLDS", "network_describer", "opencv_describer", "evaluate_methods",
-           "plot_cumulative", "format_table"]
+__all__ = ["best_match", "pck_summary", "PCK_THRESHOLDS", "network_describer", "onnx_describer", "opencv_describer",
+           "evaluate_methods", "plot_cumulative", "format_table"]
 
 LOG = logging.getLogger("depth_training.evaluation")
 PCK_THRESHOLDS = (1, 2, 5, 10)
@@ -79,6 +79,40 @@ def network_describer(net: torch.nn.Module, device="cpu") -> Describer:
         x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().div(255.0).to(device)
         with torch.inference_mode():
             return net(x)[0].float().cpu(), False
+    return describe
+
+
+def onnx_describer(path) -> Describer:
+    """An exported descriptor model (``.onnx`` + sidecar) run as ``descriptor_tracker_node`` runs it:
+    the runtime's preprocessing (resized to the network's input, letterboxed), ONNX Runtime on the
+    CPU, the image's window of the output (a strided output interpolated in full,
+    ``output.stride``); then brought to the image's size by area averaging, which is the mean over
+    each block when the input is an integer multiple of the image (as ``backbone:NAME@W`` does).
+
+    Raises ``depth_nodes.backends.base.BackendError`` for a missing or unloadable file and
+    ``ValueError`` for a model that does not output descriptors.
+    """
+    from depth_nodes.backends.description import load_description
+    from depth_nodes.backends.inference import load_backend, resolve_description
+    from depth_nodes.pipelines.depth_io import preprocess
+    from depth_nodes.pipelines.descriptor_tracking import descriptor_window
+    from depth_nodes.pipelines.keypoint_tracking import dense_descriptors
+
+    description = load_description(path)
+    if description.output_kind != "descriptors":
+        raise ValueError(f"{path}: output kind is {description.output_kind}, not descriptors")
+    backend = load_backend(path, "auto", "cpu")
+    desc = resolve_description(backend, description)
+
+    def describe(image: np.ndarray):
+        x, lb = preprocess(np.ascontiguousarray(image), "RGB", desc)
+        out = backend.infer({desc.input_name: x})[desc.output_name]
+        window = dense_descriptors(descriptor_window(out, lb, desc.output_stride))
+        h, w = image.shape[:2]
+        if window.shape[1:] != (h, w):  # per channel: cv2 resizes at most 4 channels with INTER_AREA
+            window = np.stack([cv2.resize(np.ascontiguousarray(c), (w, h), interpolation=cv2.INTER_AREA)
+                               for c in window])
+        return torch.from_numpy(np.ascontiguousarray(window, dtype=np.float32)), False
     return describe
 
 

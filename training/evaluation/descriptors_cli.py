@@ -51,8 +51,25 @@ def model_identity(path) -> str:
     return file_sha256(path)
 
 
+def _onnx_describer(path):
+    """:func:`~depth_training.evaluation.descriptors.onnx_describer`, its errors as one line."""
+    from depth_nodes.backends.base import BackendError
+
+    from .descriptors import onnx_describer
+
+    try:
+        return onnx_describer(path)
+    except (BackendError, ValueError) as exc:
+        raise UserError(f"--compare {exc}") from None
+
+
 def _method_name(path, taken) -> str:
-    name = str(path)[len("backbone:"):] + " zero-shot" if str(path).startswith("backbone:") else Path(path).parent.name or Path(path).stem
+    if str(path).startswith("backbone:"):
+        name = str(path)[len("backbone:"):] + " zero-shot"
+    elif str(path).lower().endswith(".onnx"):
+        name = Path(path).name  # an exported model: the file, as the node runs it
+    else:
+        name = Path(path).parent.name or Path(path).stem
     while name in taken:
         name += "'"
     return name
@@ -95,7 +112,8 @@ def run_eval_descriptors(args: argparse.Namespace) -> int:
         untrained = DescriptorNet(cfg["encoder"], int(cfg["descriptor_dim"]), tuple(cfg["decoder_channels"])).eval()
         methods["untrained"] = network_describer(untrained)
     for other in args.compare or []:
-        methods[_method_name(other, methods)] = network_describer(_load_model(other)[0])
+        methods[_method_name(other, methods)] = (_onnx_describer(other) if str(other).lower().endswith(".onnx")
+                                                 else network_describer(_load_model(other)[0]))
     for name in args.baselines:
         methods[name] = opencv_describer(name)
     out = Path(args.out)
@@ -330,7 +348,8 @@ def register(subparsers) -> None:
                         "FAST corners of image 1 matched over the whole of image k (repeatable)")
     e.add_argument("--pairs-size", type=int, default=640, help="longer side the pair images are resized to (default 640)")
     e.add_argument("--compare", action="append", metavar="MODEL",
-                   help="another model measured the same way (a model file or backbone:NAME; repeatable)")
+                   help="another model measured the same way (a model file, backbone:NAME, or an exported X.onnx "
+                        "run as descriptor_tracker_node runs it; repeatable)")
     e.add_argument("--out", required=True, type=Path, help="folder for eval_descriptors.json / .png, eval_pairs.json")
     e.add_argument("--pairs-per-bag", type=int, default=10, help="frame pairs per recording (default 10)")
     e.add_argument("--points", type=int, default=None, help="points per pair (default 100 for --bag, 300 for --pairs)")
