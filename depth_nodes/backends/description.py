@@ -214,7 +214,7 @@ def _from_sidecar(doc: Mapping[str, Any], where: str) -> ModelDescription:
     metric = kind == "metric_depth"
     return ModelDescription(
         height=height, width=width, output_kind=kind, multiple=int(doc.get("multiple", 32)),
-        dynamic=False, keep_aspect=bool(doc.get("keep_aspect", True)), channels=channels,
+        dynamic=bool(doc.get("dynamic", False)), keep_aspect=bool(doc.get("keep_aspect", True)), channels=channels,
         scale=(float(hi) - float(lo)) / 255.0, mean=(-float(lo),) * 3, std=(1.0, 1.0, 1.0),  # lo + pixel/255*(hi-lo)
         input_name=str(inp.get("name", "image")), output_name=out_name,
         min_depth=float(doc["min_depth"]) if metric and doc.get("min_depth") is not None else None,

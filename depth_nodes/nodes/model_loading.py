@@ -48,8 +48,22 @@ def load_model(model_path: str, description_path: str, backend: str, device: str
     except BackendError as exc:
         raise ParameterError(f"invalid parameters:\n  model_path: {exc}") from exc
     try:
-        net.warmup()
+        if desc.dynamic:  # a generic warm-up would feed 1x1 to the dynamic sides: run at the description's box
+            _warm_up_at_box(net, desc)
+        else:
+            net.warmup()
     except BackendError as exc:
         net.close()
         raise ParameterError(f"invalid parameters:\n  model_path: {exc}") from exc
     return net, desc
+
+
+def _warm_up_at_box(net, desc: ModelDescription) -> None:
+    """Two runs on zeros of the description's ``height x width`` (a dynamic network's largest input)."""
+    import numpy as np
+
+    from depth_nodes.backends.inference import resolve_description
+
+    name = resolve_description(net, desc).input_name
+    for _ in range(2):
+        net.infer({name: np.zeros((1, 3, desc.height, desc.width), np.float32)})

@@ -222,7 +222,7 @@ def _export_descriptors(args: argparse.Namespace, out: Path) -> int:
             net, config = load_descriptor_model(args.model)
             source = str(args.model)
         result = export_descriptor_onnx(net, config, out, height=args.height, width=args.width, opset=args.opset,
-                                        source=source)
+                                        source=source, dynamic=args.dynamic)
     except (DescriptorModelError, ValueError) as exc:
         raise UserError(f"{out}: {exc}") from None
     except ExportVerificationError as exc:
@@ -233,7 +233,9 @@ def _export_descriptors(args: argparse.Namespace, out: Path) -> int:
     print(f"wrote ONNX     {result.onnx_path} (opset {side['opset']}; input image Bx3x{side['height']}x{side['width']} "
           f"float32 RGB in [0, 1], output descriptors Bx{side['descriptor_dim']}x{out_spec['shape'][2]}x"
           f"{out_spec['shape'][3]}" + (f" at stride {stride}: dense descriptors are its bilinear interpolation"
-                                       if (stride := out_spec.get("stride", 1)) > 1 else "") + ")")
+                                       if (stride := out_spec.get("stride", 1)) > 1 else "")
+          + ("; dynamic size: multiples of 32, camera images fitted inside that box" if side.get("dynamic") else "")
+          + ")")
     print(f"wrote sidecar  {result.sidecar_path} (source_model_sha256 {side['source_model_sha256']})")
     print(f"verified       onnxruntime vs torch: max |diff| {result.max_abs_diff:.3g} "
           f"(relative {result.max_rel_diff:.3g})")
@@ -256,6 +258,8 @@ def run_export(args: argparse.Namespace) -> int:
         raise UserError("give --model PATH (a trained model) or --backbone NAME (a pretrained backbone, zero-shot)")
     if args.backbone or is_descriptor_model(args.model):
         return _export_descriptors(args, out)
+    if args.dynamic:
+        raise UserError(f"{args.model}: --dynamic is for descriptor models (--backbone, or a descriptors model.pt)")
     net, config = _load_model(args.model)
     print(f"depth-train export: tracing {args.model} to ONNX, then checking it with onnxruntime ...",
           file=sys.stderr, flush=True)
@@ -363,4 +367,8 @@ def register(subparsers) -> None:
     e.add_argument("--output", choices=("depth", "disparity", "descriptors"), default=None,
                    help="graph output (default: disparity for a relative_disparity model, else depth)")
     e.add_argument("--opset", type=positive_int, default=17, help="ONNX opset, >= 17 (default 17)")
+    e.add_argument("--dynamic", action="store_true",
+                   help="descriptor models: any input size that is a multiple of 32; the node fits each camera image "
+                        "inside HEIGHT x WIDTH keeping its aspect and pads only to the next multiple of 32 (with a "
+                        "square box a portrait camera runs upright; the shipped model: 640x640)")
     e.set_defaults(func=run_export)

@@ -113,14 +113,24 @@ def _export_size(config: Mapping[str, Any], height: int | None, width: int | Non
     return height, width
 
 
+def _second_size(height: int, width: int) -> tuple[int, int]:
+    """A second verification size for a dynamic export: neither side's size, the other orientation
+    where the box is not square (``3/4`` of the shorter side where it is), multiples of 32."""
+    if height != width:
+        return width, height
+    return max(32, (height * 3 // 4) // 32 * 32), width
+
+
 def _export_verified(module: torch.nn.Module, out: Path, output_name: str | Sequence[str], height: int, width: int,
                      opset: int, rtol: float, source: str | None,
-                     describe: Callable[[], dict[str, Any]]) -> ExportResult:
+                     describe: Callable[[], dict[str, Any]], dynamic: bool = False) -> ExportResult:
     """Trace ``module`` to ONNX at ``out``, check it, verify it against torch and write its sidecar.
 
     The sidecar is ``format``, ``onnx``, ``onnx_sha256``, ``input``, then ``describe()`` (the
     output and model fields of each kind of export), then ``opset``, ``source_model``,
     ``source_model_sha256`` and ``verification``. Nothing is left at ``out`` when a step fails.
+    With ``dynamic`` the input's height and width (and the outputs') are dynamic axes, and the graph
+    is verified at a second, non-square size too (:func:`_second_size`).
     """
     import onnx
     import onnxruntime as ort
@@ -131,11 +141,16 @@ def _export_verified(module: torch.nn.Module, out: Path, output_name: str | Sequ
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # TorchScript-exporter deprecation and tracer notices
+            spatial = {2: "height", 3: "width"} if dynamic else {}
             torch.onnx.export(module, (torch.rand(1, 3, height, width),), str(tmp), opset_version=opset,
                               dynamo=False, input_names=[INPUT_NAME], output_names=names,
-                              dynamic_axes={INPUT_NAME: {0: "batch"}, **{n: {0: "batch"} for n in names}})
+                              dynamic_axes={INPUT_NAME: {0: "batch", **spatial},
+                                            **{n: {0: "batch", **{a: f"{n}_{d}" for a, d in spatial.items()}}
+                                               for n in names}})
         onnx.checker.check_model(onnx.load(str(tmp)))
-        max_abs, max_rel = verify_onnx(tmp, module, height, width)
+        sizes = [(height, width)] + ([_second_size(height, width)] if dynamic else [])
+        checks = [verify_onnx(tmp, module, h, w) for h, w in sizes]
+        max_abs, max_rel = max(c[0] for c in checks), max(c[1] for c in checks)
         if not max_rel <= rtol:
             raise ExportVerificationError(
                 f"{out}: onnxruntime and torch differ by {max_abs:.3g} (relative {max_rel:.3g} > {rtol:g}); "
@@ -144,13 +159,15 @@ def _export_verified(module: torch.nn.Module, out: Path, output_name: str | Sequ
             "format": SIDECAR_FORMAT,
             "onnx": out.name,
             "onnx_sha256": _sha256(tmp),
-            "input": {"name": INPUT_NAME, "shape": ["batch", 3, height, width], "dtype": "float32",
-                      "layout": "NCHW", "channels": "RGB", "range": [0.0, 1.0]},
+            "input": {"name": INPUT_NAME, "shape": ["batch", 3, *(("height", "width") if dynamic else (height, width))],
+                      "dtype": "float32", "layout": "NCHW", "channels": "RGB", "range": [0.0, 1.0]},
             **describe(),
             "opset": opset,
             "source_model": source,
             "source_model_sha256": _sha256(Path(source)) if source and Path(source).is_file() else None,
-            "verification": {"input_shape": [2, 3, height, width], "max_abs_diff": max_abs,
+            "verification": {"input_shape": [2, 3, height, width],
+                             **({"input_shapes": [[2, 3, h, w] for h, w in sizes]} if dynamic else {}),
+                             "max_abs_diff": max_abs,
                              "max_rel_diff": max_rel, "rtol": rtol, "onnxruntime": ort.__version__,
                              "torch": torch.__version__},
         }
@@ -194,7 +211,8 @@ def export_onnx(net: torch.nn.Module, config: Mapping[str, Any], out: str | Path
 
 def export_descriptor_onnx(net: torch.nn.Module, config: Mapping[str, Any], out: str | Path, *,
                            height: int | None = None, width: int | None = None, opset: int = MIN_OPSET,
-                           rtol: float = 1e-4, source: str | None = None, strided: bool = True) -> ExportResult:
+                           rtol: float = 1e-4, source: str | None = None, strided: bool = True,
+                           dynamic: bool = False) -> ExportResult:
     """Export a :class:`~depth_training.models.descriptor.DescriptorNet` to ``out`` (same checks as
     :func:`export_onnx`): input ``image`` ``(B, 3, H, W)`` float32 RGB in ``[0, 1]``, output
     ``descriptors`` ``(B, D, H, W)`` float32; the sidecar has ``output.kind = "descriptors"``,
@@ -207,6 +225,11 @@ def export_descriptor_onnx(net: torch.nn.Module, config: Mapping[str, Any], out:
     ``s``: the dense descriptors are its bilinear interpolation (``align_corners=False``), which the
     tracker node computes only where it searches (the graph is half as dear on the CPU without the
     full-resolution map). ``strided=False`` exports the full-resolution map.
+
+    With ``dynamic`` the graph takes any size that is a multiple of 32 and the sidecar says
+    ``dynamic: true``: the runtime fits a camera image inside ``height x width`` keeping its aspect
+    and pads it only to the next multiple of 32, so a portrait camera in a square box runs at its
+    own orientation instead of letterboxed into a landscape input.
     """
     from depth_training.models.backbone_descriptor import StrideDescriptors, grid_stride
 
@@ -220,10 +243,13 @@ def export_descriptor_onnx(net: torch.nn.Module, config: Mapping[str, Any], out:
     if stride:
         module = StrideDescriptors(net).eval()
         output.update(shape=["batch", dim, height // stride, width // stride], stride=stride)
+    if dynamic:
+        output["shape"] = ["batch", dim, *((f"height/{stride}", f"width/{stride}") if stride else ("height", "width"))]
     return _export_verified(module, out, "descriptors", height, width, opset, rtol, source, lambda: {
         "output": output,
         "height": height, "width": width,
+        **({"dynamic": True, "multiple": 32} if dynamic else {}),
         "descriptor_dim": dim,
         "model_output": "descriptors",
         "model": dict(config),
-    })
+    }, dynamic=dynamic)
