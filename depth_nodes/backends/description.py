@@ -109,6 +109,9 @@ class ModelDescription:
             dense descriptors are that grid interpolated bilinearly to the input size (half-pixel
             centres, ``align_corners=False``), as a zero-shot backbone's are (sidecar
             ``output.stride``; the tracker interpolates only where it searches). 1: full resolution.
+        any_orientation: ``height x width`` is the box of an image in that orientation; an image in the
+            other orientation (portrait for a landscape box) gets the box turned, ``width x height``
+            (sidecar ``orientation: any``; needs ``dynamic``).
     """
 
     height: int
@@ -134,6 +137,7 @@ class ModelDescription:
     resize: str | None = None
     interpolation: str = "auto"
     output_stride: int = 1
+    any_orientation: bool = False
 
     def __post_init__(self):
         where = self.source or "model description"
@@ -159,6 +163,8 @@ class ModelDescription:
             raise DescriptionError(f"{where}: need 0 <= min_depth < max_depth, got {self.min_depth}, {self.max_depth}")
         if self.output_kind == "descriptors" and not (self.descriptor_dim and self.descriptor_dim > 0):
             raise DescriptionError(f"{where}: a descriptors model needs a positive descriptor_dim")
+        if self.any_orientation and not self.dynamic:
+            raise DescriptionError(f"{where}: orientation: any needs a network with dynamic spatial axes (dynamic: true)")
         if int(self.output_stride) < 1 or (int(self.output_stride) > 1 and self.output_kind != "descriptors"):
             raise DescriptionError(f"{where}: output.stride must be 1, or > 1 for a descriptors model, got "
                                    f"{self.output_stride} for {self.output_kind}")
@@ -222,7 +228,7 @@ def _from_sidecar(doc: Mapping[str, Any], where: str) -> ModelDescription:
         descriptor_dim=int(doc["descriptor_dim"]) if doc.get("descriptor_dim") else None,
         source_model_sha256=doc.get("source_model_sha256"), model_sha256=doc.get("onnx_sha256"),
         name=str(doc.get("name") or Path(str(doc.get("onnx") or where)).stem), source=where,
-        extra=dict(doc), output_stride=output_stride)
+        extra=dict(doc), output_stride=output_stride, any_orientation=str(doc.get("orientation", "")) == "any")
 
 
 def _resize_fields(inp: Mapping[str, Any], where: str) -> dict:

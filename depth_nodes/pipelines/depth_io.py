@@ -132,6 +132,9 @@ def letterbox_geometry(height: int, width: int, desc: ModelDescription) -> Lette
     """The :class:`Letterbox` of a ``height x width`` camera image for ``desc`` (steps 2-3 above)."""
     if height < 1 or width < 1:
         raise DepthIOError(f"image size must be positive, got {height}x{width}")
+    if getattr(desc, "any_orientation", False) and (height > width) != (desc.height > desc.width) \
+            and desc.height != desc.width:  # the box turned with the image (a portrait camera: width x height)
+        desc = desc.with_size(desc.width, desc.height)
     policy = desc.resize or ("fit_inside_pad" if desc.keep_aspect else "stretch")
     if policy in ("short_side", "long_side"):
         rh, rw = reference_resize_size(height, width, desc.height, desc.width, desc.multiple,

@@ -234,7 +234,8 @@ def _export_descriptors(args: argparse.Namespace, out: Path) -> int:
           f"float32 RGB in [0, 1], output descriptors Bx{side['descriptor_dim']}x{out_spec['shape'][2]}x"
           f"{out_spec['shape'][3]}" + (f" at stride {stride}: dense descriptors are its bilinear interpolation"
                                        if (stride := out_spec.get("stride", 1)) > 1 else "")
-          + ("; dynamic size: multiples of 32, camera images fitted inside that box" if side.get("dynamic") else "")
+          + ("; dynamic size: multiples of 32, camera images fitted inside that box in their own orientation"
+             if side.get("dynamic") else "")
           + ")")
     print(f"wrote sidecar  {result.sidecar_path} (source_model_sha256 {side['source_model_sha256']})")
     print(f"verified       onnxruntime vs torch: max |diff| {result.max_abs_diff:.3g} "
@@ -369,6 +370,6 @@ def register(subparsers) -> None:
     e.add_argument("--opset", type=positive_int, default=17, help="ONNX opset, >= 17 (default 17)")
     e.add_argument("--dynamic", action="store_true",
                    help="descriptor models: any input size that is a multiple of 32; the node fits each camera image "
-                        "inside HEIGHT x WIDTH keeping its aspect and pads only to the next multiple of 32 (with a "
-                        "square box a portrait camera runs upright; the shipped model: 640x640)")
+                        "inside HEIGHT x WIDTH (turned for an image of the other orientation: a portrait camera runs "
+                        "upright) keeping its aspect, and pads only to the next multiple of 32")
     e.set_defaults(func=run_export)

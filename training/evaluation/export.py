@@ -227,9 +227,10 @@ def export_descriptor_onnx(net: torch.nn.Module, config: Mapping[str, Any], out:
     full-resolution map). ``strided=False`` exports the full-resolution map.
 
     With ``dynamic`` the graph takes any size that is a multiple of 32 and the sidecar says
-    ``dynamic: true``: the runtime fits a camera image inside ``height x width`` keeping its aspect
-    and pads it only to the next multiple of 32, so a portrait camera in a square box runs at its
-    own orientation instead of letterboxed into a landscape input.
+    ``dynamic: true``, ``orientation: any``: the runtime fits a camera image inside ``height x
+    width`` (turned to ``width x height`` for an image of the other orientation) keeping its aspect
+    and pads it only to the next multiple of 32, so a portrait camera runs upright at the scale a
+    landscape one gets, instead of letterboxed into a landscape input.
     """
     from depth_training.models.backbone_descriptor import StrideDescriptors, grid_stride
 
@@ -248,7 +249,7 @@ def export_descriptor_onnx(net: torch.nn.Module, config: Mapping[str, Any], out:
     return _export_verified(module, out, "descriptors", height, width, opset, rtol, source, lambda: {
         "output": output,
         "height": height, "width": width,
-        **({"dynamic": True, "multiple": 32} if dynamic else {}),
+        **({"dynamic": True, "multiple": 32, "orientation": "any"} if dynamic else {}),
         "descriptor_dim": dim,
         "model_output": "descriptors",
         "model": dict(config),
