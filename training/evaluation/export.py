@@ -227,10 +227,10 @@ def export_descriptor_onnx(net: torch.nn.Module, config: Mapping[str, Any], out:
     full-resolution map). ``strided=False`` exports the full-resolution map.
 
     With ``dynamic`` the graph takes any size that is a multiple of 32 and the sidecar says
-    ``dynamic: true``, ``orientation: any``: the runtime fits a camera image inside ``height x
-    width`` (turned to ``width x height`` for an image of the other orientation) keeping its aspect
-    and pads it only to the next multiple of 32, so a portrait camera runs upright at the scale a
-    landscape one gets, instead of letterboxed into a landscape input.
+    ``dynamic: true``, ``orientation: any``: the runtime letterboxes a camera image into ``height x
+    width`` as into a fixed-size input, turned to ``width x height`` for an image of the other
+    orientation, so a portrait camera runs upright at the scale a landscape one gets instead of
+    letterboxed into a landscape input; a landscape camera runs exactly as with a fixed input.
     """
     from depth_training.models.backbone_descriptor import StrideDescriptors, grid_stride
 
