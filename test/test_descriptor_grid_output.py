@@ -232,3 +232,41 @@ def test_dynamic_export_runs_each_camera_at_its_own_size_and_orientation(tmp_pat
     depth_model.write_bytes(b"not a descriptor model")
     assert main(["export", "--model", str(depth_model), "--onnx", str(tmp_path / "d.onnx"), "--dynamic"]) == 2
     assert "--dynamic is for descriptor models" in capsys.readouterr().err
+
+
+def test_tensorrt_gets_a_profile_for_both_orientations(monkeypatch):
+    """A node given ``backend: tensorrt`` and the shipped (turnable) model builds its engine with one
+    profile covering 480x640 and 640x480; fixed graphs get none. The TensorRT build itself is not run
+    here (no TensorRT): the backend loader is replaced to see what it is given."""
+    from depth_nodes.nodes import model_loading
+    from depth_nodes.shipped_models import shipped_model
+
+    model = shipped_model("descriptors")
+    desc = load_description(model)
+    build = model_loading.tensorrt_build_options(desc)
+    (profile,) = build.profiles
+    assert (profile.name, profile.min, profile.opt, profile.max) == (
+        "image", (1, 3, 480, 480), (1, 3, 480, 640), (1, 3, 640, 640))
+    assert model_loading.tensorrt_build_options(ModelDescription(H, W, "descriptors", descriptor_dim=64)) is None
+    seen = {}
+
+    class Loaded:
+        def warmup(self):
+            pass
+
+        def infer(self, feeds):
+            seen.setdefault("warm-up shapes", []).append(next(iter(feeds.values())).shape)
+            return {}
+
+    def fake_load(path, backend, device, **options):
+        seen.update(backend=backend, options=options)
+        return Loaded()
+
+    monkeypatch.setattr(model_loading, "load_backend", fake_load)
+    monkeypatch.setattr(model_loading, "_warm_up_at_box",
+                        lambda net, d: net.infer({"image": np.zeros((1, 3, d.height, d.width), np.float32)}))
+    model_loading.load_model(str(model), "", "tensorrt", "cuda")
+    assert seen["backend"] == "tensorrt" and seen["options"] == {"build_options": build}
+    assert seen["warm-up shapes"] == [(1, 3, 480, 640)]
+    model_loading.load_model(str(model), "", "onnxruntime", "cpu")
+    assert seen["options"] == {}

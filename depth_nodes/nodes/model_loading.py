@@ -12,10 +12,10 @@ from pathlib import Path
 
 from depth_nodes.backends.base import BackendError, MissingRuntimeError
 from depth_nodes.backends.description import ModelDescription, load_description
-from depth_nodes.backends.inference import load_backend
+from depth_nodes.backends.inference import backend_for_path, load_backend
 from depth_nodes.ros.params import ParameterError
 
-__all__ = ["load_model", "MODEL_PATH_REQUIRED"]
+__all__ = ["load_model", "MODEL_PATH_REQUIRED", "tensorrt_build_options"]
 
 MODEL_PATH_REQUIRED = "model_path: required (a .onnx, .engine/.plan or .pt2 file)"
 
@@ -42,7 +42,12 @@ def load_model(model_path: str, description_path: str, backend: str, device: str
     except BackendError as exc:
         raise ParameterError(f"invalid parameters:\n  description_path: {exc}") from exc
     try:
-        net = load_backend(model_path, backend, device)
+        options = {}
+        if backend_for_path(model_path, backend) == "tensorrt" and Path(model_path).suffix.lower() == ".onnx":
+            build = tensorrt_build_options(desc)
+            if build is not None:  # an engine for a dynamic graph needs its shape range
+                options["build_options"] = build
+        net = load_backend(model_path, backend, device, **options)
     except MissingRuntimeError as exc:  # one line: the package to install
         raise ParameterError(f"model_path: {exc}") from exc
     except BackendError as exc:
@@ -67,3 +72,19 @@ def _warm_up_at_box(net, desc: ModelDescription) -> None:
     name = resolve_description(net, desc).input_name
     for _ in range(2):
         net.infer({name: np.zeros((1, 3, desc.height, desc.width), np.float32)})
+
+
+def tensorrt_build_options(desc: ModelDescription):
+    """The TensorRT build options a node uses for an ONNX model whose description says it takes its
+    input turned (``any_orientation``, the shipped descriptor model): one optimisation profile from
+    the square of the box's shorter side to the square of its longer side, optimal at the box
+    (``1x3x480x480 .. 1x3x480x640 .. 1x3x640x640``), which holds both orientations. ``None`` for any
+    other description (a fixed graph needs none; other dynamic graphs need a ``--profile`` from
+    ``depth-nodes build-engine``). Not verified here: no TensorRT."""
+    if not (desc.dynamic and desc.any_orientation):
+        return None
+    from depth_nodes.backends.engine_cache import BuildOptions, Profile
+
+    lo, hi = sorted((int(desc.height), int(desc.width)))
+    return BuildOptions(profiles=(Profile(desc.input_name or "image", (1, 3, lo, lo), (1, 3, desc.height, desc.width),
+                                          (1, 3, hi, hi)),))
