@@ -15,7 +15,8 @@ from depth_nodes.backends.inference import resolve_description
 from depth_nodes.backends.onnxruntime_backend import OnnxRuntimeBackend
 from depth_nodes.pipelines.descriptor_tracking import DescriptorTrackingPipeline, TrackerInputError, descriptor_window
 from depth_nodes.pipelines.depth_io import letterbox_geometry
-from depth_nodes.pipelines.keypoint_tracking import GridDescriptors, KeypointTracker, TrackerConfig
+from depth_nodes.pipelines.descriptor_grid import GridDescriptors
+from depth_nodes.pipelines.keypoint_tracking import KeypointTracker, TrackerConfig
 from depth_training.evaluation.export import export_descriptor_onnx
 from depth_training.models.backbone_descriptor import BackboneDescriptorNet, grid_stride
 from depth_training.models.descriptor import DescriptorNet, load_zero_shot

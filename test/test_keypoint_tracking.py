@@ -192,7 +192,7 @@ def test_coarse_to_fine_search_maps_grid_cells_to_window_pixels():
     offset is not applied would look two cells away (beyond the refinement window)."""
     import torch
 
-    from depth_nodes.pipelines.keypoint_tracking import GridDescriptors
+    from depth_nodes.pipelines.descriptor_grid import GridDescriptors
 
     rng = np.random.default_rng(7)
     grid = rng.normal(size=(6, 9, 13)).astype(np.float32)                     # (D, gh, gw), stride 8
@@ -219,7 +219,7 @@ def test_grid_descriptors_are_the_interpolated_map():
     and the last cell (where both taps fall on one cell) included."""
     import torch
 
-    from depth_nodes.pipelines.keypoint_tracking import GridDescriptors
+    from depth_nodes.pipelines.descriptor_grid import GridDescriptors
 
     rng = np.random.default_rng(3)
     grid = rng.normal(size=(5, 7, 11)).astype(np.float32)                      # stride 4: 28 x 44 pixels

@@ -134,25 +134,26 @@ def letterbox_geometry(height: int, width: int, desc: ModelDescription) -> Lette
     """The :class:`Letterbox` of a ``height x width`` camera image for ``desc`` (steps 2-3 above)."""
     if height < 1 or width < 1:
         raise DepthIOError(f"image size must be positive, got {height}x{width}")
-    turned = getattr(desc, "any_orientation", False)
-    if turned and (height > width) != (desc.height > desc.width) and desc.height != desc.width:
-        desc = desc.with_size(desc.width, desc.height)  # the box turned with the image (portrait: width x height)
+    bh, bw = desc.height, desc.width  # the box; turned with a portrait image when the network takes both
+    turned = desc.any_orientation
+    if turned and (height > width) != (bh > bw) and bh != bw:
+        bh, bw = bw, bh
     policy = desc.resize or ("fit_inside_pad" if desc.keep_aspect else "stretch")
     if policy in ("short_side", "long_side"):
-        rh, rw = reference_resize_size(height, width, desc.height, desc.width, desc.multiple,
+        rh, rw = reference_resize_size(height, width, bh, bw, desc.multiple,
                                        "lower_bound" if policy == "short_side" else "upper_bound")
         return Letterbox(height, width, rh, rw, 0, 0, rh, rw)
     if policy == "fit_inside_pad":
-        s = min(desc.height / height, desc.width / width)
+        s = min(bh / height, bw / width)
         rh, rw = max(1, int(round(height * s))), max(1, int(round(width * s)))
-        rh, rw = min(rh, desc.height), min(rw, desc.width)
+        rh, rw = min(rh, bh), min(rw, bw)
     else:
-        rh, rw = desc.height, desc.width
+        rh, rw = bh, bw
     if desc.dynamic and not turned:
         m = desc.multiple
         nh, nw = int(math.ceil(rh / m) * m), int(math.ceil(rw / m) * m)
     else:
-        nh, nw = desc.height, desc.width
+        nh, nw = bh, bw
     return Letterbox(height, width, rh, rw, (nh - rh) // 2, (nw - rw) // 2, nh, nw)
 
 

@@ -23,8 +23,8 @@ import numpy as np
 from depth_nodes.backends.description import ModelDescription
 from depth_nodes.geometry.camera import PinholeCamera
 from depth_nodes.pipelines.depth_io import Letterbox, crop_output, preprocess, to_channels
-from depth_nodes.pipelines.keypoint_tracking import (DescriptorPCA, GridDescriptors, KeypointTracker, TrackerConfig,
-                                                     TrackResult, descriptors_dhw)
+from depth_nodes.pipelines.descriptor_grid import GridDescriptors, descriptors_dhw
+from depth_nodes.pipelines.keypoint_tracking import DescriptorPCA, KeypointTracker, TrackerConfig, TrackResult
 
 __all__ = ["TrackerInputError", "TrackedKeypoints", "DescriptorTrackingPipeline", "keypoints_3d", "draw_keypoints",
            "descriptor_window"]

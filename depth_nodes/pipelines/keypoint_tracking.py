@@ -12,8 +12,8 @@ keypoint was lost), the whole image is searched.
 
 A network may output its descriptors at stride ``s`` (the shipped model: XFeat's 1/8 map, sidecar
 ``output.stride``); the dense map is then that grid interpolated bilinearly (half-pixel centres,
-``align_corners=False``), and :class:`GridDescriptors` computes it only where the tracker looks:
-the search windows and the matched pixels (:func:`interpolation_matrix`), never the whole
+``align_corners=False``), and :class:`~depth_nodes.pipelines.descriptor_grid.GridDescriptors`
+computes it only where the tracker looks: the search windows and the matched pixels, never the whole
 ``D x H x W`` map (80 MB at 640x480, D = 64; producing it took half of the shipped model's time in
 ONNX Runtime, and reading it back after the network ran cost the tracker about 1 ms of cache
 misses). Its whole-image search is coarse to
@@ -34,26 +34,15 @@ components, fitted once (on the first frame) so that colours stay stable over ti
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-__all__ = ["TrackerConfig", "TrackResult", "KeypointTracker", "GridDescriptors", "interpolation_matrix",
-           "squared_distance_maps", "DescriptorPCA", "descriptors_dhw", "flat_channels", "dense_descriptors"]
+from depth_nodes.pipelines.descriptor_grid import GridDescriptors, descriptors_dhw, sample_at, window_of
 
-
-def descriptors_dhw(descriptors: np.ndarray) -> np.ndarray:
-    """Model output ``(1, D, H, W)`` or ``(D, H, W)`` -> C-contiguous float32 ``(D, H, W)``."""
-    d = np.asarray(descriptors)
-    if d.ndim == 4:
-        if d.shape[0] != 1:
-            raise ValueError(f"descriptors: expected batch 1, got shape {d.shape}")
-        d = d[0]
-    if d.ndim != 3:
-        raise ValueError(f"descriptors: expected (D, H, W), got shape {d.shape}")
-    return np.ascontiguousarray(d, dtype=np.float32)
+__all__ = ["TrackerConfig", "TrackResult", "KeypointTracker", "squared_distance_maps", "DescriptorPCA",
+           "descriptors_dhw", "flat_channels"]
 
 
 def flat_channels(features: np.ndarray) -> np.ndarray:
@@ -89,109 +78,6 @@ def squared_distance_maps(features: np.ndarray, references: np.ndarray) -> np.nd
     dist += np.einsum("kd,kd->k", refs, refs)[:, None]
     np.maximum(dist, 0.0, out=dist)
     return dist.reshape(len(refs), h, w)
-
-
-def interpolation_matrix(stride: int, cells: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Bilinear weights with which the pixels ``p = 0 .. cells * s - 1`` of one axis sample a
-    stride-``s`` grid of ``cells`` cells, as ``F.interpolate(mode="bilinear", align_corners=False)``
-    and ONNX ``Resize`` (``half_pixel``) do::
-
-        c = max((p + 0.5) / s - 0.5, 0),   i0 = floor(c),   i1 = min(i0 + 1, cells - 1),
-        value(p) = (1 - (c - i0)) g[i0] + (c - i0) g[i1]
-
-    Returns ``(W, i0, i1)``: ``W`` ``(cells * s, cells)`` float32 (``values = W @ g``; two non-zeros
-    a row, one at the last cell) and the cells of each pixel. Cached: a camera's grid keeps its size.
-    """
-    return _interpolation_matrix(int(stride), int(cells))
-
-
-@functools.lru_cache(maxsize=16)
-def _interpolation_matrix(stride: int, cells: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    c = np.maximum((np.arange(cells * stride, dtype=np.float64) + 0.5) / stride - 0.5, 0.0)
-    i0 = np.minimum(np.floor(c).astype(np.int64), cells - 1)
-    i1 = np.minimum(i0 + 1, cells - 1)
-    frac = c - i0
-    weights = np.zeros((len(c), cells), np.float64)
-    rows = np.arange(len(c))
-    weights[rows, i0] = 1.0 - frac
-    weights[rows, i1] += frac  # i1 == i0 at the last cell: both weights on it
-    weights = weights.astype(np.float32)
-    for a in (weights, i0, i1):  # shared by every caller (cached)
-        a.setflags(write=False)
-    return weights, i0, i1
-
-
-class GridDescriptors:
-    """The dense descriptors of an image window, given by the stride-``s`` grid ``(D, gh, gw)`` they
-    interpolate (module docstring): window pixel ``(u, v)`` is network pixel ``(u + left, v + top)``,
-    and grid cell ``(i, j)`` is centred on network pixel ``(s j + (s - 1) / 2, s i + (s - 1) / 2)``.
-    ``shape`` is the window's ``(D, height, width)``, as an array's would be."""
-
-    dtype = np.dtype(np.float32)
-
-    def __init__(self, grid: np.ndarray, stride: int, left: int = 0, top: int = 0, height: int | None = None,
-                 width: int | None = None):
-        self.grid = descriptors_dhw(grid)
-        self.stride, self.left, self.top = int(stride), int(left), int(top)
-        dim, gh, gw = self.grid.shape
-        height = gh * self.stride - self.top if height is None else int(height)
-        width = gw * self.stride - self.left if width is None else int(width)
-        if self.stride < 1 or min(self.left, self.top) < 0 or height < 1 or width < 1 \
-                or self.top + height > gh * self.stride or self.left + width > gw * self.stride:
-            raise ValueError(f"a {width}x{height} window at ({self.left}, {self.top}) is not inside a stride-"
-                             f"{self.stride} grid of {gw}x{gh} cells")
-        self.shape = (dim, height, width)
-
-    def window(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
-        """``(D, y1 - y0, x1 - x0)`` float32: the interpolated descriptors of window rows ``y0..y1-1``
-        and columns ``x0..x1-1`` (two small matrix products over the cells they touch)."""
-        y0, y1, x0, x1 = y0 + self.top, y1 + self.top, x0 + self.left, x1 + self.left  # network pixels
-        wy_all, iy0, iy1 = interpolation_matrix(self.stride, self.grid.shape[1])
-        wx_all, ix0, ix1 = interpolation_matrix(self.stride, self.grid.shape[2])
-        ry, ry1, rx, rx1 = iy0[y0], iy1[y1 - 1] + 1, ix0[x0], ix1[x1 - 1] + 1  # the cells the window touches
-        wy, wx = wy_all[y0:y1, ry:ry1], wx_all[x0:x1, rx:rx1]
-        cells = np.ascontiguousarray(self.grid[:, ry:ry1, rx:rx1])
-        dim, rows, cols = cells.shape
-        along_x = (cells.reshape(dim * rows, cols) @ wx.T).reshape(dim, rows, -1)   # two plain GEMMs
-        both = wy @ along_x.transpose(1, 0, 2).reshape(rows, -1)                    # (ny, D * nx)
-        return np.ascontiguousarray(both.reshape(len(wy), dim, -1).transpose(1, 0, 2))
-
-    def at(self, us: np.ndarray, vs: np.ndarray) -> np.ndarray:
-        """``(K, D)`` descriptors at window pixels ``(us[k], vs[k])`` (the same four-cell sum)."""
-        s, (_, gh, gw) = self.stride, self.grid.shape
-        out = np.zeros((self.shape[0], len(us)), np.float32)
-        cy = np.maximum((np.asarray(vs, np.float64) + self.top + 0.5) / s - 0.5, 0.0)
-        cx = np.maximum((np.asarray(us, np.float64) + self.left + 0.5) / s - 0.5, 0.0)
-        y0, x0 = np.minimum(np.floor(cy).astype(np.int64), gh - 1), np.minimum(np.floor(cx).astype(np.int64), gw - 1)
-        fy, fx = (cy - y0).astype(np.float32), (cx - x0).astype(np.float32)
-        y1, x1 = np.minimum(y0 + 1, gh - 1), np.minimum(x0 + 1, gw - 1)
-        for yy, wy in ((y0, 1 - fy), (y1, fy)):
-            for xx, wx in ((x0, 1 - fx), (x1, fx)):
-                out += self.grid[:, yy, xx] * (wy * wx)
-        return out.T
-
-    def dense(self) -> np.ndarray:
-        """The whole window ``(D, height, width)`` (for offline use: 80 MB at 640x480, D = 64)."""
-        return self.window(0, self.shape[1], 0, self.shape[2])
-
-
-def dense_descriptors(features) -> np.ndarray:
-    """``(D, H, W)`` float32 array of a descriptor image (:class:`GridDescriptors` interpolated in full)."""
-    return features.dense() if isinstance(features, GridDescriptors) else np.asarray(features, np.float32)
-
-
-def _window(features, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
-    """Rows ``y0..y1-1``, columns ``x0..x1-1`` of a descriptor image (array or :class:`GridDescriptors`)."""
-    if isinstance(features, GridDescriptors):
-        return features.window(y0, y1, x0, x1)
-    return features[:, y0:y1, x0:x1]
-
-
-def _sample(features, us: np.ndarray, vs: np.ndarray) -> np.ndarray:
-    """``(K, D)`` descriptors at pixels ``(us, vs)`` of a descriptor image (array or :class:`GridDescriptors`)."""
-    if isinstance(features, GridDescriptors):
-        return features.at(us, vs)
-    return features[:, vs, us].T
 
 
 #: grid cells refined per keypoint by the coarse-to-fine whole-image search
@@ -293,7 +179,7 @@ class KeypointTracker:
                     pixels[i] = (u, v)
         # exact distances at the chosen pixels (the expansion above loses precision near 0)
         at = np.where(np.isfinite(pixels), pixels, 0).astype(np.int64)
-        exact = ((_sample(features, at[:, 0], at[:, 1]) - self.references) ** 2).sum(axis=1)
+        exact = ((sample_at(features, at[:, 0], at[:, 1]) - self.references) ** 2).sum(axis=1)
         best = np.where(tracked, exact, best)
         was_lost = self.last[:, 0] < 0
         self.reacquired += int(np.count_nonzero(was_lost & tracked & self.seen))
@@ -313,7 +199,7 @@ class KeypointTracker:
         y0, y1 = max(0, vc - radius), min(h, vc + radius + 1)
         if x0 >= x1 or y0 >= y1:
             return np.inf, -1, -1
-        win = squared_distance_maps(_window(features, y0, y1, x0, x1), self.references[k:k + 1])[0]
+        win = squared_distance_maps(window_of(features, y0, y1, x0, x1), self.references[k:k + 1])[0]
         j = int(np.argmin(win))
         wv, wu = divmod(j, win.shape[1])
         return float(win.flat[j]), x0 + wu, y0 + wv

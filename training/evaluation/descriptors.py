@@ -96,7 +96,7 @@ def onnx_describer(path) -> Describer:
     from depth_nodes.backends.inference import load_backend, resolve_description
     from depth_nodes.pipelines.depth_io import preprocess
     from depth_nodes.pipelines.descriptor_tracking import descriptor_window
-    from depth_nodes.pipelines.keypoint_tracking import dense_descriptors
+    from depth_nodes.pipelines.descriptor_grid import dense_descriptors
 
     description = load_description(path)
     if description.output_kind != "descriptors":

@@ -199,7 +199,7 @@ def onnx_descriptors(model: Path, image_rgb: np.ndarray):
     from depth_nodes.backends.inference import load_backend
     from depth_nodes.pipelines.depth_io import preprocess
     from depth_nodes.pipelines.descriptor_tracking import TrackerInputError, descriptor_window
-    from depth_nodes.pipelines.keypoint_tracking import dense_descriptors
+    from depth_nodes.pipelines.descriptor_grid import dense_descriptors
 
     try:
         desc = load_description(model)
