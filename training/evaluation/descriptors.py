@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 __all__ = ["best_match", "pck_summary", "PCK_THRESHOLDS", "network_describer", "onnx_describer", "opencv_describer",
+           "load_exported_descriptors", "exported_descriptors",
            "evaluate_methods", "plot_cumulative", "format_table"]
 
 LOG = logging.getLogger("depth_training.evaluation")
@@ -82,32 +83,44 @@ def network_describer(net: torch.nn.Module, device="cpu") -> Describer:
     return describe
 
 
-def onnx_describer(path) -> Describer:
-    """An exported descriptor model (``.onnx`` + sidecar) run as ``descriptor_tracker_node`` runs it:
-    the runtime's preprocessing (resized to the network's input, letterboxed), ONNX Runtime on the
-    CPU, the image's window of the output (a strided output interpolated in full,
-    ``output.stride``); then brought to the image's size by area averaging, which is the mean over
-    each block when the input is an integer multiple of the image (as ``backbone:NAME@W`` does).
-
-    Raises ``depth_nodes.backends.base.BackendError`` for a missing or unloadable file and
-    ``ValueError`` for a model that does not output descriptors.
-    """
+def load_exported_descriptors(path):
+    """``(backend, description)`` of an exported descriptor model (``.onnx`` + sidecar) on the CPU,
+    the description bound to the graph's tensors. Raises ``depth_nodes.backends.base.BackendError``
+    for a missing or unloadable file and ``ValueError`` for a model that does not output descriptors."""
     from depth_nodes.backends.description import load_description
     from depth_nodes.backends.inference import load_backend, resolve_description
-    from depth_nodes.pipelines.depth_io import preprocess
-    from depth_nodes.pipelines.descriptor_tracking import descriptor_window
-    from depth_nodes.pipelines.descriptor_grid import dense_descriptors
 
     description = load_description(path)
     if description.output_kind != "descriptors":
         raise ValueError(f"{path}: output kind is {description.output_kind}, not descriptors")
     backend = load_backend(path, "auto", "cpu")
-    desc = resolve_description(backend, description)
+    return backend, resolve_description(backend, description)
+
+
+def exported_descriptors(backend, desc, image_rgb: np.ndarray):
+    """``((D, h_r, w_r) float32, letterbox)``: the image's window of the descriptors computed as
+    ``descriptor_tracker_node`` computes them (the runtime's preprocessing, the backend, the window
+    of the output; a strided output, ``output.stride``, interpolated in full). Raises
+    ``TrackerInputError`` for an output of the wrong size."""
+    from depth_nodes.pipelines.depth_io import preprocess
+    from depth_nodes.pipelines.descriptor_grid import dense_descriptors
+    from depth_nodes.pipelines.descriptor_tracking import descriptor_window
+
+    x, lb = preprocess(np.ascontiguousarray(image_rgb), "RGB", desc)
+    window = descriptor_window(backend.infer({desc.input_name: x})[desc.output_name], lb, desc.output_stride)
+    return np.ascontiguousarray(dense_descriptors(window)), lb
+
+
+def onnx_describer(path) -> Describer:
+    """An exported descriptor model run as ``descriptor_tracker_node`` runs it
+    (:func:`exported_descriptors`), then brought to the image's size by area averaging, which is the
+    mean over each block when the input is an integer multiple of the image (as
+    ``backbone:NAME@W`` does). Raises as :func:`load_exported_descriptors`.
+    """
+    backend, desc = load_exported_descriptors(path)
 
     def describe(image: np.ndarray):
-        x, lb = preprocess(np.ascontiguousarray(image), "RGB", desc)
-        out = backend.infer({desc.input_name: x})[desc.output_name]
-        window = dense_descriptors(descriptor_window(out, lb, desc.output_stride))
+        window, _ = exported_descriptors(backend, desc, image)
         h, w = image.shape[:2]
         if window.shape[1:] != (h, w):  # per channel: cv2 resizes at most 4 channels with INTER_AREA
             window = np.stack([cv2.resize(np.ascontiguousarray(c), (w, h), interpolation=cv2.INTER_AREA)

@@ -195,23 +195,18 @@ def onnx_descriptors(model: Path, image_rgb: np.ndarray):
     (the runtime's preprocessing, backend and crop): ``(window (D, h_r, w_r), (s_x, s_y), net (H, W),
     source_model_sha256, descriptor_dim)``; camera pixel ``u`` is network pixel ``(u + 0.5) s_x - 0.5``."""
     from depth_nodes.backends.base import BackendError
-    from depth_nodes.backends.description import load_description
-    from depth_nodes.backends.inference import load_backend
-    from depth_nodes.pipelines.depth_io import preprocess
-    from depth_nodes.pipelines.descriptor_tracking import TrackerInputError, descriptor_window
-    from depth_nodes.pipelines.descriptor_grid import dense_descriptors
+    from depth_nodes.pipelines.descriptor_tracking import TrackerInputError
+
+    from .descriptors import exported_descriptors, load_exported_descriptors
 
     try:
-        desc = load_description(model)
-        backend = load_backend(model, "auto", "cpu")
-    except BackendError as exc:
+        backend, desc = load_exported_descriptors(model)
+    except BackendError as exc:  # (a DescriptionError is a ValueError too: caught here, first)
         raise UserError(f"{model}: {exc}") from None
-    if desc.output_kind != "descriptors":
-        raise UserError(f"{model}: output kind is {desc.output_kind}, not descriptors")
-    x, lb = preprocess(image_rgb, "RGB", desc)
-    try:  # a model with output.stride: its grid interpolated in full (as the tracker does where it looks)
-        window = np.ascontiguousarray(dense_descriptors(descriptor_window(
-            backend.infer({desc.input_name: x})[desc.output_name], lb, desc.output_stride)))
+    except ValueError as exc:  # not a descriptors model: the message names the file
+        raise UserError(str(exc)) from None
+    try:
+        window, lb = exported_descriptors(backend, desc, image_rgb)
     except TrackerInputError as exc:
         raise UserError(f"{model}: {exc}") from None
     finally:
